@@ -1,0 +1,58 @@
+"""Events published by identity on ``identity.users``."""
+
+from datetime import datetime
+from uuid import UUID
+
+from contracts.catalog import Payload, event, topic
+
+IDENTITY_USERS = topic(
+    "identity.users", "Lifecycle of user accounts: registration, profile, roles, vehicles"
+)
+
+
+@event("identity.user.registered.v1", topic=IDENTITY_USERS, subject="user_id")
+class UserRegistered(Payload):
+    """A person created an account (a fan until a vehicle is verified)."""
+
+    user_id: UUID
+    display_name: str
+    referral_code: str | None = None
+    registered_at: datetime
+
+
+@event("identity.user.updated.v1", topic=IDENTITY_USERS, subject="user_id")
+class UserUpdated(Payload):
+    """A user changed their public profile."""
+
+    user_id: UUID
+    display_name: str
+    city: str | None = None
+
+
+@event("identity.user.role_changed.v1", topic=IDENTITY_USERS, subject="user_id")
+class UserRoleChanged(Payload):
+    """An admin granted or revoked a role; ``roles`` is the full set after the change."""
+
+    user_id: UUID
+    roles: list[str]
+    granted: list[str]
+    revoked: list[str]
+    changed_by: UUID
+
+
+@event("identity.user.vehicle_verified.v1", topic=IDENTITY_USERS, subject="user_id")
+class VehicleVerified(Payload):
+    """A vehicle was verified for a user, who is now an owner."""
+
+    user_id: UUID
+    vehicle_id: UUID
+    vin_last4: str
+    verified_by: str
+
+
+@event("identity.user.deleted.v1", topic=IDENTITY_USERS, subject="user_id")
+class UserDeleted(Payload):
+    """An account was deleted and its personal data erased; others drop what they hold."""
+
+    user_id: UUID
+    deleted_at: datetime

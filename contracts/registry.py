@@ -1,0 +1,5 @@
+"""Import every contract module so that the catalog is complete."""
+
+from contracts import identity
+
+MODULES = (identity,)

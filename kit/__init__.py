@@ -1,0 +1,1 @@
+"""What every Paddock service is built from: settings, database, bus, auth, app factory."""

@@ -1,0 +1,120 @@
+"""The app factory every service and the gateway start from.
+
+:func:`build_service_app` wires problem documents, request ids, body limits, metrics,
+``/healthz``, ``/readyz`` and ``/metrics``, and starts and stops the service's
+background :class:`Component` objects (outbox relay, consumers, JWKS cache) in its
+lifespan. ``/readyz`` asks the database and every component; a failing dependency
+turns it to 503 and shows in ``paddock_component_up`` until it heals.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from kit.db import Database
+from kit.metrics import COMPONENT_UP, metrics_endpoint
+from kit.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from kit.problems import install_problem_handlers, problem_response
+from kit.settings import ServiceSettings
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+class Component(Protocol):
+    """A background part of a service with its own lifecycle and health."""
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def check(self) -> None:
+        """Return when healthy; raise with a short reason otherwise."""
+
+
+class DatabaseCheck:
+    """Readiness of the service's own database."""
+
+    name = "database"
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self.database.dispose()
+
+    async def check(self) -> None:
+        await self.database.ping()
+
+
+def build_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    database: Database | None = None,
+    components: Sequence[Component] = (),
+    version: str = "0.1.0",
+) -> FastAPI:
+    """Build a service app; ``app.state`` holds ``settings``, ``database`` and ``components``."""
+    parts: list[Component] = [DatabaseCheck(database)] if database else []
+    parts.extend(components)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for component in parts:
+            await component.start()
+        try:
+            yield
+        finally:
+            for component in reversed(parts):
+                await component.stop()
+
+    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    app.state.components = parts
+    install_problem_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    _add_health_routes(app, settings.service_name, parts)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _add_health_routes(app: FastAPI, service: str, parts: Sequence[Component]) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results = await asyncio.gather(*(_check(service, part) for part in parts))
+        checks = dict(zip((part.name for part in parts), results, strict=True))
+        if all(result == "ok" for result in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        return problem_response(
+            503, detail="a dependency is unavailable", code="not-ready", checks=checks
+        )
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+
+async def _check(service: str, component: Component) -> str:
+    try:
+        await asyncio.wait_for(component.check(), READINESS_TIMEOUT_SECONDS)
+    except Exception as exc:  # any failure means "not ready", with its reason shown
+        COMPONENT_UP.labels(service, component.name).set(0)
+        return f"failing: {type(exc).__name__}: {exc}"[:200]
+    COMPONENT_UP.labels(service, component.name).set(1)
+    return "ok"

@@ -1,0 +1,180 @@
+"""Access-token verification for every service (zero trust: each one checks again).
+
+Tokens are RS256 JWTs signed by identity; the algorithm is pinned, issuer, audience,
+expiry and token type are required. Keys come from identity's JWKS, cached and
+refreshed when an unknown ``kid`` shows up (at most once per ``refresh_interval``),
+so a key rotation needs no restart.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kit.problems import Forbidden, Unauthorized
+
+ALGORITHM = "RS256"
+ACCESS_TOKEN_TYPE = "access"
+ROLES = ("fan", "owner", "volunteer", "staff", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as the access token says."""
+
+    user_id: uuid.UUID
+    roles: frozenset[str]
+
+    def has_any(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+class KeySet:
+    """Public keys by ``kid``, built from a JWKS document."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.keys = {
+            key["kid"]: jwt.PyJWK(key, algorithm=ALGORITHM)
+            for key in jwks.get("keys", [])
+            if key.get("kid")
+        }
+
+
+class JwksCache:
+    """A JWKS fetched over HTTP and cached; also a readiness component."""
+
+    name = "jwks"
+
+    def __init__(self, url: str, *, refresh_interval: float = 30.0) -> None:
+        self.url = url
+        self.refresh_interval = refresh_interval
+        self._keys = KeySet({})
+        self._fetched_at = float("-inf")
+        self._client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(3.0))
+
+    async def stop(self) -> None:
+        if self._client:
+            await self._client.aclose()
+
+    async def check(self) -> None:
+        if not self._keys.keys:
+            await self.refresh()
+
+    async def refresh(self) -> None:
+        assert self._client is not None, "JwksCache.start() was not awaited"
+        self._fetched_at = time.monotonic()
+        response = await self._client.get(self.url)
+        response.raise_for_status()
+        self._keys = KeySet(response.json())
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        stale = time.monotonic() - self._fetched_at > self.refresh_interval
+        if kid not in self._keys.keys and stale:
+            try:
+                await self.refresh()
+            except httpx.HTTPError:
+                return None
+        return self._keys.keys.get(kid)
+
+
+class StaticKeys:
+    """A fixed key set (identity verifies its own tokens with it; tests use it too)."""
+
+    name = "keys"
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self._keys = KeySet(jwks)
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        return self._keys.keys.get(kid)
+
+
+class TokenVerifier:
+    """Verify access tokens against a key source with the algorithm pinned."""
+
+    def __init__(self, keys: JwksCache | StaticKeys, *, issuer: str, audience: str) -> None:
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthorized("token algorithm not accepted")
+        key = await self.keys.key(str(header.get("kid", "")))
+        if key is None:
+            raise Unauthorized("token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("invalid token") from exc
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    if claims.get("typ") != ACCESS_TOKEN_TYPE:
+        raise Unauthorized("not an access token")
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("invalid subject") from exc
+    roles = claims.get("roles", [])
+    if not isinstance(roles, list):
+        raise Unauthorized("invalid roles claim")
+    return Principal(user_id=user_id, roles=frozenset(str(role) for role in roles))
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from identity's /v1/auth/login")
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    verifier: TokenVerifier = request.app.state.token_verifier
+    return await verifier.verify(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_roles(*roles: str) -> Any:
+    """A dependency that lets only principals holding one of ``roles`` through."""
+
+    async def dependency(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_any(*roles):
+            raise Forbidden(f"requires one of the roles: {', '.join(roles)}")
+        return principal
+
+    return Depends(dependency)

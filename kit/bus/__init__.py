@@ -1,0 +1,1 @@
+"""The bus: CloudEvents on Kafka, a transactional outbox and idempotent consumers."""

@@ -1,0 +1,77 @@
+"""Fixtures for the bus tests: a real PostgreSQL database with the outbox tables, a
+real Kafka broker, a throwaway payload type on a topic of its own, and a reader."""
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from sqlalchemy import text
+from sqlmodel import SQLModel
+
+from contracts.catalog import Payload, Topic
+from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.db import Database
+
+
+class Pinged(Payload):
+    """A test-only event: not in the catalog, so the AsyncAPI document ignores it."""
+
+    ping_id: uuid.UUID
+    note: str
+
+
+def make_payload_type(topic_name: str) -> type[Pinged]:
+    model = type(f"Pinged_{uuid.uuid4().hex[:6]}", (Pinged,), {"__module__": __name__})
+    model.event_type = "test.pinged.v1"
+    model.topic = Topic(name=topic_name, description="test", partitions=1)
+    model.subject_field = "ping_id"
+    return model
+
+
+@pytest.fixture
+def topic_name() -> str:
+    return f"test.pings.{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIterator[Database]:
+    database = Database(postgres_database_factory("bus"))
+    tables = [OutboxMessage.__table__, ProcessedEvent.__table__]  # type: ignore[attr-defined]
+    async with database.engine.begin() as connection:
+        await connection.run_sync(SQLModel.metadata.create_all, tables=tables)
+        await connection.execute(
+            text("CREATE TABLE effects (ping_id uuid NOT NULL, note text NOT NULL)")
+        )
+    yield database
+    await database.dispose()
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int, idle_ms: int = 1500
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Everything on ``topic`` (waits for at least ``expect`` records, then for quiet)."""
+    reader = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await reader.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        for _ in range(40):
+            batches = await reader.getmany(timeout_ms=idle_ms)
+            fresh = [record for batch in batches.values() for record in batch]
+            records.extend(fresh)
+            if not fresh and len(records) >= expect:
+                break
+    finally:
+        await reader.stop()
+    return records
+
+
+async def count_effects(database: Database) -> int:
+    async with database.engine.connect() as connection:
+        return int((await connection.execute(text("SELECT count(*) FROM effects"))).scalar_one())

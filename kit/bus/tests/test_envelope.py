@@ -1,0 +1,25 @@
+"""The CloudEvents envelope survives a trip through Kafka's record shape."""
+
+import pytest
+
+from kit.bus.envelope import Envelope
+
+
+def test_binary_mode_round_trip_keeps_every_attribute() -> None:
+    sent = Envelope(type="x.thing.happened.v1", source="x", subject="abc", data={"n": 1})
+    key, value, headers = sent.to_record()
+    assert key == b"abc"
+    assert dict(headers)["ce_type"] == b"x.thing.happened.v1"
+    assert dict(headers)["ce_subject"] == b"abc"
+    assert Envelope.from_record(key, value, headers) == sent
+
+
+def test_a_record_without_cloudevent_headers_is_refused() -> None:
+    with pytest.raises(ValueError, match="CloudEvent"):
+        Envelope.from_record(b"k", b'{"n": 1}', [])
+
+
+def test_a_non_object_payload_is_refused() -> None:
+    _, _, headers = Envelope(type="t.v1", source="s", subject="k", data={}).to_record()
+    with pytest.raises(ValueError, match="JSON object"):
+        Envelope.from_record(b"k", b"[1, 2]", headers)

@@ -1,0 +1,90 @@
+"""Alembic migrations for every service, one history per service.
+
+Each service keeps its scripts in ``services/<name>/migrations/`` with an ``env.py``
+that calls :func:`run_migrations`. Run them with::
+
+    python -m kit.db.migrate identity upgrade            # to head
+    python -m kit.db.migrate identity revision -m "add x" # autogenerate a new script
+
+Tests and tools call :func:`upgrade` with an explicit database URL.
+"""
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+URL_ATTRIBUTE = "database_url"
+
+
+def alembic_config(service: str, database_url: str | None = None) -> Config:
+    """An Alembic config pointing at ``services/<service>/migrations``."""
+    script_location = REPO_ROOT / "services" / service / "migrations"
+    if not script_location.is_dir():
+        raise SystemExit(f"no migrations for service {service!r} at {script_location}")
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    config.set_main_option("path_separator", "os")
+    if database_url:
+        config.attributes[URL_ATTRIBUTE] = database_url
+    return config
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    """Apply ``service``'s migrations to ``database_url`` (blocking; call in a thread)."""
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def run_migrations(metadata: MetaData, default_url: str) -> None:
+    """Body of every service's ``env.py``: migrate online through an async engine."""
+    url = context.config.attributes.get(URL_ATTRIBUTE) or default_url
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=metadata, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    asyncio.run(_run_online(metadata, url))
+
+
+async def _run_online(metadata: MetaData, url: str) -> None:
+    engine = create_async_engine(url, poolclass=pool.NullPool)
+    async with engine.connect() as connection:
+        await connection.run_sync(_migrate, metadata)
+    await engine.dispose()
+
+
+def _migrate(connection: Connection, metadata: MetaData) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("service")
+    sub = parser.add_subparsers(dest="action", required=True)
+    up = sub.add_parser("upgrade")
+    up.add_argument("revision", nargs="?", default="head")
+    rev = sub.add_parser("revision")
+    rev.add_argument("-m", "--message", required=True)
+    args = parser.parse_args()
+    config = alembic_config(args.service)
+    if args.action == "upgrade":
+        command.upgrade(config, args.revision)
+    else:
+        command.revision(config, message=args.message, autogenerate=True)
+
+
+if __name__ == "__main__":
+    main()

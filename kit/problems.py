@@ -1,0 +1,166 @@
+"""RFC 9457 problem documents: the one shape every error takes on the wire.
+
+Domain code raises :class:`Problem` (or a subclass); the handlers installed by
+:func:`install_problem_handlers` turn it, FastAPI's validation errors and Starlette's
+HTTP errors into ``application/problem+json`` responses.
+"""
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://paddock.dev/problems/"
+
+
+class ProblemDocument(BaseModel):
+    """The RFC 9457 body, as documented in OpenAPI for every error response."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+class Problem(Exception):
+    """An error the client can act on, rendered as a problem document."""
+
+    status: int = 400
+    code: str = "bad-request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status or self.status
+        self.code = code or self.code
+        self.headers = headers or {}
+        self.extensions = extensions
+
+
+class NotFound(Problem):
+    status, code = 404, "not-found"
+
+
+class Conflict(Problem):
+    status, code = 409, "conflict"
+
+
+class Forbidden(Problem):
+    status, code = 403, "forbidden"
+
+
+class Unauthorized(Problem):
+    status, code = 401, "unauthorized"
+
+    def __init__(self, detail: str = "missing or invalid credentials", **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class TooManyRequests(Problem):
+    status, code = 429, "too-many-requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **kwargs: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **kwargs)
+
+
+def problem_response(
+    status: int,
+    *,
+    detail: str | None = None,
+    code: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """Build an ``application/problem+json`` response."""
+    body: dict[str, Any] = {
+        "type": f"{PROBLEM_TYPE_BASE}{code}" if code else "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(
+        exc.status,
+        detail=exc.detail,
+        code=exc.code,
+        instance=request.url.path,
+        headers=exc.headers,
+        **exc.extensions,
+    )
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": error.get("msg"), "type": error.get("type")}
+        for error in exc.errors()
+    ]
+    return problem_response(
+        422,
+        detail="the request does not match the expected schema",
+        code="validation-error",
+        instance=request.url.path,
+        errors=errors,
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return problem_response(
+        exc.status_code,
+        detail=str(exc.detail) if exc.detail else None,
+        code=HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"),
+        instance=request.url.path,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        500, detail="internal error", code="internal-error", instance=request.url.path
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting problem documents for ``statuses``."""
+    return {
+        status: {
+            "model": ProblemDocument,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for status in statuses
+    }
