@@ -39,7 +39,7 @@ def _message(spec: EventSpec) -> dict[str, Any]:
     schema = spec.payload.model_json_schema(ref_template="#/components/schemas/{model}")
     schema.pop("$defs", None)
     return {
-        "name": spec.type,
+        "name": spec.event_type,
         "title": spec.payload.__name__,
         "summary": spec.description,
         "contentType": "application/json",
@@ -52,7 +52,7 @@ def _message(spec: EventSpec) -> dict[str, Any]:
 def build_document() -> dict[str, Any]:
     """The whole AsyncAPI document as plain data, in a stable order."""
     assert MODULES, "contracts.registry imports every contract module"
-    specs = sorted(EVENTS.values(), key=lambda spec: spec.type)
+    specs = sorted(EVENTS.values(), key=lambda spec: spec.event_type)
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     for name, topic in sorted(TOPICS.items()):

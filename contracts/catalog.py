@@ -49,7 +49,7 @@ class Payload(BaseModel):
 
 @dataclass(frozen=True)
 class EventSpec:
-    type: str
+    event_type: str
     topic: Topic
     payload: type[Payload]
     description: str
@@ -58,7 +58,7 @@ class EventSpec:
 TOPICS: dict[str, Topic] = {}
 EVENTS: dict[str, EventSpec] = {}
 
-P = TypeVar("P", bound=type[Payload])
+M = TypeVar("M", bound=Payload)
 
 
 def topic(name: str, description: str, **options: int) -> Topic:
@@ -70,10 +70,10 @@ def topic(name: str, description: str, **options: int) -> Topic:
     return declared
 
 
-def event(event_type: str, *, topic: Topic, subject: str) -> Callable[[P], P]:
+def event(event_type: str, *, topic: Topic, subject: str) -> Callable[[type[M]], type[M]]:
     """Register a payload model as the schema of ``event_type`` on ``topic``."""
 
-    def register(model: P) -> P:
+    def register(model: type[M]) -> type[M]:
         if event_type in EVENTS:
             raise ValueError(f"event type {event_type} declared twice")
         if subject not in model.model_fields:
@@ -82,7 +82,7 @@ def event(event_type: str, *, topic: Topic, subject: str) -> Callable[[P], P]:
         model.topic = topic
         model.subject_field = subject
         EVENTS[event_type] = EventSpec(
-            type=event_type,
+            event_type=event_type,
             topic=topic,
             payload=model,
             description=(model.__doc__ or "").strip(),

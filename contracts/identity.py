@@ -31,13 +31,17 @@ class UserUpdated(Payload):
 
 @event("identity.user.role_changed.v1", topic=IDENTITY_USERS, subject="user_id")
 class UserRoleChanged(Payload):
-    """An admin granted or revoked a role; ``roles`` is the full set after the change."""
+    """A role was granted or revoked; ``roles`` is the full set after the change.
+
+    ``changed_by`` is the admin or staff member who made the change, or null when the
+    system made it (a partner's delivery report, the bootstrap command).
+    """
 
     user_id: UUID
     roles: list[str]
     granted: list[str]
     revoked: list[str]
-    changed_by: UUID
+    changed_by: UUID | None = None
 
 
 @event("identity.user.vehicle_verified.v1", topic=IDENTITY_USERS, subject="user_id")

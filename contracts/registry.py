@@ -1,5 +1,5 @@
 """Import every contract module so that the catalog is complete."""
 
-from contracts import identity
+from contracts import events, identity
 
-MODULES = (identity,)
+MODULES = (events, identity)

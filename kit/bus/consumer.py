@@ -170,7 +170,7 @@ class EventConsumer:
         return "handled"
 
     async def _claim(self, session: AsyncSession, event_id: str) -> bool:
-        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        dialect = postgresql if self.database.engine.dialect.name == "postgresql" else sqlite
         statement = (
             dialect.insert(ProcessedEvent)
             .values(consumer=self.consumer_name, event_id=event_id, processed_at=datetime.now(UTC))

@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import delete, func, select, update
+from sqlmodel import col
 
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import idempotent_producer
@@ -120,8 +121,8 @@ class OutboxRelay:
         async with self.database.transaction() as session:
             query = (
                 select(OutboxMessage)
-                .where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
-                .order_by(OutboxMessage.id)  # type: ignore[arg-type]
+                .where(col(OutboxMessage.published_at).is_(None))
+                .order_by(col(OutboxMessage.id))
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             )
@@ -132,7 +133,7 @@ class OutboxRelay:
             await asyncio.gather(*deliveries)
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id.in_([row.id for row in rows]))  # type: ignore[attr-defined]
+                .where(col(OutboxMessage.id).in_([row.id for row in rows]))
                 .values(published_at=utcnow())
             )
         for row in rows:
@@ -155,11 +156,9 @@ class OutboxRelay:
     async def _sweep_housekeeping(self) -> None:
         async with self.database.transaction() as session:
             await session.execute(
-                delete(OutboxMessage).where(
-                    OutboxMessage.published_at < utcnow() - RETENTION  # type: ignore[operator]
-                )
+                delete(OutboxMessage).where(col(OutboxMessage.published_at) < utcnow() - RETENTION)
             )
             backlog = await session.scalar(
-                select(func.count()).where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+                select(func.count()).where(col(OutboxMessage.published_at).is_(None))
             )
         OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)

@@ -4,6 +4,7 @@ import asyncio
 import uuid
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from kit.bus.envelope import Envelope
 from kit.bus.outbox import OutboxMessage, publish
@@ -14,7 +15,7 @@ from kit.db import Database
 
 async def _pending(database: Database) -> int:
     async with database.transaction() as session:
-        query = select(func.count()).where(OutboxMessage.published_at.is_(None))  # type: ignore[union-attr]
+        query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
         return int(await session.scalar(query) or 0)
 
 
