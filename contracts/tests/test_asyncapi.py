@@ -15,7 +15,7 @@ def test_every_event_type_is_documented_on_its_topic() -> None:
     for spec in EVENTS.values():
         channel = document["channels"][spec.topic.name.replace(".", "_")]
         assert spec.payload.__name__ in channel["messages"]
-        assert document["components"]["messages"][spec.payload.__name__]["name"] == spec.type
+        assert document["components"]["messages"][spec.payload.__name__]["name"] == spec.event_type
     assert {c["address"] for c in document["channels"].values()} == set(TOPICS)
 
 
