@@ -1,0 +1,321 @@
+"""A single-node Apache Kafka broker (KRaft, combined broker + controller) for development.
+
+This module owns the local Kafka: fetching the official jars with Maven into
+``.cache/kafka/libs`` (:func:`ensure_jars`), writing ``server.properties``, formatting the
+storage, running the broker as a child process and stopping it (:class:`KafkaBroker`), and the
+foreground CLI that ``make run`` supervises::
+
+    python -m kit.devstack.kafka serve --data-dir .data/kafka --port 9092
+    python -m kit.devstack.kafka wait --bootstrap-servers 127.0.0.1:9092
+    python -m kit.devstack.kafka jars
+
+Everything listens on 127.0.0.1 only.
+"""
+
+import argparse
+import asyncio
+import base64
+import ctypes
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from kit.devstack import LOCALHOST, REPO_ROOT, DevstackError, free_port, port_open, run_sync
+
+POM = Path("deploy/local/kafka/pom.xml")
+LIBS = Path(".cache/kafka/libs")
+POM_STAMP = ".pom.sha256"
+WARMUP_TOPIC = "__paddock_warmup"
+PR_SET_PDEATHSIG = 1
+
+LOG4J_PROPERTIES = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+"""
+
+
+def require_tool(name: str, install_hint: str) -> str:
+    """The path of executable ``name``, or a :class:`DevstackError` saying how to install it."""
+    path = shutil.which(name)
+    if path is None:
+        raise DevstackError(f"{name} not found on PATH: install {install_hint}")
+    return path
+
+
+def ensure_jars(repo_root: Path = REPO_ROOT) -> Path:
+    """Fetch the Kafka jars with Maven once; return the directory that holds them.
+
+    The fetch is redone only when ``deploy/local/kafka/pom.xml`` changes.
+    """
+    pom = repo_root / POM
+    libs = repo_root / LIBS
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()
+    stamp = libs / POM_STAMP
+    if stamp.is_file() and stamp.read_text() == digest:
+        return libs
+    require_tool("java", "Java 17 (apt-get install -y openjdk-17-jre-headless)")
+    mvn = require_tool("mvn", "Maven (apt-get install -y maven)")
+    partial = libs.with_name(f"{libs.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    command = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
+    result = subprocess.run(  # noqa: S603 - fixed command, no shell
+        [*command, f"-DoutputDirectory={partial}"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise DevstackError(
+            f"fetching Kafka jars with Maven failed:\n{result.stdout}{result.stderr}"
+        )
+    (partial / POM_STAMP).write_text(digest)
+    shutil.rmtree(libs, ignore_errors=True)
+    partial.rename(libs)
+    return libs
+
+
+def kafka_cluster_id() -> str:
+    """A new cluster id in Kafka's format (URL-safe base64 of 16 random bytes, no padding)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+
+
+def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+    """``server.properties`` for a one-node KRaft cluster tuned for development."""
+    settings = {
+        "process.roles": "broker,controller",
+        "node.id": "1",
+        "controller.quorum.voters": f"1@{LOCALHOST}:{controller_port}",
+        "listeners": f"PLAINTEXT://{LOCALHOST}:{port},CONTROLLER://{LOCALHOST}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{LOCALHOST}:{port}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(data_dir / "data"),
+        "num.partitions": "3",
+        "auto.create.topics.enable": "true",
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "10",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def _die_with_parent() -> None:
+    """Run in the child before ``exec``: Linux sends it SIGTERM when its parent thread dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class KafkaBroker:
+    """One Kafka broker process with its configuration and data under ``data_dir``.
+
+    Ports are chosen free when not given. An already formatted ``data_dir`` is reused. Call
+    :meth:`start` from a long-lived thread: the broker is terminated when that thread's process
+    dies, so it never outlives its owner.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        controller_port: int | None = None,
+        libs: Path | None = None,
+        heap: str = "512m",
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.port = port or free_port()
+        self.controller_port = controller_port or free_port()
+        self.libs = libs
+        self.heap = heap
+        self.log_path = self.data_dir / "kafka.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{LOCALHOST}:{self.port}"
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        libs = self.libs or ensure_jars()
+        java = require_tool("java", "Java 17 (apt-get install -y openjdk-17-jre-headless)")
+        log4j = self.data_dir / "log4j.properties"
+        return [
+            java,
+            f"-Xmx{self.heap}",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration={log4j.as_uri()}",
+            "-cp",
+            f"{libs}/*",
+            main_class,
+            *args,
+        ]
+
+    def _configure(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
+        config = self.data_dir / "server.properties"
+        config.write_text(server_properties(self.data_dir, self.port, self.controller_port))
+        if not (self.data_dir / "data" / "meta.properties").exists():
+            command = self._java(
+                "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(config)
+            )
+            result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+            if result.returncode != 0:
+                raise DevstackError(
+                    f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}"
+                )
+        return config
+
+    def start(self) -> None:
+        """Write the configuration, format the storage if new, and launch the broker."""
+        if port_open(self.port):
+            raise DevstackError(
+                f"port {self.port} is taken: stop what listens there or pick another"
+            )
+        config = self._configure()
+        self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(  # noqa: S603 - fixed command, no shell
+            self._java("kafka.Kafka", str(config)),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+
+    def _log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Block until the broker accepts a produce request (acks=all) or raise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise DevstackError(
+                    f"Kafka broker exited; end of {self.log_path}:\n{self._log_tail()}"
+                )
+            if port_open(self.port) and run_sync(_produce_once(self.bootstrap_servers)):
+                return
+            time.sleep(0.3)
+        raise DevstackError(f"Kafka broker not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def wait(self) -> int:
+        """Block until the broker process exits; return its exit code."""
+        assert self._process is not None, "start() first"
+        return self._process.wait()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the broker's process group, SIGKILL it after ``timeout`` seconds."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _reachable(bootstrap_servers: str) -> bool:
+    """Whether any bootstrap address accepts TCP connections (probing before that only logs)."""
+    for address in bootstrap_servers.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except OSError:
+            continue
+        return True
+    return False
+
+
+async def _produce_once(bootstrap_servers: str) -> bool:
+    """Whether one record can be written to the warm-up topic within a few seconds."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", request_timeout_ms=10_000
+    )
+    try:
+        await producer.start()
+        await asyncio.wait_for(producer.send_and_wait(WARMUP_TOPIC, b"ready"), 15)
+    except (KafkaError, OSError, TimeoutError):
+        return False
+    finally:
+        await producer.stop()
+    return True
+
+
+def wait_for(bootstrap_servers: str, timeout: float = 120.0) -> None:
+    """Block until the cluster at ``bootstrap_servers`` accepts a produce request, or raise."""
+    deadline = time.monotonic() + timeout
+    while not (_reachable(bootstrap_servers) and run_sync(_produce_once(bootstrap_servers))):
+        if time.monotonic() > deadline:
+            raise DevstackError(f"Kafka at {bootstrap_servers} not ready after {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(data_dir: Path, port: int, controller_port: int | None) -> None:
+    """Run a broker in the foreground until SIGTERM or SIGINT, then stop it cleanly."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    broker = KafkaBroker(data_dir, port=port, controller_port=controller_port)
+    try:
+        broker.start()
+        broker.wait_ready()
+        print(f"kafka: ready at {broker.bootstrap_servers} (log: {broker.log_path})", flush=True)
+        code = broker.wait()
+        raise DevstackError(f"Kafka broker exited with code {code}; see {broker.log_path}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop(timeout=4)  # within honcho's 5 s before it SIGKILLs us
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kit.devstack.kafka", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("jars", help="fetch the Kafka jars into .cache/kafka/libs")
+    serve_parser = commands.add_parser("serve", help="run a broker in the foreground")
+    serve_parser.add_argument("--data-dir", type=Path, default=Path(".data/kafka"))
+    serve_parser.add_argument("--port", type=int, default=9092)
+    serve_parser.add_argument("--controller-port", type=int, default=None)
+    wait_parser = commands.add_parser("wait", help="block until a cluster accepts writes")
+    wait_parser.add_argument("--bootstrap-servers", required=True)
+    wait_parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # warm-up retries are expected
+    try:
+        if args.command == "jars":
+            print(ensure_jars())
+        elif args.command == "wait":
+            wait_for(args.bootstrap_servers, args.timeout)
+        else:
+            serve(args.data_dir, args.port, args.controller_port)
+    except DevstackError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()
