@@ -5,7 +5,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
@@ -45,31 +44,6 @@ async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIter
         )
     yield database
     await database.dispose()
-
-
-async def read_topic(
-    bootstrap: str, topic: str, *, expect: int, idle_ms: int = 1500
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Everything on ``topic`` (waits for at least ``expect`` records, then for quiet)."""
-    reader = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
-    )
-    await reader.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
-    try:
-        for _ in range(40):
-            batches = await reader.getmany(timeout_ms=idle_ms)
-            fresh = [record for batch in batches.values() for record in batch]
-            records.extend(fresh)
-            if not fresh and len(records) >= expect:
-                break
-    finally:
-        await reader.stop()
-    return records
 
 
 async def count_effects(database: Database) -> int:

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.bus.consumer import EventConsumer
 from kit.bus.dlq import list_dead_letters, replay
 from kit.bus.envelope import Envelope
-from kit.bus.tests.conftest import Pinged, count_effects, make_payload_type, read_topic
+from kit.bus.tests.conftest import Pinged, count_effects, make_payload_type
 from kit.db import Database
+from kit.testing.kafka import read_topic
 
 
 class Switch:

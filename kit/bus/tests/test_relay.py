@@ -9,8 +9,9 @@ from sqlmodel import col
 from kit.bus.envelope import Envelope
 from kit.bus.outbox import OutboxMessage, publish
 from kit.bus.relay import OutboxRelay
-from kit.bus.tests.conftest import make_payload_type, read_topic
+from kit.bus.tests.conftest import make_payload_type
 from kit.db import Database
+from kit.testing.kafka import read_topic
 
 
 async def _pending(database: Database) -> int:

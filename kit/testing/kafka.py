@@ -1,0 +1,47 @@
+"""Reading a topic back in tests, to assert what really reached Kafka."""
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+from kit.bus.envelope import Envelope
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, expect: int, idle_ms: int = 1500, max_polls: int = 40
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every committed record on ``topic``: waits for at least ``expect``, then for quiet."""
+    reader = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await reader.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        for _ in range(max_polls):
+            batches = await reader.getmany(timeout_ms=idle_ms)
+            fresh = [record for batch in batches.values() for record in batch]
+            records.extend(fresh)
+            if not fresh and len(records) >= expect:
+                break
+    finally:
+        await reader.stop()
+    return records
+
+
+async def events_for(
+    bootstrap: str, topic: str, subject: str, *, expect: int = 1
+) -> list[Envelope]:
+    """The CloudEvents on ``topic`` whose subject (record key) is ``subject``."""
+    envelopes: list[Envelope] = []
+    for _ in range(10):
+        records = await read_topic(bootstrap, topic, expect=0, idle_ms=1000)
+        envelopes = [
+            Envelope.from_record(r.key, r.value, list(r.headers))
+            for r in records
+            if r.key == subject.encode()
+        ]
+        if len(envelopes) >= expect:
+            break
+    return envelopes
