@@ -5,6 +5,7 @@ that calls :func:`run_migrations`. Run them with::
 
     python -m kit.db.migrate identity upgrade            # to head
     python -m kit.db.migrate identity revision -m "add x" # autogenerate a new script
+    python -m kit.db.migrate identity check              # fail if models and scripts differ
 
 Tests and tools call :func:`upgrade` with an explicit database URL.
 """
@@ -78,12 +79,15 @@ def main() -> None:
     up.add_argument("revision", nargs="?", default="head")
     rev = sub.add_parser("revision")
     rev.add_argument("-m", "--message", required=True)
+    sub.add_parser("check")
     args = parser.parse_args()
     config = alembic_config(args.service)
     if args.action == "upgrade":
         command.upgrade(config, args.revision)
-    else:
+    elif args.action == "revision":
         command.revision(config, message=args.message, autogenerate=True)
+    else:
+        command.check(config)
 
 
 if __name__ == "__main__":

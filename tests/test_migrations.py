@@ -1,0 +1,56 @@
+"""Every service's migrations build its schema on SQLite (``make run``) and PostgreSQL
+(production), and the schema they build is exactly what its models declare.
+
+Each check runs in a fresh process: a service's ``env.py`` must see only its own tables.
+"""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kit.devstack import REPO_ROOT
+
+SERVICES = sorted(
+    p.parent.parent.name for p in (REPO_ROOT / "services").glob("*/migrations/env.py")
+)
+
+
+def migrate(service: str, action: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, f"{service.upper()}_DATABASE_URL": url, "PADDOCK_ENV": "development"}
+    return subprocess.run(
+        [sys.executable, "-m", "kit.db.migrate", service, action],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_every_service_has_migrations() -> None:
+    with_app = sorted(p.parent.name for p in (REPO_ROOT / "services").glob("*/app.py"))
+    assert with_app == SERVICES
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_match_models_on_sqlite(service: str, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
+    upgraded = migrate(service, "upgrade", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    checked = migrate(service, "check", url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_match_models_on_postgresql(
+    service: str, postgres_database_factory: Callable[[str], str]
+) -> None:
+    url = postgres_database_factory(f"migrations_{service}")
+    upgraded = migrate(service, "upgrade", url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    checked = migrate(service, "check", url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
