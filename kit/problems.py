@@ -147,6 +147,21 @@ async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def install_problem_schema(app: FastAPI) -> None:
+    """Add ``ProblemDocument`` to the app's OpenAPI components (the responses refer to it)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["ProblemDocument"] = ProblemDocument.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
@@ -154,13 +169,15 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _on_unhandled)
 
 
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/ProblemDocument"}
+
+
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting problem documents for ``statuses``."""
+    """OpenAPI ``responses=`` entries: a problem document (and only that) for ``statuses``."""
     return {
         status: {
-            "model": ProblemDocument,
             "description": HTTPStatus(status).phrase,
-            "content": {PROBLEM_MEDIA_TYPE: {}},
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA_REF}},
         }
         for status in statuses
     }
