@@ -1,0 +1,45 @@
+"""Identity's settings (env prefix ``IDENTITY_``): database, signing key, token lifetimes,
+login lockout and password-hashing cost.
+
+The RS256 private key comes from ``IDENTITY_JWT_PRIVATE_KEY`` and is required outside
+development; in development an unset key is generated once and kept in
+``jwt_private_key_file`` (see :func:`services.identity.tokens.load_private_key`).
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings, refuse_placeholder
+
+
+class IdentitySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IDENTITY_", extra="ignore")
+
+    service_name: str = "identity"
+    database_url: str = "sqlite+aiosqlite:///.data/identity.db"
+
+    jwt_private_key: SecretStr = SecretStr("")
+    jwt_private_key_file: Path = Path(".data/identity-jwt.pem")
+    jwt_previous_public_keys: list[str] = Field(
+        default_factory=list,
+        description="PEM public keys still published in the JWKS after a key rotation",
+    )
+    access_token_ttl: timedelta = timedelta(minutes=15)
+    refresh_token_ttl: timedelta = timedelta(days=30)
+
+    lockout_max_failures: int = Field(default=5, ge=1)
+    lockout_duration: timedelta = timedelta(minutes=15)
+
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=64 * 1024, ge=1024)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    @model_validator(mode="after")
+    def _require_real_key(self) -> "IdentitySettings":
+        refuse_placeholder(
+            self, "IDENTITY_JWT_PRIVATE_KEY", self.jwt_private_key.get_secret_value()
+        )
+        return self

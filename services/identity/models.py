@@ -1,0 +1,154 @@
+"""Identity's tables: users, their roles, refresh tokens, vehicles and the login
+throttle for unknown emails. The outbox tables are imported so that they are part of
+identity's metadata and migrations.
+"""
+
+import enum
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Column, Enum, ForeignKey, Index, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from kit.auth import ROLES
+from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.db import UTCDateTime, utcnow
+from kit.ids import new_id
+
+__all__ = [
+    "LoginThrottle",
+    "OutboxMessage",
+    "ProcessedEvent",
+    "RefreshToken",
+    "User",
+    "UserRole",
+    "Vehicle",
+    "VehicleStatus",
+]
+
+EMAIL_MAX = 320
+DISPLAY_NAME_MAX = 50
+BIO_MAX = 500
+CITY_MAX = 100
+URL_MAX = 2048
+VIN_LENGTH = 17
+MODEL_MAX = 100
+
+_ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
+
+
+class User(SQLModel, table=True):
+    """An account. A deleted account stays as a tombstone row without personal data."""
+
+    __tablename__ = "users"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    email: str = Field(max_length=EMAIL_MAX, unique=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    display_name: str = Field(max_length=DISPLAY_NAME_MAX)
+    bio: str | None = Field(default=None, max_length=BIO_MAX)
+    city: str | None = Field(default=None, max_length=CITY_MAX)
+    avatar_url: str | None = Field(default=None, max_length=URL_MAX)
+    failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    last_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
+
+
+class UserRole(SQLModel, table=True):
+    """One role held by one user; the primary key makes a grant happen at most once."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (CheckConstraint(f"role IN ({_ROLE_LIST})", name="role_known"),)
+
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    role: str = Field(primary_key=True, max_length=20)
+    granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class RefreshToken(SQLModel, table=True):
+    """A refresh token, stored as its SHA-256; every rotation stays in one family."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    family_id: uuid.UUID = Field(index=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class VehicleStatus(enum.StrEnum):
+    pending = "pending"
+    verified = "verified"
+
+
+class Vehicle(SQLModel, table=True):
+    """A vehicle a user says they own; verified by staff or by a partner's delivery report.
+
+    A VIN is verified for at most one account at a time (partial unique index); the VIN
+    is erased (null) when the account is deleted.
+    """
+
+    __tablename__ = "vehicles"
+    __table_args__ = (
+        UniqueConstraint("user_id", "vin"),
+        Index(
+            "uq_vehicles_verified_vin",
+            "vin",
+            unique=True,
+            postgresql_where=text("status = 'verified'"),
+            sqlite_where=text("status = 'verified'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True)
+    )
+    vin: str | None = Field(default=None, max_length=VIN_LENGTH)
+    model: str = Field(max_length=MODEL_MAX)
+    status: VehicleStatus = Field(
+        default=VehicleStatus.pending,
+        sa_column=Column(
+            Enum(
+                VehicleStatus,
+                name="vehicle_status",
+                native_enum=False,
+                create_constraint=True,
+                length=20,
+            ),
+            nullable=False,
+        ),
+    )
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    verified_by: str | None = Field(default=None, max_length=200)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Failed logins for emails that have no account, keyed by the email's SHA-256.
+
+    Unknown emails are counted and locked exactly like accounts, so that the lockout
+    does not reveal which emails are registered; the plain email is not stored.
+    """
+
+    __tablename__ = "login_throttles"
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    failed_logins: int = Field(default=0)
+    last_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,179 @@
+"""Identity's API models: what requests may carry and what responses show.
+
+Request bodies refuse unknown fields (a 422, never silently ignored), so that a client
+cannot try to set a role, an email or an owner flag through a profile update. Free text
+refuses control characters (NUL cannot be stored by PostgreSQL).
+"""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal, get_args
+
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from kit.auth import ROLES
+from services.identity import models
+from services.identity.models import VehicleStatus
+
+Role = Literal["fan", "owner", "volunteer", "staff", "admin"]
+assert set(get_args(Role)) == set(ROLES), "Role must list kit.auth.ROLES"
+
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Email = Annotated[EmailStr, Field(max_length=models.EMAIL_MAX), AfterValidator(str.lower)]
+Password = Annotated[str, Field(min_length=1, max_length=256)]
+DisplayName = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=models.DISPLAY_NAME_MAX, pattern=SINGLE_LINE
+    ),
+]
+Bio = Annotated[str, StringConstraints(max_length=models.BIO_MAX, pattern=MULTI_LINE)]
+City = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=1, max_length=models.CITY_MAX, pattern=SINGLE_LINE
+    ),
+]
+AvatarUrl = Annotated[AnyHttpUrl, Field(max_length=models.URL_MAX)]
+Vin = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-HJ-NPR-Z0-9]{17}$"),
+    BeforeValidator(_upper),
+    Field(description="17 characters: digits and capital letters except I, O and Q"),
+]
+ReferralCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserBase(BaseModel):
+    display_name: DisplayName
+
+
+class UserCreate(UserBase, StrictBody):
+    email: Email
+    password: Password = Field(
+        description="10 to 256 characters, not only digits, at least 4 different "
+        "characters, not the email address"
+    )
+    referral_code: ReferralCode | None = None
+
+
+class UserUpdate(StrictBody):
+    """A partial profile update: only the fields sent change; ``null`` clears a field."""
+
+    display_name: DisplayName | None = None
+    bio: Bio | None = None
+    city: City | None = None
+    avatar_url: AvatarUrl | None = None
+
+    @field_validator("display_name")
+    @classmethod
+    def _display_name_stays(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("display_name cannot be cleared")
+        return value
+
+
+class ProfilePublic(UserBase):
+    """What anyone signed in may see about a user (never the email)."""
+
+    id: uuid.UUID
+    bio: str | None
+    city: str | None
+    avatar_url: str | None
+    roles: list[Role]
+
+
+class UserPublic(ProfilePublic):
+    """The account as its owner sees it."""
+
+    email: str
+    created_at: datetime
+
+
+class LoginRequest(StrictBody):
+    email: Email
+    password: Password
+
+
+class RefreshRequest(StrictBody):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires")
+    refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
+
+
+class UserRoles(BaseModel):
+    user_id: uuid.UUID
+    roles: list[Role]
+
+
+class VehicleBase(BaseModel):
+    model: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=models.MODEL_MAX, pattern=SINGLE_LINE
+        ),
+    ]
+
+
+class VehicleCreate(VehicleBase, StrictBody):
+    vin: Vin
+
+
+class VehiclePublic(VehicleBase):
+    id: uuid.UUID
+    user_id: uuid.UUID
+    vin: str | None
+    status: VehicleStatus
+    submitted_at: datetime
+    verified_at: datetime | None
+
+
+class VehicleList(BaseModel):
+    items: list[VehiclePublic]
+
+
+class Jwk(BaseModel):
+    kty: Literal["RSA"]
+    kid: str
+    use: Literal["sig"]
+    alg: Literal["RS256"]
+    n: str
+    e: str
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
+
+
+class VehiclePage(BaseModel):
+    items: list[VehiclePublic]
+    next_cursor: uuid.UUID | None = Field(
+        description="Pass as ``after`` for the next page; null on the last page"
+    )

@@ -1,0 +1,112 @@
+"""Helpers shared by identity's tests: settings, accounts, requests, and counting what
+was written (a bad request must change nothing)."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlmodel import SQLModel, col
+
+from kit.bus.outbox import OutboxMessage
+from kit.db import Database
+from services.identity.config import IdentitySettings
+from services.identity.models import LoginThrottle, RefreshToken, User, UserRole, Vehicle
+from services.identity.tokens import generate_private_key_pem
+
+PASSWORD = "correct horse battery"
+COUNTED: tuple[type[SQLModel], ...] = (
+    User,
+    UserRole,
+    RefreshToken,
+    Vehicle,
+    LoginThrottle,
+    OutboxMessage,
+)
+
+
+@dataclass
+class Account:
+    id: uuid.UUID
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+MakeAccount = Callable[..., Awaitable[Account]]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def identity_settings(database_url: str, kafka: str, **overrides: Any) -> IdentitySettings:
+    """Settings for tests: cheap Argon2 parameters, a fresh signing key."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": kafka,
+        "jwt_private_key": generate_private_key_pem().decode(),
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        "argon2_parallelism": 1,
+        **overrides,
+    }
+    return IdentitySettings(**values)
+
+
+def new_email() -> str:
+    return f"user-{uuid.uuid4().hex[:12]}@example.com"
+
+
+async def register(
+    client: httpx.AsyncClient, email: str | None = None, **fields: Any
+) -> httpx.Response:
+    body = {"email": email or new_email(), "password": PASSWORD, "display_name": "Ann", **fields}
+    return await client.post("/v1/auth/register", json=body)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/v1/auth/login", json={"email": email, "password": password})
+
+
+async def grant(database: Database, user_id: uuid.UUID, *roles: str) -> None:
+    async with database.transaction() as session:
+        session.add_all(UserRole(user_id=user_id, role=role) for role in roles)
+
+
+async def row_counts(database: Database) -> dict[str, int]:
+    async with database.transaction() as session:
+        counts: dict[str, int] = {}
+        for model in COUNTED:
+            query = select(func.count()).select_from(model)
+            counts[str(model.__tablename__)] = await session.scalar(query) or 0
+        return counts
+
+
+async def event_types(database: Database, user_id: uuid.UUID) -> list[str]:
+    """Types of the outbox rows about ``user_id``, oldest first."""
+    async with database.transaction() as session:
+        query = (
+            select(OutboxMessage.type)
+            .where(col(OutboxMessage.key) == str(user_id))
+            .order_by(col(OutboxMessage.id))
+        )
+        return list((await session.scalars(query)).all())
+
+
+async def event_data(database: Database, user_id: uuid.UUID, event_type: str) -> list[Any]:
+    """Payloads of the outbox rows of ``event_type`` about ``user_id``, oldest first."""
+    async with database.transaction() as session:
+        query = (
+            select(OutboxMessage.data)
+            .where(col(OutboxMessage.key) == str(user_id), col(OutboxMessage.type) == event_type)
+            .order_by(col(OutboxMessage.id))
+        )
+        return list((await session.scalars(query)).all())
