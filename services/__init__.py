@@ -1,0 +1,1 @@
+"""Paddock services: each one a package with the same files, never importing another."""
