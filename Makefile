@@ -34,6 +34,7 @@ run: venv kafka-jars
 
 test: venv kafka-jars postgres
 	.venv/bin/pytest -q
+	$(MAKE) --no-print-directory k8s-validate
 
 lint: venv
 	.venv/bin/ruff check .
