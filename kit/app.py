@@ -3,8 +3,11 @@
 :func:`build_service_app` wires problem documents, request ids, body limits, metrics,
 ``/healthz``, ``/readyz`` and ``/metrics``, and starts and stops the service's
 background :class:`Component` objects (outbox relay, consumers, JWKS cache) in its
-lifespan. ``/readyz`` asks the database and every component; a failing dependency
-turns it to 503 and shows in ``paddock_component_up`` until it heals.
+lifespan. ``/readyz`` asks the database and every component and shows each answer. Only a failing
+*critical* component (the database) makes it 503, taking the pod out of its Service; any
+other failure (Kafka, an upstream, the JWKS) answers 200 ``degraded``, because the service
+still serves what does not depend on it (the outbox keeps events until Kafka is back).
+Every check also sets ``paddock_component_up``, so a degraded pod shows in metrics.
 """
 
 import asyncio
@@ -31,7 +34,10 @@ READINESS_TIMEOUT_SECONDS = 2.0
 
 
 class Component(Protocol):
-    """A background part of a service with its own lifecycle and health."""
+    """A background part of a service with its own lifecycle and health.
+
+    A component may set ``critical = True`` when the service cannot serve without it.
+    """
 
     name: str
 
@@ -47,6 +53,7 @@ class DatabaseCheck:
     """Readiness of the service's own database."""
 
     name = "database"
+    critical = True
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -121,11 +128,12 @@ def _add_health_routes(app: FastAPI, service: str, parts: Sequence[Component]) -
     async def readyz() -> JSONResponse:
         results = await asyncio.gather(*(_check(service, part) for part in parts))
         checks = dict(zip((part.name for part in parts), results, strict=True))
-        if all(result == "ok" for result in checks.values()):
-            return JSONResponse({"status": "ready", "checks": checks})
-        return problem_response(
-            503, detail="a dependency is unavailable", code="not-ready", checks=checks
-        )
+        failing = [part for part, result in zip(parts, results, strict=True) if result != "ok"]
+        if any(getattr(part, "critical", False) for part in failing):
+            return problem_response(
+                503, detail="a critical dependency is unavailable", code="not-ready", checks=checks
+            )
+        return JSONResponse({"status": "degraded" if failing else "ready", "checks": checks})
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 

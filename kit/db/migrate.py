@@ -16,12 +16,15 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 URL_ATTRIBUTE = "database_url"
+# Held for the migration's transaction on PostgreSQL, so that replicas starting together
+# (one init container each) migrate one after the other instead of failing.
+MIGRATION_LOCK = 0x7061646D6967  # "padmig"
 
 
 def alembic_config(service: str, database_url: str | None = None) -> Config:
@@ -68,6 +71,8 @@ def _migrate(connection: Connection, metadata: MetaData) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

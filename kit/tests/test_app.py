@@ -33,8 +33,11 @@ async def boom() -> None:
 
 
 class Flaky:
-    name = "flaky"
     healthy = True
+
+    def __init__(self, *, critical: bool) -> None:
+        self.critical = critical
+        self.name = "flaky" if critical else "optional"
 
     async def start(self) -> None:
         return None
@@ -49,9 +52,11 @@ class Flaky:
 
 @pytest.fixture
 async def app_and_client() -> AsyncIterator[tuple[Flaky, httpx.AsyncClient]]:
-    flaky = Flaky()
+    flaky = Flaky(critical=True)
     settings = ServiceSettings(service_name="kit-test", max_body_bytes=1024)
-    app = build_service_app(settings=settings, title="t", routers=[router], components=[flaky])
+    app = build_service_app(
+        settings=settings, title="t", routers=[router], components=[flaky, Flaky(critical=False)]
+    )
     transport = httpx.ASGITransport(app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
@@ -109,7 +114,7 @@ async def test_request_id_is_kept_or_minted(app_and_client) -> None:
     assert len(minted.headers["x-request-id"]) == 32
 
 
-async def test_readiness_follows_dependencies_and_heals(app_and_client) -> None:
+async def test_readiness_fails_on_a_critical_dependency_and_heals(app_and_client) -> None:
     flaky, client = app_and_client
     assert (await client.get("/readyz")).status_code == 200
     flaky.healthy = False
@@ -120,6 +125,24 @@ async def test_readiness_follows_dependencies_and_heals(app_and_client) -> None:
     assert 'paddock_component_up{component="flaky",service="kit-test"} 0.0' in metrics
     flaky.healthy = True
     assert (await client.get("/readyz")).status_code == 200
+
+
+async def test_a_non_critical_failure_degrades_without_unreadiness() -> None:
+    optional = Flaky(critical=False)
+    settings = ServiceSettings(service_name="kit-degraded")
+    app = build_service_app(settings=settings, title="t", components=[optional])
+    transport = httpx.ASGITransport(app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        optional.healthy = False
+        degraded = await client.get("/readyz")
+        assert degraded.status_code == 200
+        assert degraded.json()["status"] == "degraded"
+        assert degraded.json()["checks"]["optional"].startswith("failing")
+        optional.healthy = True
+        assert (await client.get("/readyz")).json()["status"] == "ready"
 
 
 async def test_metrics_count_requests_by_route_template(app_and_client) -> None:
