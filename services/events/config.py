@@ -1,0 +1,34 @@
+"""Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window.
+
+``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
+development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
+for ``qr_valid_windows`` windows, so a screenshot stops working within minutes.
+"""
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings, refuse_placeholder
+
+
+class EventsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="EVENTS_", extra="ignore")
+
+    service_name: str = "events"
+    database_url: str = "sqlite+aiosqlite:///.data/events.db"
+    bus_enabled: bool = Field(
+        default=True, description="run the outbox relay and the consumers (tests turn it off)"
+    )
+
+    qr_secret: SecretStr = SecretStr("dev-secret")
+    qr_window_seconds: int = Field(default=60, ge=10)
+    qr_valid_windows: int = Field(default=5, ge=1)
+
+    draw_loser_priority_days: int = Field(
+        default=30, ge=0, description="applicants who lost a draw this recently go first"
+    )
+
+    @model_validator(mode="after")
+    def _require_real_secret(self) -> "EventsSettings":
+        refuse_placeholder(self, "EVENTS_QR_SECRET", self.qr_secret.get_secret_value())
+        return self

@@ -1,0 +1,218 @@
+"""Events' tables: venues, events, signups, draw runs and the local copy of member roles.
+
+Seats are guarded by the database. ``events.confirmed_count`` is the number of confirmed
+seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
+conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
+row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. The outbox
+tables are imported so that they are part of events' metadata and migrations.
+"""
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.db import UTCDateTime, utcnow
+from kit.ids import new_id
+
+__all__ = [
+    "Category",
+    "DrawRun",
+    "Eligibility",
+    "Event",
+    "EventStatus",
+    "MemberRoles",
+    "OutboxMessage",
+    "ProcessedEvent",
+    "Signup",
+    "SignupMode",
+    "SignupStatus",
+    "Venue",
+]
+
+NAME_MAX = 200
+CITY_MAX = 100
+ADDRESS_MAX = 500
+TIMEZONE_MAX = 64
+DESCRIPTION_MAX = 5000
+REASON_MAX = 500
+IDEMPOTENCY_KEY_MAX = 200
+
+
+class Category(enum.StrEnum):
+    SALON = "salon"
+    WORKSHOP = "workshop"
+    OUTDOOR = "outdoor"
+    RIDE = "ride"
+    FAMILY = "family"
+    FESTIVAL = "festival"
+    OTHER = "other"
+
+
+class Eligibility(enum.StrEnum):
+    EVERYONE = "everyone"
+    OWNERS_ONLY = "owners_only"
+    MIN_TIER = "min_tier"
+    CLUB_MEMBERS = "club_members"
+
+
+class EventStatus(enum.StrEnum):
+    DRAFT = "draft"
+    PENDING_APPROVAL = "pending_approval"
+    PUBLISHED = "published"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class SignupMode(enum.StrEnum):
+    FIRST_COME = "first_come"
+    DRAW = "draw"
+
+
+class SignupStatus(enum.StrEnum):
+    APPLIED = "applied"
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+def _one_of(column: str, values: type[enum.StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+class Venue(SQLModel, table=True):
+    """A city clubhouse or an outside location."""
+
+    __tablename__ = "venues"
+    __table_args__ = (CheckConstraint("capacity > 0", name="capacity_positive"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    name: str = Field(max_length=NAME_MAX)
+    city: str = Field(max_length=CITY_MAX, index=True)
+    address: str = Field(max_length=ADDRESS_MAX)
+    capacity: int
+    timezone: str = Field(max_length=TIMEZONE_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Event(SQLModel, table=True):
+    """A community event with its seat counters (see the module docstring)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        CheckConstraint("confirmed_count >= 0", name="confirmed_not_negative"),
+        CheckConstraint("confirmed_count <= capacity", name="confirmed_within_capacity"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("closes_at > opens_at", name="closes_after_open"),
+        CheckConstraint("points_fee >= 0", name="fee_not_negative"),
+        CheckConstraint("min_tier >= 0", name="tier_not_negative"),
+        CheckConstraint(_one_of("category", Category), name="category_known"),
+        CheckConstraint(_one_of("eligibility", Eligibility), name="eligibility_known"),
+        CheckConstraint(_one_of("status", EventStatus), name="status_known"),
+        CheckConstraint(_one_of("signup_mode", SignupMode), name="signup_mode_known"),
+        Index("ix_events_status_starts_at_id", "status", "starts_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    title: str = Field(max_length=NAME_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    category: str = Field(max_length=20)
+    city: str = Field(max_length=CITY_MAX)
+    venue_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("venues.id"), nullable=True)
+    )
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    opens_at: datetime = Field(sa_type=UTCDateTime)
+    closes_at: datetime = Field(sa_type=UTCDateTime)
+    capacity: int
+    eligibility: str = Field(default=Eligibility.EVERYONE, max_length=20)
+    min_tier: int = 0
+    points_fee: int = 0
+    organizer_id: uuid.UUID = Field(index=True)
+    status: str = Field(default=EventStatus.DRAFT, max_length=20)
+    signup_mode: str = Field(default=SignupMode.FIRST_COME, max_length=20)
+    confirmed_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    waitlist_next: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    draw_seed: int = Field(sa_type=BigInteger)
+    drawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_reason: str | None = Field(default=None, max_length=REASON_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Signup(SQLModel, table=True):
+    """One user's place at one event: applied, confirmed, waitlisted or cancelled."""
+
+    __tablename__ = "signups"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id"),
+        UniqueConstraint("event_id", "waitlist_position"),
+        UniqueConstraint("user_id", "idempotency_key"),
+        CheckConstraint(_one_of("status", SignupStatus), name="status_known"),
+        CheckConstraint("fee_points >= 0", name="fee_not_negative"),
+        Index(
+            "ix_signups_event_id_status_waitlist_position",
+            "event_id",
+            "status",
+            "waitlist_position",
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: uuid.UUID
+    status: str = Field(max_length=20)
+    waitlist_position: int | None = None
+    fee_points: int = 0
+    lost_draw: bool = False
+    idempotency_key: str | None = Field(default=None, max_length=IDEMPOTENCY_KEY_MAX)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DrawRun(SQLModel, table=True):
+    """The audit record of an event's lottery: seed, input order and allocation."""
+
+    __tablename__ = "draw_runs"
+
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    )
+    seed: int = Field(sa_type=BigInteger)
+    ran_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ran_by: uuid.UUID
+    applicants: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    priority: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    allocation: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    confirmed: int
+    waitlisted: int
+
+
+class MemberRoles(SQLModel, table=True):
+    """The latest roles identity announced for a user (grants that postdate a token)."""
+
+    __tablename__ = "member_roles"
+
+    user_id: uuid.UUID = Field(primary_key=True)
+    roles: list[Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

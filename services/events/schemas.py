@@ -1,0 +1,223 @@
+"""Events' API models: request bodies refuse unknown fields; responses never show the
+draw seed before the draw has run (knowing it would let a bot time its application)."""
+
+import uuid
+from datetime import datetime
+from typing import Literal, Self
+from zoneinfo import available_timezones
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.events.models import (
+    ADDRESS_MAX,
+    CITY_MAX,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    REASON_MAX,
+    Category,
+    Eligibility,
+    EventStatus,
+    SignupMode,
+    SignupStatus,
+)
+
+MAX_CAPACITY = 100_000
+MAX_FEE = 1_000_000
+MAX_TIER = 100
+SEED_MAX = 2**63 - 1
+_TIMEZONES = frozenset(available_timezones())
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _known_timezone(value: str | None) -> str | None:
+    if value is not None and value not in _TIMEZONES:
+        raise ValueError("not an IANA time zone (e.g. Europe/Berlin)")
+    return value
+
+
+class VenueCreate(Body):
+    name: str = Field(min_length=1, max_length=NAME_MAX)
+    city: str = Field(min_length=1, max_length=CITY_MAX)
+    address: str = Field(min_length=1, max_length=ADDRESS_MAX)
+    capacity: int = Field(ge=1, le=MAX_CAPACITY)
+    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
+
+    _timezone = field_validator("timezone")(_known_timezone)
+
+
+class VenueUpdate(Body):
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
+    address: str | None = Field(default=None, min_length=1, max_length=ADDRESS_MAX)
+    capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
+    timezone: str | None = Field(default=None, min_length=1, max_length=64)
+
+    _timezone = field_validator("timezone")(_known_timezone)
+
+
+class VenueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    city: str
+    address: str
+    capacity: int
+    timezone: str
+
+
+class Schedule(Body):
+    """Times shared by creation and edits; checked together once merged."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    opens_at: AwareDatetime
+    closes_at: AwareDatetime
+
+
+def check_schedule(starts: datetime, ends: datetime, opens: datetime, closes: datetime) -> None:
+    """Raise ``ValueError`` unless the event ends after it starts and signups close in time."""
+    if ends <= starts:
+        raise ValueError("ends_at must be after starts_at")
+    if closes <= opens:
+        raise ValueError("closes_at must be after opens_at")
+    if closes > starts:
+        raise ValueError("closes_at must not be after starts_at")
+
+
+class EventCreate(Schedule):
+    title: str = Field(min_length=1, max_length=NAME_MAX)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    category: Category
+    city: str | None = Field(
+        default=None, min_length=1, max_length=CITY_MAX, description="defaults to the venue's"
+    )
+    venue_id: uuid.UUID | None = None
+    capacity: int = Field(ge=1, le=MAX_CAPACITY)
+    eligibility: Eligibility = Eligibility.EVERYONE
+    min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
+    points_fee: int = Field(default=0, ge=0, le=MAX_FEE)
+    signup_mode: SignupMode = SignupMode.FIRST_COME
+    draw_seed: int | None = Field(
+        default=None, ge=0, le=SEED_MAX, description="lottery seed; random when omitted"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        check_schedule(self.starts_at, self.ends_at, self.opens_at, self.closes_at)
+        if self.city is None and self.venue_id is None:
+            raise ValueError("city is required when there is no venue")
+        return self
+
+
+class EventUpdate(Body):
+    title: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    category: Category | None = None
+    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    opens_at: AwareDatetime | None = None
+    closes_at: AwareDatetime | None = None
+    capacity: int | None = Field(
+        default=None, ge=1, le=MAX_CAPACITY, description="never below the confirmed seats"
+    )
+
+
+class Reason(Body):
+    reason: str = Field(min_length=1, max_length=REASON_MAX)
+
+
+class MySignup(BaseModel):
+    id: uuid.UUID
+    status: SignupStatus
+    waitlist_position: int | None = None
+
+
+class EventOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    description: str
+    category: Category
+    city: str
+    venue_id: uuid.UUID | None
+    starts_at: datetime
+    ends_at: datetime
+    opens_at: datetime
+    closes_at: datetime
+    capacity: int
+    confirmed_count: int
+    seats_left: int
+    eligibility: Eligibility
+    min_tier: int
+    points_fee: int
+    organizer_id: uuid.UUID
+    status: EventStatus
+    status_reason: str | None
+    signup_mode: SignupMode
+    drawn_at: datetime | None
+    my_signup: MySignup | None = None
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class SignupOut(BaseModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    status: SignupStatus
+    waitlist_position: int | None = Field(description="only while waitlisted; 1 is first")
+    fee_points: int
+    created_at: datetime
+    checked_in_at: datetime | None
+
+
+class SignupWithEvent(SignupOut):
+    event_title: str
+    event_starts_at: datetime
+
+
+class SignupPage(BaseModel):
+    items: list[SignupWithEvent]
+    next_cursor: str | None
+
+
+class DrawRequest(Body):
+    """Empty today; a body is accepted so that options can be added without a new route."""
+
+
+class DrawOut(BaseModel):
+    event_id: uuid.UUID
+    seed: int
+    ran_at: datetime
+    ran_by: uuid.UUID
+    applicants: list[uuid.UUID] = Field(description="signup ids in input order (sorted)")
+    priority: list[uuid.UUID] = Field(description="applicants who recently lost a draw")
+    allocation: list[uuid.UUID] = Field(description="signup ids in drawn order")
+    confirmed: int
+    waitlisted: int
+
+
+class QrOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class CheckinRequest(Body):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class CheckinOut(BaseModel):
+    signup_id: uuid.UUID
+    user_id: uuid.UUID
+    checked_in_at: datetime
+    already_checked_in: bool
+
+
+When = Literal["upcoming", "past"]

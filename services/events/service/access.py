@@ -1,0 +1,90 @@
+"""Who may do what: staff roles, organizers, visibility of unpublished events, eligibility.
+
+Eligibility uses the caller's token roles first. A role granted after the token was
+issued (an owner verified a minute ago) is found in the local ``member_roles`` copy that
+the role-change consumer keeps, so the user need not log in again; a revocation takes
+effect when the token expires (15 minutes). ``min_tier`` needs the community tier, which
+the future rewards service will own: until tokens carry a ``tier`` claim every user is
+below any tier above zero. ``club_members`` checks a ``club`` role that identity does not
+grant yet (the yearly top club is future rewards work).
+"""
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from kit.auth import Principal
+from kit.problems import Forbidden, NotFound
+from services.events.models import Eligibility, Event, EventStatus, MemberRoles
+
+STAFF_ROLES = ("staff", "admin")
+ORGANIZER_ROLES = ("volunteer", *STAFF_ROLES)
+CLUB_ROLE = "club"
+PUBLIC_STATUSES = frozenset({EventStatus.PUBLISHED, EventStatus.CANCELLED, EventStatus.COMPLETED})
+
+
+def is_staff(principal: Principal | None) -> bool:
+    return principal is not None and principal.has_any(*STAFF_ROLES)
+
+
+def manages(principal: Principal | None, event: Event) -> bool:
+    """Staff, or the event's own organizer."""
+    return principal is not None and (
+        is_staff(principal) or event.organizer_id == principal.user_id
+    )
+
+
+def can_see(principal: Principal | None, event: Event) -> bool:
+    return event.status in PUBLIC_STATUSES or manages(principal, event)
+
+
+def require_manager(principal: Principal, event: Event) -> None:
+    if not can_see(principal, event):
+        raise NotFound("no such event")
+    if not manages(principal, event):
+        raise Forbidden("only the event's organizer or staff may do this")
+
+
+def _meets(roles: frozenset[str], event: Event) -> bool:
+    match event.eligibility:
+        case Eligibility.OWNERS_ONLY:
+            return "owner" in roles
+        case Eligibility.CLUB_MEMBERS:
+            return CLUB_ROLE in roles
+        case Eligibility.MIN_TIER:
+            return event.min_tier <= 0
+        case _:
+            return True
+
+
+async def managed_event(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> Event:
+    """The event, when the caller organizes it or is staff (403), and may see it (404)."""
+    event = await session.get(Event, event_id)
+    if event is None:
+        raise NotFound("no such event")
+    require_manager(principal, event)
+    return event
+
+
+async def require_eligible(session: AsyncSession, principal: Principal, event: Event) -> None:
+    """Pass when the token's roles, or the roles identity announced since, qualify."""
+    if _meets(principal.roles, event):
+        return
+    if await _meets_by_announced_roles(session, principal.user_id, event):
+        return
+    raise Forbidden(
+        f"this event is for {event.eligibility.replace('_', ' ')} only",
+        code="not-eligible",
+        eligibility=event.eligibility,
+    )
+
+
+async def _meets_by_announced_roles(
+    session: AsyncSession, user_id: uuid.UUID, event: Event
+) -> bool:
+    roles = await session.scalar(
+        select(col(MemberRoles.roles)).where(col(MemberRoles.user_id) == user_id)
+    )
+    return roles is not None and _meets(frozenset(str(role) for role in roles), event)

@@ -1,0 +1,393 @@
+"""The event lifecycle and browsing.
+
+Staff publish directly; volunteers submit for approval and staff approve or reject with a
+reason. Every status change is a conditional ``UPDATE ... WHERE status IN (...)``, so two
+racing requests cannot both move an event. Capacity may grow (seats go to the head of the
+waitlist at once) but never shrink below the confirmed seats, which the ``UPDATE`` itself
+checks (``WHERE confirmed_count <= :new``).
+"""
+
+import secrets
+import uuid
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from contracts.events import (
+    EventCancelled,
+    EventCompleted,
+    EventPublished,
+    EventUpdated,
+    Refund,
+)
+from kit.auth import Principal
+from kit.bus.outbox import publish
+from kit.db import utcnow
+from kit.problems import Conflict, Forbidden, NotFound, Problem
+from services.events.models import (
+    Category,
+    Event,
+    EventStatus,
+    Signup,
+    SignupMode,
+    SignupStatus,
+    Venue,
+)
+from services.events.schemas import EventCreate, EventUpdate, check_schedule
+from services.events.service import cursor
+from services.events.service.access import (
+    ORGANIZER_ROLES,
+    can_see,
+    is_staff,
+    managed_event,
+)
+from services.events.service.signups import ACTIVE, SOURCE, promote
+
+EDITABLE = (
+    EventStatus.DRAFT,
+    EventStatus.PENDING_APPROVAL,
+    EventStatus.REJECTED,
+    EventStatus.PUBLISHED,
+)
+SEED_BITS = 63
+
+
+async def create_event(session: AsyncSession, *, data: EventCreate, principal: Principal) -> Event:
+    """A draft organized by the caller (a volunteer or staff)."""
+    if not principal.has_any(*ORGANIZER_ROLES):
+        raise Forbidden("only volunteers and staff organize events")
+    fields = data.model_dump(exclude={"draw_seed"})
+    if data.venue_id is not None:
+        venue = await _venue_for(session, data.venue_id, data.capacity)
+        fields["city"] = data.city or venue.city
+    seed = data.draw_seed if data.draw_seed is not None else secrets.randbits(SEED_BITS)
+    event = Event(**fields, organizer_id=principal.user_id, draw_seed=seed)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def _venue_for(session: AsyncSession, venue_id: uuid.UUID, capacity: int) -> Venue:
+    venue = await session.get(Venue, venue_id)
+    if venue is None:
+        raise Problem("venue_id names no venue", status=422, code="unknown-venue")
+    if capacity > venue.capacity:
+        raise Problem(
+            f"capacity exceeds the venue's {venue.capacity} places",
+            status=422,
+            code="over-venue-capacity",
+        )
+    return venue
+
+
+async def get_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal | None
+) -> tuple[Event, Signup | None]:
+    """The event and the viewer's signup to it; unpublished events only for their managers."""
+    if principal is None:
+        event = await session.get(Event, event_id)
+        mine = None
+    else:
+        row = (
+            await session.execute(
+                select(Event, Signup)
+                .outerjoin(
+                    Signup,
+                    and_(
+                        col(Signup.event_id) == col(Event.id),
+                        col(Signup.user_id) == principal.user_id,
+                    ),
+                )
+                .where(col(Event.id) == event_id)
+            )
+        ).first()
+        event, mine = (row[0], row[1]) if row else (None, None)
+    if event is None or not can_see(principal, event):
+        raise NotFound("no such event")
+    return event, mine
+
+
+async def browse(
+    session: AsyncSession,
+    *,
+    city: str | None,
+    category: Category | None,
+    starts_from: datetime | None,
+    starts_to: datetime | None,
+    has_seats: bool | None,
+    after: str | None,
+    limit: int,
+) -> tuple[list[Event], str | None]:
+    """Published upcoming events by ``(starts_at, id)``; a cursor continues a page."""
+    now = utcnow()
+    query = select(Event).where(
+        col(Event.status) == EventStatus.PUBLISHED,
+        col(Event.starts_at) >= max(starts_from or now, now),
+    )
+    filters: list[Any] = []
+    if city:
+        filters.append(col(Event.city) == city)
+    if category:
+        filters.append(col(Event.category) == category)
+    if starts_to:
+        filters.append(col(Event.starts_at) < starts_to)
+    if has_seats is not None:
+        free = col(Event.confirmed_count) < col(Event.capacity)
+        filters.append(free if has_seats else ~free)
+    if after:
+        filters.append(cursor.after(col(Event.starts_at), col(Event.id), after))
+    query = query.where(*filters).order_by(col(Event.starts_at), col(Event.id)).limit(limit + 1)
+    events = list((await session.scalars(query)).all())
+    last = events[limit - 1] if len(events) > limit else None
+    return events[:limit], cursor.encode(last.starts_at, last.id) if last else None
+
+
+def _require_staff(principal: Principal, action: str) -> None:
+    if not is_staff(principal):
+        raise Forbidden(f"only staff may {action}", code="staff-only")
+
+
+async def _transition(
+    session: AsyncSession,
+    event: Event,
+    *,
+    allowed: Collection[EventStatus],
+    to: EventStatus,
+    reason: str | None = None,
+) -> Event:
+    moved = await session.scalar(
+        update(Event)
+        .where(col(Event.id) == event.id, col(Event.status).in_(allowed))
+        .values(status=to, status_reason=reason, updated_at=utcnow())
+        .returning(Event)
+        .execution_options(populate_existing=True)
+    )
+    if moved is None:
+        await session.refresh(event)
+        raise Conflict(f"the event is {event.status}; cannot become {to}", code="bad-transition")
+    return moved
+
+
+async def publish_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+) -> Event:
+    """Staff publish a draft (or approve a submitted event) in one step."""
+    event = await managed_event(session, event_id, principal)
+    if not is_staff(principal):
+        raise Forbidden(
+            "volunteers submit events for approval (POST .../submit)", code="approval-required"
+        )
+    return await _go_live(session, event, (EventStatus.DRAFT, EventStatus.PENDING_APPROVAL))
+
+
+async def approve_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+) -> Event:
+    event = await managed_event(session, event_id, principal)
+    _require_staff(principal, "approve events")
+    return await _go_live(session, event, (EventStatus.PENDING_APPROVAL,))
+
+
+async def _go_live(session: AsyncSession, event: Event, allowed: Collection[EventStatus]) -> Event:
+    if event.starts_at <= utcnow():
+        raise Conflict("the event has already started", code="already-started")
+    live = await _transition(session, event, allowed=allowed, to=EventStatus.PUBLISHED)
+    publish(session, _published(live), source=SOURCE)
+    return live
+
+
+async def submit_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+) -> Event:
+    """The organizer asks staff to approve the event."""
+    event = await managed_event(session, event_id, principal)
+    allowed = (EventStatus.DRAFT, EventStatus.REJECTED)
+    return await _transition(session, event, allowed=allowed, to=EventStatus.PENDING_APPROVAL)
+
+
+async def reject_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, reason: str
+) -> Event:
+    event = await managed_event(session, event_id, principal)
+    _require_staff(principal, "reject events")
+    allowed = (EventStatus.PENDING_APPROVAL,)
+    return await _transition(
+        session, event, allowed=allowed, to=EventStatus.REJECTED, reason=reason
+    )
+
+
+async def cancel_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, reason: str
+) -> Event:
+    """Cancel the event and release every signup; the refunds due travel on the event."""
+    event = await managed_event(session, event_id, principal)
+    cancelled = await _transition(
+        session, event, allowed=EDITABLE, to=EventStatus.CANCELLED, reason=reason
+    )
+    released = (
+        await session.execute(
+            select(
+                col(Signup.id), col(Signup.user_id), col(Signup.status), col(Signup.fee_points)
+            ).where(
+                col(Signup.event_id) == event_id,
+                col(Signup.status).in_(ACTIVE),
+            )
+        )
+    ).all()
+    await session.execute(
+        update(Signup)
+        .where(col(Signup.event_id) == event_id, col(Signup.status).in_(ACTIVE))
+        .values(status=SignupStatus.CANCELLED, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Event)
+        .where(col(Event.id) == event_id)
+        .values(confirmed_count=0)
+        .execution_options(synchronize_session=False)
+    )
+    refunds = [
+        Refund(signup_id=row.id, user_id=row.user_id, fee_points=row.fee_points)
+        for row in released
+        if row.status == SignupStatus.CONFIRMED and row.fee_points > 0
+    ]
+    payload = EventCancelled(
+        event_id=event_id,
+        organizer_id=cancelled.organizer_id,
+        cancelled_by=principal.user_id,
+        reason=reason,
+        released_signups=len(released),
+        refunds=refunds,
+    )
+    publish(session, payload, source=SOURCE)
+    await session.refresh(cancelled)
+    return cancelled
+
+
+async def complete_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+) -> Event:
+    """After it ended: record the organizer's contribution (the attendees checked in)."""
+    event = await managed_event(session, event_id, principal)
+    now = utcnow()
+    if now < event.ends_at:
+        raise Conflict(f"the event ends at {event.ends_at.isoformat()}", code="not-ended")
+    done = await _transition(
+        session, event, allowed=(EventStatus.PUBLISHED,), to=EventStatus.COMPLETED
+    )
+    attendees = await session.scalar(
+        select(func.count()).where(
+            col(Signup.event_id) == event_id,
+            col(Signup.checked_in_at).is_not(None),
+        )
+    )
+    payload = EventCompleted(
+        event_id=event_id,
+        organizer_id=done.organizer_id,
+        attendee_count=attendees or 0,
+        confirmed_count=done.confirmed_count,
+        completed_at=now,
+    )
+    publish(session, payload, source=SOURCE)
+    return done
+
+
+async def update_event(
+    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, data: EventUpdate
+) -> Event:
+    """Edit an event; a capacity below the confirmed seats is refused by the UPDATE itself."""
+    event = await managed_event(session, event_id, principal)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    _check_edit(event, changes)
+    if "capacity" in changes and event.venue_id is not None:
+        await _venue_for(session, event.venue_id, changes["capacity"])
+    statement = update(Event).where(col(Event.id) == event_id, col(Event.status).in_(EDITABLE))
+    if "capacity" in changes:
+        statement = statement.where(col(Event.confirmed_count) <= changes["capacity"])
+    updated = await session.scalar(
+        statement.values(**changes, updated_at=utcnow())
+        .returning(Event)
+        .execution_options(populate_existing=True)
+    )
+    if updated is None:
+        raise await _edit_refused(session, event, changes)
+    await _fill_new_seats(session, updated)
+    if updated.status == EventStatus.PUBLISHED and changes:
+        publish(session, _updated(updated, sorted(changes), principal.user_id), source=SOURCE)
+    return updated
+
+
+def _check_edit(event: Event, changes: dict[str, Any]) -> None:
+    if event.status not in EDITABLE:
+        raise Conflict(f"a {event.status} event cannot be edited", code="not-editable")
+    times = [
+        changes.get(name, getattr(event, name))
+        for name in ("starts_at", "ends_at", "opens_at", "closes_at")
+    ]
+    try:
+        check_schedule(*times)
+    except ValueError as exc:
+        raise Problem(str(exc), status=422, code="bad-schedule") from exc
+
+
+async def _edit_refused(session: AsyncSession, event: Event, changes: dict[str, Any]) -> Problem:
+    await session.refresh(event)
+    if event.status not in EDITABLE:
+        return Conflict(f"a {event.status} event cannot be edited", code="not-editable")
+    return Conflict(
+        f"capacity cannot go below the {event.confirmed_count} confirmed seats",
+        code="capacity-below-confirmed",
+        confirmed_count=event.confirmed_count,
+    )
+
+
+async def _fill_new_seats(session: AsyncSession, event: Event) -> None:
+    """When capacity grew, the waitlist's heads take the new seats right away."""
+    if event.signup_mode != SignupMode.FIRST_COME:
+        return
+    now = utcnow()
+    promoted = await promote(session, event, seats=event.capacity - event.confirmed_count, now=now)
+    if promoted:
+        await session.execute(
+            update(Event)
+            .where(col(Event.id) == event.id)
+            .values(confirmed_count=col(Event.confirmed_count) + promoted)
+            .execution_options(synchronize_session=False)
+        )
+        await session.refresh(event)
+
+
+def _published(event: Event) -> EventPublished:
+    return EventPublished(
+        event_id=event.id,
+        title=event.title,
+        category=event.category,
+        city=event.city,
+        venue_id=event.venue_id,
+        organizer_id=event.organizer_id,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        opens_at=event.opens_at,
+        closes_at=event.closes_at,
+        capacity=event.capacity,
+        signup_mode=event.signup_mode,
+        eligibility=event.eligibility,
+        min_tier=event.min_tier,
+        points_fee=event.points_fee,
+    )
+
+
+def _updated(event: Event, changed: list[str], by: uuid.UUID) -> EventUpdated:
+    return EventUpdated(
+        event_id=event.id,
+        changed=changed,
+        title=event.title,
+        starts_at=event.starts_at,
+        ends_at=event.ends_at,
+        capacity=event.capacity,
+        updated_by=by,
+    )

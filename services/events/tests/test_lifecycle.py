@@ -1,0 +1,235 @@
+"""Idempotent signups, draws, check-in, cancellation with refunds, completion, browsing
+and the identity consumers, on PostgreSQL; plus the portable path on SQLite."""
+
+import asyncio
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from contracts.catalog import EVENTS
+from contracts.identity import UserDeleted, UserRoleChanged
+from kit.bus.envelope import Envelope
+from kit.db import Database
+from kit.db.migrate import upgrade
+from kit.testing.tokens import TokenMinter
+from services.events.app import create_app
+from services.events.config import EventsSettings
+from services.events.consumers import on_role_changed, on_user_deleted
+from services.events.service.draw import allocate
+from services.events.tests.conftest import QR_SECRET, User, now, published_event, rows
+
+
+async def test_retries_return_the_same_signup(
+    client: httpx.AsyncClient, staff: User, make_user: Callable[..., User]
+) -> None:
+    event = await published_event(client, staff)
+    other = await published_event(client, staff)
+    fan = make_user()
+    url = f"/v1/events/{event['id']}/signups"
+    headers = {**fan.headers, "Idempotency-Key": "tap-1"}
+    first = await client.post(url, headers=headers)
+    again = await client.post(url, headers=headers)
+    plain = await client.post(url, headers=fan.headers)
+    assert (first.status_code, again.status_code, plain.status_code) == (201, 200, 200)
+    assert first.json()["id"] == again.json()["id"] == plain.json()["id"]
+    reused = await client.post(f"/v1/events/{other['id']}/signups", headers=headers)
+    assert reused.status_code == 422
+
+
+def test_draw_is_reproducible_and_never_exceeds_capacity() -> None:
+    for _ in range(200):
+        applicants = [uuid.uuid4() for _ in range(random.randint(0, 60))]
+        priority = set(random.sample(applicants, min(len(applicants), 5)))
+        capacity, seed = random.randint(1, 40), random.getrandbits(63)
+        once = allocate(applicants, priority, seed=seed, capacity=capacity)
+        shuffled = random.sample(applicants, len(applicants))
+        assert allocate(shuffled, priority, seed=seed, capacity=capacity) == once
+        assert len(once.confirmed) == min(capacity, len(applicants))
+        assert sorted(once.order) == sorted(applicants)
+        assert set(once.order[: len(priority)]) == priority
+
+
+async def test_draw_allocates_once_and_is_auditable(
+    client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
+) -> None:
+    event = await published_event(client, staff, capacity=10, signup_mode="draw")
+    applicants = [make_user() for _ in range(30)]
+    applied = await asyncio.gather(
+        *(client.post(f"/v1/events/{event['id']}/signups", headers=u.headers) for u in applicants)
+    )
+    assert {response.json()["status"] for response in applied} == {"applied"}
+    early = await client.post(f"/v1/events/{event['id']}/draw", headers=staff.headers)
+    assert early.status_code == 409
+    await close_signups(client, staff, event["id"])
+    ran = await client.post(f"/v1/events/{event['id']}/draw", headers=staff.headers)
+    assert ran.status_code == 201, ran.text
+    again = await client.post(f"/v1/events/{event['id']}/draw", headers=staff.headers)
+    assert again.status_code == 409
+    run = (await client.get(f"/v1/events/{event['id']}/draw")).json()
+    recomputed = allocate(
+        [uuid.UUID(s) for s in run["applicants"]],
+        {uuid.UUID(s) for s in run["priority"]},
+        seed=run["seed"],
+        capacity=10,
+    )
+    assert [str(s) for s in recomputed.order] == run["allocation"]
+    found = await rows(
+        database,
+        "SELECT id, status, waitlist_position FROM signups WHERE event_id = :e",
+        e=uuid.UUID(event["id"]),
+    )
+    confirmed = {str(row.id) for row in found if row.status == "confirmed"}
+    assert confirmed == set(run["allocation"][:10])
+    waitlist = [
+        str(row.id)
+        for row in sorted(found, key=lambda r: r.waitlist_position or 0)
+        if row.status == "waitlisted"
+    ]
+    assert waitlist == run["allocation"][10:]
+
+
+async def close_signups(client: httpx.AsyncClient, staff: User, event_id: str) -> None:
+    closed = await client.patch(
+        f"/v1/events/{event_id}",
+        json={"closes_at": (now() - timedelta(seconds=1)).isoformat()},
+        headers=staff.headers,
+    )
+    assert closed.status_code == 200, closed.text
+
+
+async def test_check_in_once_then_harmless(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    volunteer = make_user("volunteer", "owner")
+    staff = make_user("staff")
+    from services.events.tests.conftest import event_body
+
+    created = (await client.post("/v1/events", json=event_body(), headers=volunteer.headers)).json()
+    await client.post(f"/v1/events/{created['id']}/submit", headers=volunteer.headers)
+    await client.post(f"/v1/events/{created['id']}/approve", headers=staff.headers)
+    fan = make_user()
+    signup = (await client.post(f"/v1/events/{created['id']}/signups", headers=fan.headers)).json()
+    qr = (await client.get(f"/v1/signups/{signup['id']}/qr", headers=fan.headers)).json()
+    url = f"/v1/events/{created['id']}/checkins"
+    first = await client.post(url, json={"token": qr["token"]}, headers=volunteer.headers)
+    second = await client.post(url, json={"token": qr["token"]}, headers=volunteer.headers)
+    assert first.json()["already_checked_in"] is False
+    assert second.status_code == 200
+    assert second.json()["already_checked_in"] is True
+    assert await outbox_types(database, created["id"]) >= {"events.attendance.checked_in.v1"}
+
+
+async def outbox_types(database: Database, event_id: str) -> set[str]:
+    found = await rows(database, "SELECT type, data FROM outbox WHERE key = :k", k=event_id)
+    for row in found:
+        EVENTS[row.type].payload.model_validate(row.data)
+    return {row.type for row in found}
+
+
+async def test_cancelling_a_paid_event_releases_everyone_with_refunds(
+    client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
+) -> None:
+    event = await published_event(client, staff, capacity=2, points_fee=300)
+    fans = [make_user() for _ in range(3)]
+    for fan in fans:
+        signed = await client.post(f"/v1/events/{event['id']}/signups", headers=fan.headers)
+        assert signed.json()["fee_points"] == 300
+    cancelled = await client.post(
+        f"/v1/events/{event['id']}/cancel", json={"reason": "venue flooded"}, headers=staff.headers
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    statuses = await rows(
+        database, "SELECT status FROM signups WHERE event_id = :e", e=uuid.UUID(event["id"])
+    )
+    assert {row.status for row in statuses} == {"cancelled"}
+    found = await rows(
+        database,
+        "SELECT data FROM outbox WHERE key = :k AND type = 'events.event.cancelled.v1'",
+        k=event["id"],
+    )
+    refunds = found[0].data["refunds"]
+    assert sorted(r["user_id"] for r in refunds) == sorted(str(f.id) for f in fans[:2])
+    assert {r["fee_points"] for r in refunds} == {300}
+    assert await outbox_types(database, event["id"]) >= {
+        "events.event.published.v1",
+        "events.signup.confirmed.v1",
+        "events.signup.waitlisted.v1",
+        "events.event.cancelled.v1",
+    }
+
+
+async def test_browsing_pages_through_upcoming_events(
+    client: httpx.AsyncClient, staff: User
+) -> None:
+    city = f"City-{uuid.uuid4().hex[:6]}"
+    for _ in range(5):
+        await published_event(client, staff, city=city, capacity=1)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"city": city, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/v1/events", params=params)).json()
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+    assert (await client.get("/v1/events", params={"cursor": "garbage"})).status_code == 422
+
+
+async def test_deleted_users_release_their_seats_and_roles_count_at_once(
+    database: Database, client: httpx.AsyncClient, staff: User, make_user: Callable[..., User]
+) -> None:
+    event = await published_event(client, staff, capacity=1, eligibility="owners_only")
+    leaving, waiting = make_user("owner"), make_user("fan")
+    await client.post(f"/v1/events/{event['id']}/signups", headers=leaving.headers)
+    changed = UserRoleChanged(
+        user_id=waiting.id, roles=["fan", "owner"], granted=["owner"], revoked=[]
+    )
+    async with database.transaction() as session:
+        await on_role_changed(session, changed, envelope(changed.user_id))
+    queued = await client.post(f"/v1/events/{event['id']}/signups", headers=waiting.headers)
+    assert queued.json()["status"] == "waitlisted", "the freshly granted owner role counted"
+    deleted = UserDeleted(user_id=leaving.id, deleted_at=datetime.now(UTC))
+    async with database.transaction() as session:
+        await on_user_deleted(session, deleted, envelope(deleted.user_id))
+    promoted = await client.get(f"/v1/signups/{queued.json()['id']}", headers=waiting.headers)
+    assert promoted.json()["status"] == "confirmed"
+
+
+def envelope(user_id: uuid.UUID) -> Envelope:
+    return Envelope(type="test", source="identity", subject=str(user_id), data={})
+
+
+async def test_portable_path_on_sqlite(tmp_path: Path, minter: TokenMinter) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+    await asyncio.to_thread(upgrade, "events", url)
+    settings = EventsSettings(database_url=url, bus_enabled=False, qr_secret=QR_SECRET)
+    app = create_app(settings, token_verifier=minter.verifier())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://events"
+        ) as client,
+    ):
+        staff = User(uuid.uuid4(), minter.headers(roles=("staff",)))
+        event = await published_event(client, staff, capacity=1)
+        first, second = (User(uuid.uuid4(), minter.headers()) for _ in range(2))
+        url_ = f"/v1/events/{event['id']}/signups"
+        seat = (await client.post(url_, headers=first.headers)).json()
+        queued = (await client.post(url_, headers=second.headers)).json()
+        assert (seat["status"], queued["status"], queued["waitlist_position"]) == (
+            "confirmed",
+            "waitlisted",
+            1,
+        )
+        await client.delete(f"/v1/signups/{seat['id']}", headers=first.headers)
+        again = (await client.post(url_, headers=first.headers)).json()
+        assert again["id"] == seat["id"]
+        assert again["status"] == "waitlisted"
+        promoted = (await client.get(f"/v1/signups/{queued['id']}", headers=second.headers)).json()
+        assert promoted["status"] == "confirmed"
