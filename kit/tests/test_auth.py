@@ -1,5 +1,6 @@
 """Token verification: only RS256 tokens from the right issuer, key and type pass."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -77,3 +78,22 @@ async def test_hs256_signed_with_the_public_key_is_refused() -> None:
     forged = f"{signing_input}.{_b64(signature)}"
     with pytest.raises(Unauthorized, match="algorithm not accepted"):
         await MINTER.verifier().verify(forged)
+
+
+async def test_a_cached_token_still_expires() -> None:
+    verifier = MINTER.verifier()
+    token = MINTER.token(ttl=1)
+    await verifier.verify(token)
+    assert (await verifier.verify(token)).roles == {"fan"}
+    await asyncio.sleep(1.1)
+    with pytest.raises(Unauthorized, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_the_cache_is_bounded() -> None:
+    minter = TokenMinter()
+    verifier = minter.verifier()
+    verifier.cache_size = 3
+    for _ in range(5):
+        await verifier.verify(minter.token())
+    assert len(verifier._verified) == 3
