@@ -1,5 +1,6 @@
 """Every service's migrations build its schema on SQLite (``make run``) and PostgreSQL
-(production), and the schema they build is exactly what its models declare.
+(production), the schema they build is exactly what its models declare, and they
+downgrade to nothing and upgrade again to the same schema.
 
 Each check runs in a fresh process: a service's ``env.py`` must see only its own tables.
 """
@@ -19,10 +20,10 @@ SERVICES = sorted(
 )
 
 
-def migrate(service: str, action: str, url: str) -> subprocess.CompletedProcess[str]:
+def migrate(service: str, url: str, *action: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, f"{service.upper()}_DATABASE_URL": url, "PADDOCK_ENV": "development"}
     return subprocess.run(
-        [sys.executable, "-m", "kit.db.migrate", service, action],
+        [sys.executable, "-m", "kit.db.migrate", service, *action],
         env=env,
         cwd=REPO_ROOT,
         capture_output=True,
@@ -36,21 +37,19 @@ def test_every_service_has_migrations() -> None:
     assert with_app == SERVICES
 
 
-@pytest.mark.parametrize("service", SERVICES)
-def test_migrations_match_models_on_sqlite(service: str, tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / service}.db"
-    upgraded = migrate(service, "upgrade", url)
-    assert upgraded.returncode == 0, upgraded.stderr
-    checked = migrate(service, "check", url)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+def round_trip(service: str, url: str) -> None:
+    for action in (["upgrade"], ["check"], ["downgrade", "base"], ["upgrade"], ["check"]):
+        result = migrate(service, url, *action)
+        assert result.returncode == 0, f"{action}: {result.stdout}{result.stderr}"
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_migrations_match_models_on_postgresql(
+def test_migrations_round_trip_on_sqlite(service: str, tmp_path: Path) -> None:
+    round_trip(service, f"sqlite+aiosqlite:///{tmp_path / service}.db")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_migrations_round_trip_on_postgresql(
     service: str, postgres_database_factory: Callable[[str], str]
 ) -> None:
-    url = postgres_database_factory(f"migrations_{service}")
-    upgraded = migrate(service, "upgrade", url)
-    assert upgraded.returncode == 0, upgraded.stderr
-    checked = migrate(service, "check", url)
-    assert checked.returncode == 0, checked.stdout + checked.stderr
+    round_trip(service, postgres_database_factory(f"migrations_{service}"))

@@ -6,6 +6,7 @@ that calls :func:`run_migrations`. Run them with::
     python -m kit.db.migrate identity upgrade            # to head
     python -m kit.db.migrate identity revision -m "add x" # autogenerate a new script
     python -m kit.db.migrate identity check              # fail if models and scripts differ
+    python -m kit.db.migrate identity downgrade base     # undo (a revision or "base")
 
 Tests and tools call :func:`upgrade` with an explicit database URL.
 """
@@ -84,11 +85,15 @@ def main() -> None:
     up.add_argument("revision", nargs="?", default="head")
     rev = sub.add_parser("revision")
     rev.add_argument("-m", "--message", required=True)
+    down = sub.add_parser("downgrade")
+    down.add_argument("revision")
     sub.add_parser("check")
     args = parser.parse_args()
     config = alembic_config(args.service)
     if args.action == "upgrade":
         command.upgrade(config, args.revision)
+    elif args.action == "downgrade":
+        command.downgrade(config, args.revision)
     elif args.action == "revision":
         command.revision(config, message=args.message, autogenerate=True)
     else:
