@@ -1,0 +1,80 @@
+"""The gateway's app factory: ``uvicorn --factory gateway.app:create_app``.
+
+Built on :func:`kit.app.build_service_app` (problems, request ids, body limit, metrics,
+health). Its components are identity's JWKS cache and one pooled client per upstream,
+so ``/readyz`` shows each upstream's health. Routes, in matching order: health and
+metrics, ``/v1/me/home``, the merged ``/openapi.json`` and ``/docs``, then the proxy's
+catch-all. CORS sits outermost so that preflights and error answers carry its headers.
+"""
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from gateway import aggregate
+from gateway.config import GatewaySettings
+from gateway.guard import Guard
+from gateway.openapi import MergedOpenAPI, install_merged_openapi
+from gateway.proxy import Proxy
+from gateway.ratelimit import RateLimits
+from gateway.routing import PublicRoutes, RouteTable
+from gateway.upstream import Upstream
+from kit.app import build_service_app
+from kit.auth import JwksCache, TokenVerifier
+
+DESCRIPTION = (
+    "Paddock's public API. Every path is served through the gateway; "
+    "errors are RFC 9457 problem documents."
+)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+    upstreams = {name: _upstream(settings, name) for name in settings.upstreams}
+    jwks = JwksCache(settings.jwks_url)
+    verifier = TokenVerifier(jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    table = RouteTable(settings.routes)
+    public = PublicRoutes(settings.public_routes)
+    limits = RateLimits(per_user=settings.rate_limit_per_user, per_ip=settings.rate_limit_per_ip)
+    guard = Guard(verifier, limits, public)
+
+    app = build_service_app(
+        settings=settings,
+        title="Paddock API",
+        routers=[aggregate.router],
+        components=[jwks, *upstreams.values()],
+    )
+    app.description = DESCRIPTION
+    app.state.token_verifier = verifier
+    app.state.guard = guard
+    app.state.home = aggregate.HomeAggregator(
+        upstreams, settings.home_parts, timeout=settings.home_part_timeout
+    )
+    install_merged_openapi(app, MergedOpenAPI(app.openapi, upstreams, table, public))
+    app.router.routes.append(Route("/{path:path}", Proxy(table, upstreams, guard)))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["*"],
+        allow_headers=[
+            "authorization",
+            "content-type",
+            "idempotency-key",
+            "x-request-id",
+            "traceparent",
+        ],
+        expose_headers=["x-request-id", "retry-after"],
+        max_age=600,
+    )
+    return app
+
+
+def _upstream(settings: GatewaySettings, name: str) -> Upstream:
+    return Upstream(
+        name,
+        settings.upstream_url(name),
+        connect_timeout=settings.connect_timeout,
+        total_timeout=settings.total_timeout,
+        pool_size=settings.pool_size,
+        keepalive_seconds=settings.keepalive_seconds,
+    )

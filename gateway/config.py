@@ -1,0 +1,91 @@
+"""Gateway settings (env prefix ``GATEWAY_``): upstreams, the route table, limits, CORS.
+
+Adding a service is one line in :data:`DEFAULT_ROUTES` (path prefix → service name) plus
+its base URL in ``GATEWAY_UPSTREAMS`` (``make run`` passes it). Both can be replaced
+wholesale from the environment as JSON (``GATEWAY_ROUTES``, ``GATEWAY_UPSTREAMS``).
+"""
+
+from typing import Literal, Self
+
+import limits
+from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from kit.settings import ServiceSettings
+
+DEFAULT_ROUTES: dict[str, str] = {
+    "/v1/auth": "identity",
+    "/v1/me": "identity",
+    "/v1/users": "identity",
+    "/v1/admin/users": "identity",
+    "/v1/admin/vehicles": "identity",
+    "/.well-known/jwks.json": "identity",
+}
+
+DEFAULT_PUBLIC_ROUTES: list[str] = [
+    "/v1/auth",
+    "GET /v1/users",
+    "GET /.well-known/jwks.json",
+]
+
+HomePartName = Literal["wallet", "signups", "feed"]
+
+
+class HomePart(BaseModel):
+    """One optional part of ``GET /v1/me/home``: which upstream serves it, at which path."""
+
+    name: HomePartName
+    upstream: str
+    path: str
+
+
+DEFAULT_HOME_PARTS: list[HomePart] = [
+    HomePart(name="wallet", upstream="rewards", path="/v1/me/wallet"),
+    HomePart(name="signups", upstream="events", path="/v1/me/signups?upcoming=true&limit=3"),
+    HomePart(name="feed", upstream="content", path="/v1/feed?limit=10"),
+]
+
+
+class GatewaySettings(ServiceSettings):
+    """Everything the gateway reads from its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", validate_by_name=True)
+
+    service_name: str = "gateway"
+    upstreams: dict[str, AnyHttpUrl] = {"identity": AnyHttpUrl("http://127.0.0.1:8001")}
+    routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
+    public_routes: list[str] = Field(default_factory=lambda: list(DEFAULT_PUBLIC_ROUTES))
+    home_parts: list[HomePart] = Field(default_factory=lambda: list(DEFAULT_HOME_PARTS))
+    connect_timeout: float = 1.0
+    total_timeout: float = 5.0
+    home_part_timeout: float = 1.0
+    pool_size: int = 100
+    keepalive_seconds: float = 30.0
+    rate_limit_per_user: str = "120/minute"
+    rate_limit_per_ip: str = "300/minute"
+    cors_origins: list[str] = []
+
+    @field_validator("routes")
+    @classmethod
+    def _prefixes_are_paths(cls, routes: dict[str, str]) -> dict[str, str]:
+        for prefix in routes:
+            if not prefix.startswith("/") or (prefix.endswith("/") and prefix != "/"):
+                raise ValueError(f"route prefix {prefix!r} must start and not end with '/'")
+        return routes
+
+    @field_validator("rate_limit_per_user", "rate_limit_per_ip")
+    @classmethod
+    def _limit_parses(cls, value: str) -> str:
+        limits.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _routes_name_known_upstreams(self) -> Self:
+        unknown = sorted(set(self.routes.values()) - set(self.upstreams))
+        if unknown:
+            raise ValueError(f"routes point at upstreams without a URL: {', '.join(unknown)}")
+        return self
+
+    def upstream_url(self, name: str) -> str:
+        """The base URL of upstream ``name``, without a trailing slash."""
+        return str(self.upstreams[name]).rstrip("/")

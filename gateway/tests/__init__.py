@@ -1,0 +1,1 @@
+"""Gateway tests: real uvicorn upstreams on loopback, the gateway driven over ASGI."""

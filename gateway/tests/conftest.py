@@ -1,0 +1,74 @@
+"""Fixtures: a token minter, a fake upstream on a real uvicorn server, gateway clients."""
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.config import DEFAULT_ROUTES, GatewaySettings
+from gateway.tests.fake_upstream import fake_upstream
+from gateway.tests.servers import serving
+from kit.devstack import LOCALHOST, free_port
+from kit.testing.tokens import TokenMinter
+
+CLIENT_IP = "203.0.113.7"
+SettingsFactory = Callable[..., GatewaySettings]
+
+
+@pytest.fixture(scope="session")
+def minter() -> TokenMinter:
+    return TokenMinter()
+
+
+@pytest.fixture(scope="session")
+async def upstream_url(minter: TokenMinter) -> AsyncIterator[str]:
+    async with serving(fake_upstream(minter.jwks)) as url:
+        yield url
+
+
+@pytest.fixture
+def settings_for(upstream_url: str) -> SettingsFactory:
+    """Gateway settings: the fake upstream as identity and rewards, events down."""
+
+    def make(**overrides: Any) -> GatewaySettings:
+        values: dict[str, Any] = {
+            "environment": "test",
+            "jwks_url": f"{upstream_url}/.well-known/jwks.json",
+            "upstreams": {
+                "identity": upstream_url,
+                "rewards": upstream_url,
+                "events": f"http://{LOCALHOST}:{free_port()}",
+            },
+            "routes": {
+                **DEFAULT_ROUTES,
+                "/v1/echo": "identity",
+                "/v1/slow": "identity",
+                "/v1/redirect": "identity",
+            },
+            "total_timeout": 0.5,
+            "home_part_timeout": 0.3,
+        }
+        return GatewaySettings(**{**values, **overrides})
+
+    return make
+
+
+@asynccontextmanager
+async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client driving a gateway app (lifespan started) over ASGI."""
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app, client=(CLIENT_IP, 50000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://gateway") as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def gateway(settings_for: SettingsFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_client(settings_for()) as client:
+        yield client

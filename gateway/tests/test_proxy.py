@@ -1,0 +1,193 @@
+"""Forwarding through the gateway to a real upstream server."""
+
+import time
+from typing import Any
+
+import httpx
+
+from gateway.tests.conftest import CLIENT_IP, SettingsFactory, gateway_client
+from kit.devstack import LOCALHOST, free_port
+from kit.testing.tokens import TokenMinter
+
+
+def _seen(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 200, response.text
+    echo: dict[str, Any] = response.json()
+    echo["headers"] = {name: value for name, value in echo["headers"]}
+    return echo
+
+
+async def test_forwards_method_path_query_and_body(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    response = await gateway.patch(
+        "/v1/echo/a%20b/c?x=1&x=2&q=%C3%A9",
+        content=b'{"name": "Ada"}',
+        headers={**minter.headers(), "content-type": "application/json"},
+    )
+    echo = _seen(response)
+    assert echo["method"] == "PATCH"
+    assert echo["raw_path"] == "/v1/echo/a%20b/c"
+    assert echo["query"] == "x=1&x=2&q=%C3%A9"
+    assert echo["body"] == '{"name": "Ada"}'
+    assert echo["headers"]["content-type"] == "application/json"
+
+
+async def test_forwards_the_original_authorization(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    headers = minter.headers()
+    echo = _seen(await gateway.get("/v1/echo/x", headers=headers))
+    assert echo["headers"]["authorization"] == headers["Authorization"]
+
+
+async def test_strips_hop_by_hop_headers(gateway: httpx.AsyncClient, minter: TokenMinter) -> None:
+    hop = {
+        "connection": "keep-alive, x-private-hop",
+        "x-private-hop": "1",
+        "keep-alive": "timeout=5",
+        "te": "trailers",
+        "trailer": "x-sum",
+        "upgrade": "h2c",
+        "proxy-authorization": "Basic abc",
+        "x-kept": "yes",
+    }
+    echo = _seen(await gateway.get("/v1/echo/x", headers={**minter.headers(), **hop}))
+    seen = echo["headers"]
+    for name in ("x-private-hop", "keep-alive", "te", "trailer", "upgrade", "proxy-authorization"):
+        assert name not in seen
+    assert seen["x-kept"] == "yes"
+    assert seen["host"].startswith(LOCALHOST)
+    assert seen["x-forwarded-for"] == CLIENT_IP
+
+
+async def test_propagates_request_id_and_continues_the_trace(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    response = await gateway.get(
+        "/v1/echo/x",
+        headers={**minter.headers(), "x-request-id": "req-123", "traceparent": incoming},
+    )
+    seen = _seen(response)["headers"]
+    assert seen["x-request-id"] == "req-123"
+    assert response.headers["x-request-id"] == "req-123"
+    version, trace_id, parent_id, flags = seen["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01")
+    assert parent_id != "00f067aa0ba902b7"
+    assert len(parent_id) == 16
+
+
+async def test_mints_request_id_and_trace_when_missing_or_invalid(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    response = await gateway.get(
+        "/v1/echo/x", headers={**minter.headers(), "traceparent": "01-zz-bad-00"}
+    )
+    seen = _seen(response)["headers"]
+    assert seen["x-request-id"] == response.headers["x-request-id"]
+    version, trace_id, parent_id, flags = seen["traceparent"].split("-")
+    assert (version, flags) == ("00", "01")
+    assert len(trace_id) == 32
+    assert int(trace_id, 16)
+    assert len(parent_id) == 16
+
+
+async def test_unknown_path_is_a_404_problem(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/nowhere")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+async def test_prefixes_match_whole_segments(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/v1/meow")
+    assert response.status_code == 404
+
+
+async def test_dot_segments_are_refused(gateway: httpx.AsyncClient) -> None:
+    # httpx removes literal dot segments; encoded ones reach the gateway decoded.
+    response = await gateway.post("/v1/auth/%2E%2E/admin/users/1/roles", json={})
+    assert response.status_code == 400
+    assert response.json()["type"].endswith("path-not-normalised")
+
+
+async def test_public_route_forwards_without_token(gateway: httpx.AsyncClient) -> None:
+    echo = _seen(await gateway.post("/v1/auth/login", json={"email": "a@b.c"}))
+    assert echo["method"] == "POST"
+    assert "authorization" not in echo["headers"]
+
+
+async def test_upstream_redirects_pass_through(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    response = await gateway.get("/v1/redirect", headers=minter.headers())
+    assert response.status_code == 307
+    assert response.headers["location"] == "/v1/echo/target"
+
+
+async def test_upstream_problem_passes_through_unchanged(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    response = await gateway.get("/v1/me", headers=minter.headers(roles=["banned"]))
+    assert response.status_code == 403
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "https://paddock.dev/problems/forbidden",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "banned",
+        "instance": "/v1/me",
+    }
+
+
+async def test_upstream_down_is_a_fast_503(settings_for: SettingsFactory) -> None:
+    settings = settings_for(upstreams={"identity": f"http://{LOCALHOST}:{free_port()}"})
+    async with gateway_client(settings) as client:
+        started = time.monotonic()
+        response = await client.post("/v1/auth/login", json={})
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.json()["upstream"] == "identity"
+    assert elapsed < 1.0
+
+
+async def test_slow_upstream_is_a_504_within_the_timeout(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    started = time.monotonic()
+    response = await gateway.get("/v1/slow", headers=minter.headers())
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert response.headers["content-type"] == "application/problem+json"
+    assert 0.4 < elapsed < 1.5
+
+
+async def test_readyz_shows_each_upstream(gateway: httpx.AsyncClient) -> None:
+    response = await gateway.get("/readyz")
+    assert response.status_code == 200  # one upstream down degrades, the rest is served
+    assert response.json()["status"] == "degraded"
+    checks = response.json()["checks"]
+    assert checks["upstream:identity"] == "ok"
+    assert checks["jwks"] == "ok"
+    assert checks["upstream:events"].startswith("failing")
+
+
+async def test_cors_preflight_for_configured_origins(settings_for: SettingsFactory) -> None:
+    origin = "https://app.paddock.example"
+    async with gateway_client(settings_for(cors_origins=[origin])) as client:
+        allowed = await client.options(
+            "/v1/me",
+            headers={
+                "origin": origin,
+                "access-control-request-method": "PATCH",
+                "access-control-request-headers": "authorization",
+            },
+        )
+        refused = await client.options(
+            "/v1/me",
+            headers={"origin": "https://evil.example", "access-control-request-method": "GET"},
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == origin
+    assert "access-control-allow-origin" not in refused.headers

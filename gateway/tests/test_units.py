@@ -1,0 +1,90 @@
+"""Route table, public rules, trace context, response headers and rate-limit counters."""
+
+import pytest
+
+from gateway import ratelimit
+from gateway.proxy import downstream_headers
+from gateway.routing import PublicRoutes, RouteTable
+from gateway.tracing import child_traceparent, trace_context
+from gateway.upstream import UpstreamResponse
+
+
+def test_longest_prefix_wins_on_segment_boundaries() -> None:
+    table = RouteTable({"/v1/me": "identity", "/v1/me/wallet": "rewards", "/v1/events": "events"})
+    assert table.owner("/v1/me") == "identity"
+    assert table.owner("/v1/me/") == "identity"
+    assert table.owner("/v1/me/vehicles/1") == "identity"
+    assert table.owner("/v1/me/wallet/history") == "rewards"
+    assert table.owner("/v1/meow") is None
+    assert table.owner("/v1") is None
+    assert table.owner("/") is None
+
+
+def test_public_rules_by_method_and_prefix() -> None:
+    public = PublicRoutes(["/v1/auth", "GET /v1/users"])
+    assert public.allows("POST", "/v1/auth/login")
+    assert public.allows("GET", "/v1/users/123")
+    assert public.allows("HEAD", "/v1/users/123")
+    assert not public.allows("PATCH", "/v1/users/123")
+    assert not public.allows("GET", "/v1/authx")
+    assert not public.allows("GET", "/v1/me")
+
+
+def test_trace_context_keeps_valid_and_replaces_invalid() -> None:
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert trace_context(f"00-{trace}-00f067aa0ba902b7-00") == (trace, "00")
+    for bad in [
+        None,
+        "",
+        f"01-{trace}-00f067aa0ba902b7-01",
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",
+        f"00-{trace}-{'0' * 16}-01",
+        f"00-{trace.upper()}-00f067aa0ba902b7-01",
+    ]:
+        new_trace, flags = trace_context(bad)
+        assert new_trace != trace
+        assert len(new_trace) == 32
+        assert flags == "01"
+    first, second = child_traceparent(trace, "01"), child_traceparent(trace, "01")
+    assert first != second
+    assert first.startswith(f"00-{trace}-")
+
+
+def test_downstream_headers_drop_hop_by_hop_and_fix_length() -> None:
+    response = UpstreamResponse(
+        200,
+        (
+            (b"Content-Type", b"application/json"),
+            (b"Connection", b"keep-alive, X-Hop"),
+            (b"X-Hop", b"1"),
+            (b"Transfer-Encoding", b"chunked"),
+            (b"Proxy-Authenticate", b"Basic"),
+            (b"Set-Cookie", b"a=1"),
+            (b"Set-Cookie", b"b=2"),
+            (b"Date", b"yesterday"),
+            (b"X-Request-ID", b"abc"),
+        ),
+        b"{}",
+    )
+    assert downstream_headers(response, head=False) == [
+        (b"content-type", b"application/json"),
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+        (b"content-length", b"2"),
+    ]
+
+
+async def test_window_counters_expire_and_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    counters = ratelimit.WindowCounters()
+    assert await counters.incr("a", 1) == 1
+    assert await counters.incr("a", 1) == 2
+    assert await counters.get_expiry("a") == 1001.0
+    clock[0] += 1
+    assert await counters.get("a") == 0
+    assert await counters.incr("a", 1) == 1
+    await counters.incr("b", 1)
+    clock[0] += ratelimit.SWEEP_SECONDS
+    await counters.incr("c", 60)
+    assert set(counters._counts) == {"c"}
