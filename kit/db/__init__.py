@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, Executable, Row, event, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -92,6 +92,12 @@ class Database:
         self.url = url
         self.engine = _engine_for(url, pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        reads = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        self.read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
         self.session_info: dict[str, Any] = {}
 
     @property
@@ -112,6 +118,17 @@ class Database:
             for callback in session.info.pop(AFTER_COMMIT_KEY, []):
                 callback()
 
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """Yield a session for reads only: on PostgreSQL each statement runs on its own
+        (autocommit), so a one-query endpoint costs one round trip instead of three
+        (``BEGIN``, the query, ``COMMIT``). A single statement sees one snapshot either way;
+        several statements may see different ones. Nothing may be written through it."""
+        async with self.read_sessionmaker() as session:
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("a read session must not change objects")
+
     async def ping(self) -> None:
         """Raise when the database cannot answer a trivial query."""
         async with self.engine.connect() as connection:
@@ -121,10 +138,41 @@ class Database:
         await self.engine.dispose()
 
 
+async def execute_alone(
+    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
+) -> list[Row[Any]]:
+    """Run one self-contained statement as its own transaction and return its rows.
+
+    For a hot path whose whole write is one statement (data-modifying CTEs included): on
+    PostgreSQL the statement runs in autocommit, so its row locks last only while the
+    database executes and commits it, instead of also across the round trip back to this
+    process and the event loop's turn before ``COMMIT``. It is atomic by itself: an error
+    aborts all of it. Allowed only while ``session``'s unit of work has not begun, since
+    nothing before it could be rolled back with it; :func:`after_commit` callbacks
+    registered on ``session`` still run when the unit of work ends.
+    """
+    if session.in_transaction():
+        raise RuntimeError("execute_alone() needs a unit of work that has not begun")
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "sessions are bound to their database's engine"
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        result = await autocommit.execute(statement, params)
+        return list(result.all()) if result.returns_rows else []
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.transaction() as session:
         yield session
 
 
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    database: Database = request.app.state.database
+    async with database.reading() as session:
+        yield session
+
+
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+"""For read-only endpoints (see :meth:`Database.reading`)."""

@@ -48,15 +48,29 @@ def require_manager(principal: Principal, event: Event) -> None:
 
 
 def _meets(roles: frozenset[str], event: Event) -> bool:
-    match event.eligibility:
+    return _meets_rule(roles, event.eligibility, event.min_tier)
+
+
+def _meets_rule(roles: frozenset[str], eligibility: str, min_tier: int) -> bool:
+    match eligibility:
         case Eligibility.OWNERS_ONLY:
             return "owner" in roles
         case Eligibility.CLUB_MEMBERS:
             return CLUB_ROLE in roles
         case Eligibility.MIN_TIER:
-            return event.min_tier <= 0
+            return min_tier <= 0
         case _:
             return True
+
+
+def token_eligibilities(principal: Principal) -> list[str]:
+    """The eligibilities the token's roles satisfy for every event (``min_tier`` depends on
+    the event and is left to :func:`require_eligible`); never more than :func:`_meets`."""
+    return [
+        str(eligibility)
+        for eligibility in Eligibility
+        if eligibility != Eligibility.MIN_TIER and _meets_rule(principal.roles, eligibility, 0)
+    ]
 
 
 async def managed_event(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> Event:

@@ -13,7 +13,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -84,6 +84,17 @@ async def _venue_for(session: AsyncSession, venue_id: uuid.UUID, capacity: int) 
     return venue
 
 
+_EVENT_AND_MINE = (
+    select(Event, Signup)
+    .outerjoin(
+        Signup,
+        and_(col(Signup.event_id) == col(Event.id), col(Signup.user_id) == bindparam("viewer")),
+    )
+    .where(col(Event.id) == bindparam("event_id"))
+)
+"""Built once: the event page is the hottest read (a sold-out event, refreshed by everyone)."""
+
+
 async def get_event(
     session: AsyncSession, *, event_id: uuid.UUID, principal: Principal | None
 ) -> tuple[Event, Signup | None]:
@@ -92,19 +103,8 @@ async def get_event(
         event = await session.get(Event, event_id)
         mine = None
     else:
-        row = (
-            await session.execute(
-                select(Event, Signup)
-                .outerjoin(
-                    Signup,
-                    and_(
-                        col(Signup.event_id) == col(Event.id),
-                        col(Signup.user_id) == principal.user_id,
-                    ),
-                )
-                .where(col(Event.id) == event_id)
-            )
-        ).first()
+        params = {"event_id": event_id, "viewer": principal.user_id}
+        row = (await session.execute(_EVENT_AND_MINE, params)).first()
         event, mine = (row[0], row[1]) if row else (None, None)
     if event is None or not can_see(principal, event):
         raise NotFound("no such event")

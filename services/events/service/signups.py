@@ -1,6 +1,9 @@
 """The rush: one seat per user, never more confirmed seats than capacity, a fair waitlist.
 
-A first-come signup is one short transaction of few round trips: read the event and the
+On PostgreSQL a new first-come signup is first tried as one self-committing statement
+(:func:`.rush.try_alone`: one round trip, the event row locked only inside PostgreSQL);
+a retry, a revived cancellation, draw mode or anything unusual writes nothing there and
+takes the full path. The full path is one short transaction of few round trips: read the
 caller's existing signup (one query), take a seat with a conditional
 ``UPDATE events SET confirmed_count = confirmed_count + 1 WHERE ... < capacity RETURNING``
 (or, when full, the next waitlist position from ``waitlist_next``), insert the signup and
@@ -66,6 +69,12 @@ async def sign_up(
 ) -> tuple[Signup, bool]:
     """Sign up (or apply, in draw mode); ``(signup, created)``, the same signup on a retry."""
     now = utcnow()
+    if rush.applies(session):
+        placed = await rush.try_alone(
+            session, event_id, principal, idempotency_key, now, source=SOURCE
+        )
+        if placed is not None:
+            return placed, True
     event, replay = await _event_and_previous(session, event_id, principal, idempotency_key)
     if replay is not None and (
         replay.status != SignupStatus.CANCELLED or _same_key(replay, idempotency_key)
@@ -165,11 +174,8 @@ async def _take_place(
 
 def _fast_path(session: AsyncSession, event: Event, cancelled: Signup | None) -> bool:
     """A new first-come signup on PostgreSQL takes the one-statement path of :mod:`.rush`."""
-    return (
-        cancelled is None
-        and event.signup_mode == SignupMode.FIRST_COME
-        and session.get_bind().dialect.name == "postgresql"
-    )
+    first_come = event.signup_mode == SignupMode.FIRST_COME
+    return cancelled is None and first_come and rush.applies(session)
 
 
 async def _seat_or_position(
