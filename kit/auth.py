@@ -6,6 +6,7 @@ refreshed when an unknown ``kid`` shows up (at most once per ``refresh_interval`
 so a key rotation needs no restart.
 """
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kit.problems import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "access"
@@ -80,7 +83,8 @@ class JwksCache:
         if kid not in self._keys.keys and stale:
             try:
                 await self.refresh()
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError) as exc:
+                log.warning("JWKS refresh from %s failed: %s", self.url, exc)
                 return None
         return self._keys.keys.get(kid)
 

@@ -4,6 +4,7 @@ Written against ASGI directly (not ``BaseHTTPMiddleware``) because they sit on t
 hot path of every request.
 """
 
+import re
 import time
 import uuid
 
@@ -13,10 +14,12 @@ from kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from kit.problems import problem_response
 
 REQUEST_ID_HEADER = b"x-request-id"
+# A caller's id is kept only when it is short and plain: it is logged and forwarded.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 class RequestIdMiddleware:
-    """Keep the caller's ``X-Request-ID`` (or mint one) and echo it on the response."""
+    """Keep the caller's ``X-Request-ID`` when plain (else mint one); echo it back."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -25,7 +28,9 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _header(scope, REQUEST_ID_HEADER) or uuid.uuid4().hex
+        offered = _header(scope, REQUEST_ID_HEADER)
+        request_id = offered if offered and REQUEST_ID_PATTERN.fullmatch(offered) else None
+        request_id = request_id or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message: Message) -> None:

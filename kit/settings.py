@@ -18,7 +18,9 @@ Environment = Literal["development", "test", "production"]
 class ServiceSettings(BaseSettings):
     """Base for every service's settings; subclasses set their own ``env_prefix``."""
 
-    model_config = SettingsConfigDict(env_prefix="PADDOCK_", extra="ignore")
+    # validate_by_name: the shared fields have env aliases (KAFKA_BOOTSTRAP_SERVERS, ...);
+    # without it, ServiceSettings(jwks_url=...) in code or tests would be silently ignored.
+    model_config = SettingsConfigDict(env_prefix="PADDOCK_", extra="ignore", validate_by_name=True)
 
     service_name: str = "paddock"
     environment: Environment = Field(

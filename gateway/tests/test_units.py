@@ -3,6 +3,7 @@
 import pytest
 
 from gateway import ratelimit
+from gateway.config import GatewaySettings
 from gateway.proxy import downstream_headers
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.tracing import child_traceparent, trace_context
@@ -18,6 +19,18 @@ def test_longest_prefix_wins_on_segment_boundaries() -> None:
     assert table.owner("/v1/meow") is None
     assert table.owner("/v1") is None
     assert table.owner("/") is None
+
+
+def test_routes_to_services_without_a_url_are_off() -> None:
+    settings = GatewaySettings(upstreams={"identity": "http://127.0.0.1:8001"})
+    assert set(settings.routes.values()) == {"identity"}
+    assert "/v1/events" not in settings.routes
+    both = GatewaySettings(
+        upstreams={"identity": "http://127.0.0.1:8001", "events": "http://127.0.0.1:8002"}
+    )
+    assert both.routes["/v1/me/signups"] == "events"
+    assert RouteTable(both.routes).owner("/v1/me/signups") == "events"
+    assert RouteTable(both.routes).owner("/v1/me/vehicles") == "identity"
 
 
 def test_public_rules_by_method_and_prefix() -> None:

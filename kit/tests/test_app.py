@@ -112,6 +112,9 @@ async def test_request_id_is_kept_or_minted(app_and_client) -> None:
     assert kept.headers["x-request-id"] == "abc-123"
     minted = await client.get("/healthz")
     assert len(minted.headers["x-request-id"]) == 32
+    for hostile in ("a" * 129, "id with spaces", "<script>"):
+        replaced = await client.get("/healthz", headers={"X-Request-ID": hostile})
+        assert replaced.headers["x-request-id"] != hostile
 
 
 async def test_readiness_fails_on_a_critical_dependency_and_heals(app_and_client) -> None:

@@ -7,11 +7,13 @@ import hmac
 import json
 import uuid
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from kit.auth import JwksCache, TokenVerifier
 from kit.problems import Unauthorized
-from kit.testing.tokens import TokenMinter
+from kit.testing.tokens import AUDIENCE, ISSUER, TokenMinter
 
 MINTER = TokenMinter()
 
@@ -97,3 +99,14 @@ async def test_the_cache_is_bounded() -> None:
     for _ in range(5):
         await verifier.verify(minter.token())
     assert len(verifier._verified) == 3
+
+
+async def test_a_broken_jwks_means_unknown_key_not_a_crash() -> None:
+    cache = JwksCache("http://identity.invalid/.well-known/jwks.json")
+    cache._client = httpx.AsyncClient(
+        transport=httpx.MockTransport(lambda _: httpx.Response(200, content=b"<html>"))
+    )
+    verifier = TokenVerifier(cache, issuer=ISSUER, audience=AUDIENCE)
+    with pytest.raises(Unauthorized, match="unknown key"):
+        await verifier.verify(MINTER.token())
+    await cache.stop()
