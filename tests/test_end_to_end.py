@@ -1,60 +1,114 @@
-"""What a developer does after `make run`: register, log in and read /v1/me through the
-gateway, with identity and the gateway as real processes on PostgreSQL and Kafka; the
-registration's CloudEvent is on ``identity.users`` exactly once."""
+"""What a developer does after `make run`, with identity, events and the gateway as real
+processes on PostgreSQL and Kafka: register, log in and read /v1/me through the gateway
+(the registration's CloudEvent is on ``identity.users`` exactly once), then staff publish
+an event, the user takes a seat and sees it on the home screen."""
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
+from kit.db.migrate import upgrade
+from kit.devstack import REPO_ROOT
 from kit.testing.kafka import events_for
 from tests.processes import ServiceProcess
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+async def events_database(postgres_database_factory: Callable[[str], str]) -> str:
+    url = postgres_database_factory("events_e2e")
+    await asyncio.to_thread(upgrade, "events", url)
+    return url
 
 
 @pytest.fixture
 def stack(
-    identity_env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+    identity_env: dict[str, str], events_database: str, kafka_bootstrap: str, tmp_path: Path
 ) -> Iterator[ServiceProcess]:
     shared = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
     identity = ServiceProcess(
         "services.identity.app:create_app", {**identity_env, **shared}, tmp_path / "identity.log"
     ).start()
-    gateway = ServiceProcess(
-        "gateway.app:create_app",
+    jwks = {"PADDOCK_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
+    events = ServiceProcess(
+        "services.events.app:create_app",
         {
             **shared,
-            "GATEWAY_UPSTREAMS": f'{{"identity": "{identity.url}"}}',
-            "PADDOCK_JWKS_URL": f"{identity.url}/.well-known/jwks.json",
+            **jwks,
+            "EVENTS_DATABASE_URL": events_database,
+            "EVENTS_QR_SECRET": uuid.uuid4().hex,
         },
+        tmp_path / "events.log",
+    )
+    upstreams = f'{{"identity": "{identity.url}", "events": "{events.url}"}}'
+    gateway = ServiceProcess(
+        "gateway.app:create_app",
+        {**shared, **jwks, "GATEWAY_UPSTREAMS": upstreams},
         tmp_path / "gateway.log",
     )
     try:
+        events.start()
         yield gateway.start()
     finally:
         gateway.stop()
+        events.stop()
         identity.stop()
+
+
+def create_admin(identity_env: dict[str, str], email: str) -> None:
+    env = {**os.environ, **identity_env, "PADDOCK_ENV": "test", "IDENTITY_ADMIN_PASSWORD": PASSWORD}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.identity.cli", "create-admin", "--email", email],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def login(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def weekend_event() -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {
+        "title": "Saturday coffee ride",
+        "category": "ride",
+        "city": "Shanghai",
+        "capacity": 1,
+        "opens_at": (now - timedelta(minutes=1)).isoformat(),
+        "closes_at": (now + timedelta(days=1)).isoformat(),
+        "starts_at": (now + timedelta(days=2)).isoformat(),
+        "ends_at": (now + timedelta(days=2, hours=3)).isoformat(),
+    }
 
 
 async def test_register_login_me_through_the_gateway(
     stack: ServiceProcess, kafka_bootstrap: str
 ) -> None:
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
-    password = "a long enough passphrase"
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
         registered = await client.post(
-            "/v1/auth/register",
-            json={"email": email, "password": password, "display_name": "Lena"},
+            "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Lena"}
         )
         assert registered.status_code == 201, registered.text
         user_id = registered.json()["id"]
 
-        login = await client.post("/v1/auth/login", json={"email": email, "password": password})
-        assert login.status_code == 200, login.text
-        token = login.json()["access_token"]
-
-        me = await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})
+        me = await client.get("/v1/me", headers=await login(client, email))
         assert me.status_code == 200, me.text
         assert me.json()["id"] == user_id
         assert me.json()["email"] == email
@@ -68,3 +122,38 @@ async def test_register_login_me_through_the_gateway(
     assert [event.type for event in events] == ["identity.user.registered.v1"]
     assert events[0].source == "identity"
     assert events[0].data["user_id"] == user_id
+
+
+async def test_staff_publish_a_user_signs_up_and_sees_it_at_home(
+    stack: ServiceProcess, identity_env: dict[str, str], kafka_bootstrap: str
+) -> None:
+    admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    fan_email = f"fan-{uuid.uuid4().hex[:8]}@example.com"
+    create_admin(identity_env, admin_email)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+        body = {"email": fan_email, "password": PASSWORD, "display_name": "Mo"}
+        assert (await client.post("/v1/auth/register", json=body)).status_code == 201
+        staff, fan = await login(client, admin_email), await login(client, fan_email)
+
+        draft = await client.post("/v1/events", json=weekend_event(), headers=staff)
+        assert draft.status_code == 201, draft.text
+        event_id = draft.json()["id"]
+        published = await client.post(f"/v1/events/{event_id}/publish", headers=staff)
+        assert published.status_code == 200, published.text
+
+        signup = await client.post(f"/v1/events/{event_id}/signups", headers=fan)
+        assert signup.status_code == 201, signup.text
+        assert signup.json()["status"] == "confirmed"
+
+        page = await client.get(f"/v1/events/{event_id}")
+        assert page.status_code == 200, page.text
+        assert page.json()["seats_left"] == 0
+
+        home = await client.get("/v1/me/home", headers=fan)
+        assert home.status_code == 200, home.text
+        assert home.json()["profile"]["email"] == fan_email
+        assert [item["event_id"] for item in home.json()["signups"]["items"]] == [event_id]
+        assert set(home.json()["unavailable"]) == {"wallet", "feed"}
+
+    confirmed = await events_for(kafka_bootstrap, "events.signups", event_id)
+    assert [event.type for event in confirmed] == ["events.signup.confirmed.v1"]
