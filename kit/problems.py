@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -141,6 +142,24 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class "data exception": the input, not the server
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value PostgreSQL refuses to store or compare (a NUL character, a number out of
+    range) is the client's input: 422, and the unit of work has rolled back."""
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if sqlstate.startswith(DATA_EXCEPTION_CLASS):
+        return problem_response(
+            422,
+            detail="a value in the request cannot be stored or compared",
+            code="invalid-value",
+            instance=request.url.path,
+        )
+    raise exc  # a server fault: to the unhandled-error path, which logs it
+
+
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         500, detail="internal error", code="internal-error", instance=request.url.path
@@ -166,6 +185,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 

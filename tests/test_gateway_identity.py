@@ -8,18 +8,13 @@ generated requests through the gateway never cause a 5xx and every answer matche
 documented schema. Requests carry the token of an account holding every assignable role.
 """
 
-import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
-from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -29,13 +24,12 @@ from gateway.config import GatewaySettings
 from gateway.openapi import merge
 from gateway.routing import PublicRoutes, RouteTable
 from kit.db.migrate import upgrade
-from kit.devstack import LOCALHOST, free_port, run_sync
+from kit.devstack import run_sync
+from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
 from services.identity.cli import create_admin
 from services.identity.config import IdentitySettings
 from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
-
-STARTUP_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -44,31 +38,12 @@ class Stack:
     superuser: dict[str, str]
 
 
-@contextmanager
-def _serve_in_thread(app: FastAPI, name: str) -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=LOCALHOST, port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name=name, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while not server.started:
-        assert thread.is_alive(), f"{name} stopped during startup"
-        assert time.monotonic() < deadline, f"{name} did not start in time"
-        time.sleep(0.05)
-    try:
-        yield f"http://{LOCALHOST}:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def stack(postgres_database_factory: Callable[[str], str], kafka_bootstrap: str) -> Iterator[Stack]:
     url = postgres_database_factory("identity_gateway")
     upgrade("identity", url)
     identity_config = identity_settings(url, kafka_bootstrap)
-    with _serve_in_thread(create_identity(identity_config), "identity") as identity:
+    with serving_in_thread(create_identity(identity_config), "identity") as identity:
         gateway_config = GatewaySettings(
             environment="test",
             upstreams={"identity": identity},
@@ -76,7 +51,7 @@ def stack(postgres_database_factory: Callable[[str], str], kafka_bootstrap: str)
             rate_limit_per_user="100000/minute",
             rate_limit_per_ip="100000/minute",
         )
-        with _serve_in_thread(create_gateway(gateway_config), "gateway") as gateway:
+        with serving_in_thread(create_gateway(gateway_config), "gateway") as gateway:
             yield Stack(gateway, _superuser(identity_config, gateway))
 
 

@@ -10,8 +10,8 @@ import pytest
 from gateway.app import create_app
 from gateway.config import DEFAULT_ROUTES, GatewaySettings
 from gateway.tests.fake_upstream import fake_upstream
-from gateway.tests.servers import serving
 from kit.devstack import LOCALHOST, free_port
+from kit.testing.servers import serving
 from kit.testing.tokens import TokenMinter
 
 CLIENT_IP = "203.0.113.7"

@@ -1,13 +1,15 @@
 """The app factory: problem documents, request ids, body limits, health and metrics."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import text
 
 from kit.app import build_service_app
+from kit.db import Database, SessionDep
 from kit.problems import Conflict
 from kit.settings import ServiceSettings
 
@@ -153,3 +155,32 @@ async def test_metrics_count_requests_by_route_template(app_and_client) -> None:
     await client.post("/things", json={"name": "a", "size": 1})
     metrics = (await client.get("/metrics")).text
     assert 'route="/things",service="kit-test",status="201"' in metrics
+
+
+async def test_values_postgresql_refuses_are_a_422_not_a_500(
+    postgres_database_factory: Callable[[str], str],
+) -> None:
+    """A NUL character in a query parameter reaches PostgreSQL, which refuses it."""
+    lookup = APIRouter()
+
+    @lookup.get("/cities")
+    async def find_city(session: SessionDep, name: str) -> dict[str, bool]:
+        found = await session.scalar(text("SELECT :name = 'Shanghai'"), {"name": name})
+        return {"found": bool(found)}
+
+    database = Database(postgres_database_factory("kit_nul"))
+    app = build_service_app(
+        settings=ServiceSettings(service_name="kit-nul"),
+        title="t",
+        routers=[lookup],
+        database=database,
+    )
+    transport = httpx.ASGITransport(app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        assert (await client.get("/cities", params={"name": "Shanghai"})).json() == {"found": True}
+        refused = await client.get("/cities", params={"name": "Shang\x00hai"})
+        assert refused.status_code == 422
+        assert refused.json()["type"].endswith("/invalid-value")

@@ -8,26 +8,22 @@ authentication. A few seeded events give the database something to return.
 The schema is read from an app built at import (schemathesis parametrizes at collection).
 """
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from kit.db.migrate import upgrade
-from kit.devstack import free_port
+from kit.testing.servers import serving_in_thread
 from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
 from services.events.config import EventsSettings
 from services.events.tests.conftest import QR_SECRET, event_body
 
-STARTUP_TIMEOUT_SECONDS = 20.0
 fuzz_minter = TokenMinter(kid="fuzz")
 
 
@@ -37,21 +33,8 @@ def events_server(postgres_database_factory: Callable[[str], str]) -> Iterator[s
     upgrade("events", url)
     settings_ = EventsSettings(database_url=url, bus_enabled=False, qr_secret=QR_SECRET)
     app = create_app(settings_, token_verifier=fuzz_minter.verifier())
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="events-openapi-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during startup"
-        assert time.monotonic() < deadline, "uvicorn did not start in time"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_in_thread(app, "events-openapi-server") as base_url:
+        yield base_url
 
 
 @pytest.fixture(scope="module")

@@ -9,26 +9,22 @@ token of an account holding every assignable role, so the protected operations a
 explored past authentication.
 """
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from kit.db.migrate import upgrade
-from kit.devstack import free_port, run_sync
+from kit.devstack import run_sync
+from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app
 from services.identity.cli import create_admin
 from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
-
-STARTUP_TIMEOUT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -45,21 +41,8 @@ def identity_server(
     url = postgres_database_factory("identity_openapi")
     upgrade("identity", url)
     app = create_app(identity_settings(url, kafka_bootstrap))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="identity-openapi-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped during startup"
-        assert time.monotonic() < deadline, "uvicorn did not start in time"
-        time.sleep(0.05)
-    try:
-        yield Server(f"http://127.0.0.1:{server.config.port}", url, kafka_bootstrap)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving_in_thread(app, "identity-openapi-server") as base_url:
+        yield Server(base_url, url, kafka_bootstrap)
 
 
 @pytest.fixture(scope="module")
