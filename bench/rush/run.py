@@ -8,12 +8,14 @@ tokens, starts the events service with uvicorn (one worker, PostgreSQL, bus off:
 rows are written but not relayed), creates a hot event, then runs, each for
 ``DURATION`` seconds with ``CONNECTIONS`` connections:
 
-* wrk: ``POST /v1/events/{id}/signups``, every request a distinct user (pre-minted tokens);
+* wrk: ``POST /v1/events/{id}/signups`` through the gateway, every request a distinct
+  user (pre-minted tokens), and the same directly against events (for reference);
 * pgbench: ``UPDATE hot SET n = n + 1 WHERE id = 1 AND n < 1000000000`` (the baseline);
-* wrk: ``GET /v1/events/{id}`` of a sold-out event with a viewer token, and ``GET /hello``
-  of a plain FastAPI app (the page's baseline).
+* wrk: ``GET /v1/events/{id}`` of a sold-out event with a viewer token, through the gateway
+  and directly, and ``GET /hello`` of a plain FastAPI app (the page's baseline).
 
-The gateway is not in front: this measures the service and its database.
+The gateway's per-IP limit is lifted for the run (every wrk connection comes from
+127.0.0.1); its per-user limit stays. The ratio is the gateway's signups/s over pgbench.
 """
 
 import concurrent.futures
@@ -229,10 +231,19 @@ def mint_tokens(minter: TokenMinter, path: Path, count: int) -> None:
     path.write_text("\n".join(tokens) + "\n")
 
 
-def print_table(rows: list[tuple[str, Result, Result]]) -> None:
+def gateway_env(events: str, jwks_url: str) -> dict[str, str]:
+    return {
+        "GATEWAY_UPSTREAMS": json.dumps({"events": events}),
+        "GATEWAY_RATE_LIMIT_PER_IP": "100000000/minute",
+        "PADDOCK_JWKS_URL": jwks_url,
+    }
+
+
+def print_table(rows: list[tuple[str, list[Result]]]) -> None:
+    """Each line: the subject(s) first, its baseline last."""
     print(f"{'line':<12} {'subject / baseline':<44} {'per s':>9} {'p50 ms':>8} {'p99 ms':>8}")
-    for line, subject, baseline in rows:
-        for result in (subject, baseline):
+    for line, results in rows:
+        for result in results:
             print(
                 f"{line:<12} {result.name:<44} {result.per_second:>9.1f}"
                 f" {result.p50_ms:>8.2f} {result.p99_ms:>8.2f}"
@@ -268,22 +279,29 @@ def run(server: PostgresServer, workdir: Path, minter: TokenMinter) -> None:
         "PADDOCK_JWKS_URL": jwks_url,
     }
     staff = minter.headers(roles=("staff",))
-    with uvicorn("services.events.app:create_app", free_port(), env, "--factory") as base:
-        hot = create_event(base, staff, HOT_CAPACITY)
-        output, wall = wrk(f"{base}/v1/events/{hot}/signups", signup_tokens, "POST")
-        signups = wrk_result(
-            "events POST signups (distinct users)",
-            output,
-            count_signups(server, database, hot) / wall,
-        )
+    with (
+        uvicorn("services.events.app:create_app", free_port(), env, "--factory") as base,
+        uvicorn(
+            "gateway.app:create_app", free_port(), gateway_env(base, jwks_url), "--factory"
+        ) as gateway,
+    ):
+        measured = {}
+        for via, target in (("gateway", gateway), ("direct", base)):
+            hot = create_event(base, staff, HOT_CAPACITY)
+            output, wall = wrk(f"{target}/v1/events/{hot}/signups", signup_tokens, "POST")
+            signed_up = count_signups(server, database, hot) / wall
+            measured[f"signups {via}"] = wrk_result(
+                f"POST signups via {via} (distinct users)", output, signed_up
+            )
         sold_out = create_event(base, staff, 1)
         httpx.post(
             f"{base}/v1/events/{sold_out}/signups", headers=minter.headers()
         ).raise_for_status()
-        page = wrk_result(
-            "events GET sold-out event page",
-            wrk(f"{base}/v1/events/{sold_out}", viewer_tokens, "GET")[0],
-        )
+        for via, target in (("gateway", gateway), ("direct", base)):
+            measured[f"page {via}"] = wrk_result(
+                f"GET sold-out event page via {via}",
+                wrk(f"{target}/v1/events/{sold_out}", viewer_tokens, "GET")[0],
+            )
     baseline = pgbench(server, database, workdir)
     with uvicorn("hello:app", free_port(), {}, "--app-dir", str(HERE)) as hello_base:
         hello = wrk_result(
@@ -292,8 +310,13 @@ def run(server: PostgresServer, workdir: Path, minter: TokenMinter) -> None:
     jwks_server.shutdown()
     setup = f"{CONNECTIONS} connections, {DURATION}s each, 1 uvicorn worker"
     print(f"rush: {setup}, {os.cpu_count()} cores")
-    print_table([("signups", signups, baseline), ("event page", page, hello)])
-    ratio = signups.per_second / baseline.per_second
+    print_table(
+        [
+            ("signups", [measured["signups gateway"], measured["signups direct"], baseline]),
+            ("event page", [measured["page gateway"], measured["page direct"], hello]),
+        ]
+    )
+    ratio = measured["signups gateway"].per_second / baseline.per_second
     print(f"rush: ratio {ratio:.2f} (signups/s / pgbench hot-row TPS)")
 
 
