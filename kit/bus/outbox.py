@@ -58,7 +58,12 @@ def publish(session: AsyncSession, payload: Payload, *, source: str) -> OutboxMe
         data=payload.model_dump(mode="json"),
     )
     session.add(message)
+    wake_relay_after_commit(session)
+    return message
+
+
+def wake_relay_after_commit(session: AsyncSession) -> None:
+    """Have the relay publish right after ``session`` commits (for rows written in SQL)."""
     wake = session.info.get(OUTBOX_WAKE_KEY)
     if wake is not None:
         after_commit(session, wake)
-    return message

@@ -9,10 +9,9 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AwareDatetime, BaseModel
 
-from kit.auth import CurrentPrincipal, Principal, current_principal, require_roles
+from kit.auth import CurrentPrincipal, OptionalPrincipal, Principal, require_roles
 from kit.db import ReadSessionDep, SessionDep
 from kit.problems import problem_responses
 from services.events.models import Category, DrawRun, Event, Signup, SignupStatus
@@ -44,21 +43,11 @@ venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
 
-_optional_bearer = HTTPBearer(auto_error=False)
 Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
 
 
-async def _optional_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_optional_bearer)],
-) -> Principal | None:
-    if credentials is None:
-        return None
-    return await current_principal(request, credentials)
-
-
-Viewer = Annotated[Principal | None, Depends(_optional_principal)]
+Viewer = OptionalPrincipal
 
 
 def _signer(request: Request) -> QrSigner:

@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.events import SignupConfirmed, SignupWaitlisted
 from kit.auth import Principal
-from kit.bus.outbox import OUTBOX_WAKE_KEY
-from kit.db import after_commit, execute_alone
+from kit.bus.outbox import wake_relay_after_commit
+from kit.db import execute_alone
 from kit.ids import new_id
 from services.events.models import Event, Signup, SignupStatus
 from services.events.service.access import token_eligibilities
@@ -162,9 +162,7 @@ def _params(
 def _placed(session: AsyncSession, row: Any, params: dict[str, Any]) -> Signup | None:
     if row is None:
         return None
-    wake = session.info.get(OUTBOX_WAKE_KEY)
-    if wake is not None:
-        after_commit(session, wake)
+    wake_relay_after_commit(session)
     now = params["now"]
     return Signup(
         id=params["signup_id"],
