@@ -1,7 +1,8 @@
 """What a developer does after `make run`, with identity, events and the gateway as real
 processes on PostgreSQL and Kafka: register, log in and read /v1/me through the gateway
 (the registration's CloudEvent is on ``identity.users`` exactly once), then staff publish
-an event, the user takes a seat and sees it on the home screen."""
+an event, the user takes a seat, sees it on the home screen, deletes the account, and
+events (told over Kafka) gives the seat back."""
 
 import asyncio
 import os
@@ -155,5 +156,19 @@ async def test_staff_publish_a_user_signs_up_and_sees_it_at_home(
         assert [item["event_id"] for item in home.json()["signups"]["items"]] == [event_id]
         assert set(home.json()["unavailable"]) == {"wallet", "feed"}
 
-    confirmed = await events_for(kafka_bootstrap, "events.signups", event_id)
-    assert [event.type for event in confirmed] == ["events.signup.confirmed.v1"]
+        deleted = await client.delete("/v1/me", headers=fan)
+        assert deleted.status_code == 204, deleted.text
+        await wait_for_free_seat(client, event_id)
+
+    moves = await events_for(kafka_bootstrap, "events.signups", event_id, expect=2)
+    assert [event.type for event in moves] == [
+        "events.signup.confirmed.v1",
+        "events.signup.cancelled.v1",
+    ]
+
+
+async def wait_for_free_seat(client: httpx.AsyncClient, event_id: str) -> None:
+    """identity.user.deleted crosses Kafka to events, which releases the user's seat."""
+    async with asyncio.timeout(60):
+        while (await client.get(f"/v1/events/{event_id}")).json()["seats_left"] != 1:
+            await asyncio.sleep(0.2)
