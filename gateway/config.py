@@ -71,7 +71,9 @@ class GatewaySettings(ServiceSettings):
     pool_size: int = 100
     keepalive_seconds: float = 30.0
     rate_limit_per_user: str = "120/minute"
-    rate_limit_per_ip: str = "300/minute"
+    # Generous: mobile carriers put many users behind one address (CGNAT), and a rush
+    # sends a city through them at once. The per-user limit is the tight one.
+    rate_limit_per_ip: str = "3000/minute"
     cors_origins: list[str] = []
 
     @field_validator("routes")
