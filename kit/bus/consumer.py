@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.catalog import Payload
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import committed_reader, idempotent_producer
+from kit.bus.kafka import STOP_TIMEOUT_SECONDS, committed_reader, idempotent_producer, stop_within
 from kit.bus.outbox import ProcessedEvent
 from kit.db import Database
 from kit.metrics import CONSUMER_EVENTS, CONSUMER_LAG
@@ -79,7 +79,7 @@ class EventConsumer:
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=STOP_TIMEOUT_SECONDS)
 
     async def check(self) -> None:
         if self._last_error is not None:
@@ -116,8 +116,8 @@ class EventConsumer:
                     await consumer.commit({partition: records[-1].offset + 1})
                 await self._record_lag(consumer)
         finally:
-            await consumer.stop()
-            await dlq.stop()
+            await stop_within(consumer)
+            await stop_within(dlq)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes], dlq: AIOKafkaProducer) -> None:
         try:

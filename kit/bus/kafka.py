@@ -1,9 +1,15 @@
 """Kafka client construction in one place, so that every producer is idempotent and
 waits for all in-sync replicas, and every consumer reads only committed records."""
 
+import asyncio
+import logging
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+log = logging.getLogger(__name__)
+
 REQUEST_TIMEOUT_MS = 10_000
+STOP_TIMEOUT_SECONDS = 10.0
 
 
 def idempotent_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
@@ -33,3 +39,15 @@ def committed_reader(
         heartbeat_interval_ms=3_000,
         metadata_max_age_ms=5_000,
     )
+
+
+async def stop_within(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Stop a client, giving up after ``STOP_TIMEOUT_SECONDS``: a client interrupted while
+    starting (or with a broker gone) can otherwise wait forever, and a shutdown must end."""
+    try:
+        async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+            await client.stop()
+    except TimeoutError:
+        log.warning(
+            "Kafka client %s did not stop in %.0fs", type(client).__name__, STOP_TIMEOUT_SECONDS
+        )

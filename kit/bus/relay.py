@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import idempotent_producer
+from kit.bus.kafka import STOP_TIMEOUT_SECONDS, idempotent_producer, stop_within
 from kit.bus.outbox import OUTBOX_WAKE_KEY, OutboxMessage
 from kit.db import Database, utcnow
 from kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
@@ -62,7 +62,7 @@ class OutboxRelay:
         self.database.session_info.pop(OUTBOX_WAKE_KEY, None)
         if self._task:
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await asyncio.wait([self._task], timeout=STOP_TIMEOUT_SECONDS)
         await self._close_producer()
 
     async def check(self) -> None:
@@ -106,7 +106,7 @@ class OutboxRelay:
             try:
                 await producer.start()
             except BaseException:
-                await producer.stop()
+                await stop_within(producer)
                 raise
             self._producer = producer
         return self._producer
@@ -114,7 +114,7 @@ class OutboxRelay:
     async def _close_producer(self) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await producer.stop()
+            await stop_within(producer)
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """Publish one batch of pending rows in order; return how many were sent."""

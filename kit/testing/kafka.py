@@ -3,6 +3,7 @@
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import stop_within
 
 
 async def read_topic(
@@ -26,7 +27,7 @@ async def read_topic(
             if not fresh and len(records) >= expect:
                 break
     finally:
-        await reader.stop()
+        await stop_within(reader)
     return records
 
 
