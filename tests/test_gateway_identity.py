@@ -29,6 +29,7 @@ from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
 from services.identity.cli import create_admin
 from services.identity.config import IdentitySettings
+from services.identity.tests import support
 from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
 
 
@@ -62,18 +63,7 @@ def _superuser(identity_config: IdentitySettings, gateway: str) -> dict[str, str
         create_admin(identity_config, email=email, password=PASSWORD, display_name="Fuzz")
     )
     with httpx.Client(base_url=gateway) as http:
-        admin = bearer(_access_token(http, email))
-        for role in ("staff", "volunteer"):
-            granted = http.post(f"/v1/admin/users/{user_id}/roles/{role}", headers=admin)
-            assert granted.status_code == 200, granted.text
-        return bearer(_access_token(http, email))
-
-
-def _access_token(http: httpx.Client, email: str) -> str:
-    response = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
+        return support.superuser_headers(http, user_id, email)
 
 
 def test_sign_up_log_in_and_read_me_through_the_gateway(stack: Stack) -> None:
@@ -84,7 +74,7 @@ def test_sign_up_log_in_and_read_me_through_the_gateway(stack: Stack) -> None:
             json={"email": email, "password": PASSWORD, "display_name": "Ada"},
         )
         assert registered.status_code == 201, registered.text
-        headers = bearer(_access_token(http, email))
+        headers = bearer(support.access_token(http, email))
         me = http.get("/v1/me", headers={**headers, "x-request-id": "gw-test-1"})
         home = http.get("/v1/me/home", headers=headers)
         anonymous = http.get("/v1/me")

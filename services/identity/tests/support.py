@@ -47,6 +47,23 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def access_token(http: httpx.Client, email: str) -> str:
+    """Log ``email`` in with :data:`PASSWORD` over a synchronous client."""
+    response = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def superuser_headers(http: httpx.Client, user_id: uuid.UUID, email: str) -> dict[str, str]:
+    """Grant an admin staff and volunteer too; return the headers of the fresh token."""
+    admin = bearer(access_token(http, email))
+    for role in ("staff", "volunteer"):
+        granted = http.post(f"/v1/admin/users/{user_id}/roles/{role}", headers=admin)
+        assert granted.status_code == 200, granted.text
+    return bearer(access_token(http, email))
+
+
 def identity_settings(database_url: str, kafka: str, **overrides: Any) -> IdentitySettings:
     """Settings for tests: cheap Argon2 parameters, a fresh signing key."""
     values: dict[str, Any] = {

@@ -24,7 +24,8 @@ from kit.devstack import run_sync
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app
 from services.identity.cli import create_admin
-from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
+from services.identity.tests import support
+from services.identity.tests.support import PASSWORD, identity_settings, new_email
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,7 @@ def superuser_headers(identity_server: Server) -> dict[str, str]:
     settings = identity_settings(identity_server.database_url, identity_server.kafka)
     user_id = run_sync(create_admin(settings, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=identity_server.base_url) as http:
-        admin = bearer(_access_token(http, email))
-        for role in ("staff", "volunteer"):
-            granted = http.post(f"/v1/admin/users/{user_id}/roles/{role}", headers=admin)
-            assert granted.status_code == 200, granted.text
-        return bearer(_access_token(http, email))
-
-
-def _access_token(http: httpx.Client, email: str) -> str:
-    response = http.post("/v1/auth/login", json={"email": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["access_token"]
-    return token
+        return support.superuser_headers(http, user_id, email)
 
 
 schema = schemathesis.openapi.from_dict(
