@@ -1,13 +1,10 @@
 """Fixtures for cross-service tests: signing keys and identity's database on PostgreSQL."""
 
-import asyncio
-from collections.abc import Callable
-
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from kit.db.migrate import upgrade
+from kit.testing.plugin import MigratedDatabaseFactory
 
 FAST_ARGON2 = {"IDENTITY_ARGON2_MEMORY_COST_KIB": "8192", "IDENTITY_ARGON2_TIME_COST": "1"}
 
@@ -23,10 +20,8 @@ def identity_signing_key() -> str:
 
 
 @pytest.fixture
-async def identity_database(postgres_database_factory: Callable[[str], str]) -> str:
-    url = postgres_database_factory("identity_e2e")
-    await asyncio.to_thread(upgrade, "identity", url)
-    return url
+async def identity_database(migrated_database_factory: MigratedDatabaseFactory) -> str:
+    return await migrated_database_factory("identity")
 
 
 @pytest.fixture

@@ -9,26 +9,24 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from kit.db.migrate import upgrade
 from kit.devstack import REPO_ROOT
 from kit.testing.kafka import events_for
+from kit.testing.plugin import MigratedDatabaseFactory
 from tests.processes import ServiceProcess
 
 PASSWORD = "a long enough passphrase"
 
 
 @pytest.fixture
-async def events_database(postgres_database_factory: Callable[[str], str]) -> str:
-    url = postgres_database_factory("events_e2e")
-    await asyncio.to_thread(upgrade, "events", url)
-    return url
+async def events_database(migrated_database_factory: MigratedDatabaseFactory) -> str:
+    return await migrated_database_factory("events")
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ session-scoped fixtures, each started only when a test first asks for it:
   throwaway broker in a temporary directory, stopped at the end of the session.
 * ``postgres_server -> str``: a server-level SQLAlchemy asyncpg URL; ``TEST_POSTGRES_URL`` when
   set, else a throwaway PostgreSQL server, stopped and deleted at the end of the session.
+* ``migrated_database_factory -> MigratedDatabaseFactory``: ``await new_migrated(service)``
+  is a fresh database with that service's migrations applied.
 * ``postgres_database_factory -> DatabaseFactory``: ``new_database(prefix) -> url`` creates a
   fresh, uniquely named database (sync; callable from async tests too) and returns its URL.
   The databases are dropped at the end of the session.
@@ -15,21 +17,24 @@ When Kafka or PostgreSQL cannot start, the tests that need them fail with the re
 never skip.
 """
 
+import asyncio
 import os
 import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from kit.db.migrate import upgrade
 from kit.devstack import DevstackError, run_sync
 from kit.devstack.kafka import KafkaBroker
 from kit.devstack.postgres import PostgresServer, create_database, drop_database
 
 DatabaseFactory = Callable[[str], str]
+MigratedDatabaseFactory = Callable[[str], Awaitable[str]]
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +95,17 @@ def postgres_database_factory(postgres_server: str) -> Iterator[DatabaseFactory]
     yield new_database
     for name in created:
         run_sync(drop_database(postgres_server, name))
+
+
+@pytest.fixture(scope="session")
+def migrated_database_factory(
+    postgres_database_factory: DatabaseFactory,
+) -> MigratedDatabaseFactory:
+    """``await new_migrated(service) -> url``: a fresh database with ``service``'s migrations."""
+
+    async def new_migrated(service: str) -> str:
+        url = postgres_database_factory(service)
+        await asyncio.to_thread(upgrade, service, url)
+        return url
+
+    return new_migrated

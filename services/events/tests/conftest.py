@@ -2,7 +2,6 @@
 session (tests use fresh users and events, so they do not see each other), tokens from a
 :class:`TokenMinter`, and helpers to create and publish events."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kit.db import Database
-from kit.db.migrate import upgrade
+from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
 from services.events.config import EventsSettings
@@ -35,10 +34,8 @@ def minter() -> TokenMinter:
 
 
 @pytest.fixture(scope="session")
-async def events_url(postgres_database_factory: Callable[[str], str]) -> str:
-    url = postgres_database_factory("events")
-    await asyncio.to_thread(upgrade, "events", url)
-    return url
+async def events_url(migrated_database_factory: MigratedDatabaseFactory) -> str:
+    return await migrated_database_factory("events")
 
 
 @pytest.fixture(scope="session")

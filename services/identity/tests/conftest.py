@@ -2,16 +2,15 @@
 a real Kafka broker for the outbox relay, the app inside its lifespan, an HTTP client and
 accounts. Tests use fresh emails, so they do not depend on each other."""
 
-import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from kit.db import Database
-from kit.db.migrate import upgrade
+from kit.testing.plugin import MigratedDatabaseFactory
 from services.identity.app import create_app
 from services.identity.tests.support import (
     PASSWORD,
@@ -26,10 +25,8 @@ from services.identity.tests.support import (
 
 
 @pytest.fixture(scope="session")
-async def identity_database_url(postgres_database_factory: Callable[[str], str]) -> str:
-    url = postgres_database_factory("identity")
-    await asyncio.to_thread(upgrade, "identity", url)
-    return url
+async def identity_database_url(migrated_database_factory: MigratedDatabaseFactory) -> str:
+    return await migrated_database_factory("identity")
 
 
 @pytest.fixture(scope="session")
