@@ -24,10 +24,10 @@ venv: $(UV)
 	$(UV) sync --frozen
 
 kafka-jars: venv
-	$(PY) -m kit.devstack.kafka jars
+	$(PY) -m devstack.kafka jars
 
 postgres: venv
-	$(PY) -m kit.devstack.postgres ensure
+	$(PY) -m devstack.postgres ensure
 
 run: venv kafka-jars
 	$(PY) deploy/local/run.py
@@ -39,7 +39,7 @@ test: venv kafka-jars postgres
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy kit services gateway contracts
+	.venv/bin/mypy kit services gateway contracts devstack
 	.venv/bin/lint-imports
 
 bench: venv kafka-jars postgres

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from kit.devstack import LOCALHOST, REPO_ROOT, free_port
+from devstack import LOCALHOST, REPO_ROOT, free_port
 
 
 class ServiceProcess:

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit.devstack import REPO_ROOT
+from devstack import REPO_ROOT
 from kit.testing.kafka import events_for
 from kit.testing.plugin import MigratedDatabaseFactory
 from tests.processes import ServiceProcess

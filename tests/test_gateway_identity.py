@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from devstack import run_sync
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from gateway.openapi import merge
 from gateway.routing import PublicRoutes, RouteTable
 from kit.db.migrate import upgrade
-from kit.devstack import run_sync
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
 from services.identity.cli import create_admin

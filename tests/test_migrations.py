@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.devstack import REPO_ROOT
+from devstack import REPO_ROOT
 
 SERVICES = sorted(
     p.parent.parent.name for p in (REPO_ROOT / "services").glob("*/migrations/env.py")

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from kit.devstack import free_port
+from devstack import free_port
 from kit.testing.kafka import events_for
 from tests.processes import ServiceProcess
 

@@ -28,9 +28,9 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from devstack import LOCALHOST, REPO_ROOT, free_port
 from gateway.config import DEFAULT_ROUTES
 from kit.db.migrate import upgrade
-from kit.devstack import LOCALHOST, REPO_ROOT, free_port
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP_SECONDS = 1

@@ -42,9 +42,9 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from devstack import LOCALHOST, free_port, run_sync  # noqa: E402
+from devstack.postgres import PostgresServer, create_database, ensure_installed  # noqa: E402
 from kit.db.migrate import upgrade  # noqa: E402
-from kit.devstack import LOCALHOST, free_port, run_sync  # noqa: E402
-from kit.devstack.postgres import PostgresServer, create_database, ensure_installed  # noqa: E402
 from kit.testing.tokens import TokenMinter  # noqa: E402
 
 HERE = Path(__file__).resolve().parent

@@ -16,8 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kit.devstack import REPO_ROOT
-from kit.devstack.kafka import ensure_jars
+from devstack import REPO_ROOT
+from devstack.kafka import ensure_jars
 
 DATA = REPO_ROOT / ".data"
 PROCFILE = DATA / "Procfile"
@@ -56,11 +56,11 @@ def procfile(config: dict[str, Any], bootstrap_servers: str, run_kafka: bool) ->
     if run_kafka:
         kafka_dir = shlex.quote(str(DATA / "kafka"))
         lines.append(
-            f"kafka: exec {PYTHON} -m kit.devstack.kafka serve"
+            f"kafka: exec {PYTHON} -m devstack.kafka serve"
             f" --data-dir {kafka_dir} --port {KAFKA_PORT}"
         )
     wait = (
-        f"{PYTHON} -m kit.devstack.kafka wait --bootstrap-servers {shlex.quote(bootstrap_servers)}"
+        f"{PYTHON} -m devstack.kafka wait --bootstrap-servers {shlex.quote(bootstrap_servers)}"
     )
     for name, spec in config["services"].items():
         lines.append(f"{name}: {wait} && {uvicorn(spec)}")

@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import LOCALHOST, free_port
 from gateway.app import create_app
 from gateway.config import DEFAULT_ROUTES, GatewaySettings
 from gateway.tests.fake_upstream import fake_upstream
-from kit.devstack import LOCALHOST, free_port
 from kit.testing.servers import serving
 from kit.testing.tokens import TokenMinter
 

@@ -4,10 +4,10 @@ from typing import Any
 
 import httpx
 
+from devstack import LOCALHOST, free_port
 from gateway.openapi import collision_renames, merge
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.tests.conftest import SettingsFactory, gateway_client
-from kit.devstack import LOCALHOST, free_port
 
 
 async def test_merged_document_has_upstream_and_own_paths(gateway: httpx.AsyncClient) -> None:

@@ -5,8 +5,8 @@ from typing import Any
 
 import httpx
 
+from devstack import LOCALHOST, free_port
 from gateway.tests.conftest import CLIENT_IP, SettingsFactory, gateway_client
-from kit.devstack import LOCALHOST, free_port
 from kit.testing.tokens import TokenMinter
 
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack import DevstackError, run_sync
+from devstack.kafka import KafkaBroker
+from devstack.postgres import PostgresServer, create_database, drop_database
 from kit.db.migrate import upgrade
-from kit.devstack import DevstackError, run_sync
-from kit.devstack.kafka import KafkaBroker
-from kit.devstack.postgres import PostgresServer, create_database, drop_database
 
 DatabaseFactory = Callable[[str], str]
 MigratedDatabaseFactory = Callable[[str], Awaitable[str]]

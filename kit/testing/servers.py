@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-from kit.devstack import LOCALHOST, free_port
+from devstack import LOCALHOST, free_port
 
 STARTUP_TIMEOUT_SECONDS = 20.0
 

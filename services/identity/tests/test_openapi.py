@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from devstack import run_sync
 from kit.db.migrate import upgrade
-from kit.devstack import run_sync
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app
 from services.identity.cli import create_admin

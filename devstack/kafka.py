@@ -5,9 +5,9 @@ This module owns the local Kafka: fetching the official jars with Maven into
 storage, running the broker as a child process and stopping it (:class:`KafkaBroker`), and the
 foreground CLI that ``make run`` supervises::
 
-    python -m kit.devstack.kafka serve --data-dir .data/kafka --port 9092
-    python -m kit.devstack.kafka wait --bootstrap-servers 127.0.0.1:9092
-    python -m kit.devstack.kafka jars
+    python -m devstack.kafka serve --data-dir .data/kafka --port 9092
+    python -m devstack.kafka wait --bootstrap-servers 127.0.0.1:9092
+    python -m devstack.kafka jars
 
 Everything listens on 127.0.0.1 only.
 """
@@ -33,7 +33,7 @@ from typing import IO
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from kit.devstack import LOCALHOST, REPO_ROOT, DevstackError, free_port, port_open, run_sync
+from devstack import LOCALHOST, REPO_ROOT, DevstackError, free_port, port_open, run_sync
 
 POM = Path("deploy/local/kafka/pom.xml")
 LIBS = Path(".cache/kafka/libs")
@@ -294,7 +294,7 @@ def serve(data_dir: Path, port: int, controller_port: int | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kit.devstack.kafka", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.kafka", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("jars", help="fetch the Kafka jars into .cache/kafka/libs")
     serve_parser = commands.add_parser("serve", help="run a broker in the foreground")

@@ -2,8 +2,8 @@
 
 This package owns what both need: the repository root, the error type that carries one
 actionable line for the developer, free localhost ports and running a coroutine from sync code.
-The broker lives in :mod:`kit.devstack.kafka`, the database server in
-:mod:`kit.devstack.postgres`.
+The broker lives in :mod:`devstack.kafka`, the database server in
+:mod:`devstack.postgres`.
 """
 
 import asyncio
@@ -13,7 +13,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCALHOST = "127.0.0.1"
 
 T = TypeVar("T")

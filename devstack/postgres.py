@@ -6,7 +6,7 @@ saying what to install), running ``initdb``/``pg_ctl`` (as the ``postgres`` syst
 are root, since PostgreSQL refuses to run as root) in :class:`PostgresServer`, creating databases
 and building their SQLAlchemy asyncpg URLs. ``make test`` calls::
 
-    python -m kit.devstack.postgres ensure
+    python -m devstack.postgres ensure
 
 The server listens on 127.0.0.1 only, trusts local connections and trades durability for speed.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from kit.devstack import LOCALHOST, DevstackError, free_port, run_sync
+from devstack import LOCALHOST, DevstackError, free_port, run_sync
 
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
@@ -196,7 +196,7 @@ class PostgresServer:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m kit.devstack.postgres", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.postgres", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("ensure", help="install the server binaries if missing; print their dir")
     parser.parse_args(argv)

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from kit.devstack.postgres import create_database
+from devstack.postgres import create_database
 from kit.testing.plugin import DatabaseFactory
 
 

@@ -4,7 +4,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from kit.devstack.kafka import server_properties
+from devstack.kafka import server_properties
 
 
 async def _consume_one(bootstrap: str, topic: str, **options: object) -> tuple[bytes, bytes]:
