@@ -4,10 +4,15 @@ Tokens are RS256 JWTs signed by identity; the algorithm is pinned, issuer, audie
 expiry and token type are required. Keys come from identity's JWKS, cached and
 refreshed when an unknown ``kid`` shows up (at most once per ``refresh_interval``),
 so a key rotation needs no restart.
+
+Every reading of the time goes through a :class:`kit.clock.Clock`: ``exp``, ``iat`` and
+``nbf`` are checked here against ``clock.time()`` rather than by PyJWT, which would read
+the system clock, so the cache of verified tokens, the expiry check and the JWKS refresh
+interval all agree on what time it is, and tests advance a fake clock instead of sleeping.
 """
 
 import logging
-import time
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -17,6 +22,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kit.clock import SYSTEM_CLOCK, Clock
 from kit.problems import Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,8 @@ log = logging.getLogger(__name__)
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "access"
 ROLES = ("fan", "owner", "volunteer", "staff", "admin")
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
+CLOCK_SKEW_SECONDS = 60.0  # how far in our future iat/nbf may be: identity's clock vs ours
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +61,12 @@ class JwksCache:
 
     name = "jwks"
 
-    def __init__(self, url: str, *, refresh_interval: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, refresh_interval: float = 30.0, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.url = url
         self.refresh_interval = refresh_interval
+        self.clock = clock
         self._keys = KeySet({})
         self._fetched_at = float("-inf")
         self._client: httpx.AsyncClient | None = None
@@ -73,13 +84,13 @@ class JwksCache:
 
     async def refresh(self) -> None:
         assert self._client is not None, "JwksCache.start() was not awaited"
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self.clock.monotonic()
         response = await self._client.get(self.url)
         response.raise_for_status()
         self._keys = KeySet(response.json())
 
     async def key(self, kid: str) -> jwt.PyJWK | None:
-        stale = time.monotonic() - self._fetched_at > self.refresh_interval
+        stale = self.clock.monotonic() - self._fetched_at > self.refresh_interval
         if kid not in self._keys.keys and stale:
             try:
                 await self.refresh()
@@ -117,6 +128,7 @@ class TokenVerifier:
     dropped first): a client's next requests cost a dictionary lookup instead of an RSA
     verification and claim checks (about a millisecond in PyJWT). Tokens are immutable and
     not revocable before ``exp``, so the cache answers exactly what verification would.
+    ``clock`` is the only source of time: for the cache and for ``exp``/``iat`` alike.
     """
 
     def __init__(
@@ -126,16 +138,18 @@ class TokenVerifier:
         issuer: str,
         audience: str,
         cache_size: int = 10_000,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.cache_size = cache_size
+        self.clock = clock
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
-        if cached is not None and cached[1] > time.time():
+        if cached is not None and cached[1] > self.clock.time():
             return cached[0]
         principal, expires_at = await self._verify(token)
         if len(self._verified) >= self.cache_size:
@@ -160,13 +174,40 @@ class TokenVerifier:
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
                 audience=self.audience,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                # exp and iat stay required; their values are checked below against our clock
+                options={
+                    "require": REQUIRED_CLAIMS,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise Unauthorized("token expired") from exc
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("invalid token") from exc
-        return _principal(claims), float(claims["exp"])
+        expires_at = self._check_times(claims)
+        return _principal(claims), expires_at
+
+    def _check_times(self, claims: dict[str, Any]) -> float:
+        """``exp``, once it is in the future by ``clock`` and ``iat``/``nbf`` are not."""
+        expires_at = _numeric_date(claims, "exp")
+        not_before = max(
+            _numeric_date(claims, "iat"),
+            _numeric_date(claims, "nbf") if "nbf" in claims else float("-inf"),
+        )
+        now = self.clock.time()
+        if expires_at <= now:
+            raise Unauthorized("token expired")
+        if not_before > now + CLOCK_SKEW_SECONDS:
+            raise Unauthorized("token not valid yet")
+        return expires_at
+
+
+def _numeric_date(claims: dict[str, Any], name: str) -> float:
+    """An RFC 7519 NumericDate claim (a JSON number of seconds), or 401."""
+    value = claims[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Unauthorized(f"invalid {name} claim")
+    return float(value)
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
