@@ -21,6 +21,7 @@ from gateway.routing import PublicRoutes, RouteTable
 from gateway.upstream import Upstream
 from kit.app import build_service_app
 from kit.auth import JwksCache, TokenVerifier
+from kit.clock import SYSTEM_CLOCK, Clock
 
 DESCRIPTION = (
     "Paddock's public API. Every path is served through the gateway; "
@@ -28,14 +29,19 @@ DESCRIPTION = (
 )
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM_CLOCK) -> FastAPI:
+    """The gateway; ``clock`` (tests pass a fake one) times token expiry and rate limits."""
     settings = settings or GatewaySettings()
     upstreams = {name: _upstream(settings, name) for name in settings.upstreams}
-    jwks = JwksCache(settings.jwks_url)
-    verifier = TokenVerifier(jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+    jwks = JwksCache(settings.jwks_url, clock=clock)
+    verifier = TokenVerifier(
+        jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience, clock=clock
+    )
     table = RouteTable(settings.routes)
     public = PublicRoutes(settings.public_routes)
-    limits = RateLimits(per_user=settings.rate_limit_per_user, per_ip=settings.rate_limit_per_ip)
+    limits = RateLimits(
+        per_user=settings.rate_limit_per_user, per_ip=settings.rate_limit_per_ip, clock=clock
+    )
     guard = Guard(verifier, limits, public)
 
     app = build_service_app(

@@ -8,15 +8,20 @@ spend its time there.) Each replica enforces the limit on its own: with N replic
 client gets up to N times the limit; a global limit needs a shared storage (``limits``'
 Redis storage) in place of :class:`WindowCounters`. Refusals are 429 problem documents
 with ``Retry-After`` in seconds.
+
+Time comes from a :class:`kit.clock.Clock`: windows start, expire and are swept by
+``clock.time()``, and ``Retry-After`` is measured with the same clock. ``limits``'
+fixed-window strategy reads no time of its own (it asks the storage for counts and
+expiries), so with a fake clock a test moves whole windows without waiting.
 """
 
 import math
-import time
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 
+from kit.clock import SYSTEM_CLOCK, Clock
 from kit.problems import TooManyRequests
 
 SWEEP_SECONDS = 10.0
@@ -30,18 +35,19 @@ class WindowCounters(Storage):
 
     STORAGE_SCHEME = None  # not registered under a storage URI
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
         super().__init__()
+        self.clock = clock
         self._counts: dict[str, int] = {}
         self._expiries: dict[str, float] = {}
-        self._swept_at = time.time()
+        self._swept_at = clock.time()
 
     @property
     def base_exceptions(self) -> type[Exception]:
         return ValueError
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = time.time()
+        now = self.clock.time()
         self._sweep(now)
         if self._expiries.get(key, 0.0) <= now:
             self._counts[key] = 0
@@ -50,10 +56,12 @@ class WindowCounters(Storage):
         return self._counts[key]
 
     async def get(self, key: str) -> int:
-        return self._counts.get(key, 0) if self._expiries.get(key, 0.0) > time.time() else 0
+        if self._expiries.get(key, 0.0) <= self.clock.time():
+            return 0
+        return self._counts.get(key, 0)
 
     async def get_expiry(self, key: str) -> float:
-        return self._expiries.get(key, time.time())
+        return self._expiries.get(key, self.clock.time())
 
     async def check(self) -> bool:
         return True
@@ -79,10 +87,11 @@ class WindowCounters(Storage):
 class RateLimits:
     """One limit per user id, one per client IP."""
 
-    def __init__(self, *, per_user: str, per_ip: str) -> None:
+    def __init__(self, *, per_user: str, per_ip: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self.per_user = parse(per_user)
         self.per_ip = parse(per_ip)
-        self.limiter = FixedWindowRateLimiter(WindowCounters())
+        self.clock = clock
+        self.limiter = FixedWindowRateLimiter(WindowCounters(clock))
 
     async def hit(self, *, user: str | None, ip: str | None) -> None:
         """Count one request; raise :class:`TooManyRequests` when a limit is spent."""
@@ -95,7 +104,7 @@ class RateLimits:
         if await self.limiter.hit(item, kind, key):
             return
         stats = await self.limiter.get_window_stats(item, kind, key)
-        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        retry_after = max(1, math.ceil(stats.reset_time - self.clock.time()))
         raise TooManyRequests(
             f"rate limit per {kind} exceeded ({item})", retry_after=retry_after, limit=str(item)
         )

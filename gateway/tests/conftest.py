@@ -11,6 +11,7 @@ from devstack import LOCALHOST, free_port
 from gateway.app import create_app
 from gateway.config import DEFAULT_ROUTES, GatewaySettings
 from gateway.tests.fake_upstream import fake_upstream
+from kit.clock import SYSTEM_CLOCK, Clock
 from kit.testing.servers import serving
 from kit.testing.tokens import TokenMinter
 
@@ -57,9 +58,12 @@ def settings_for(upstream_url: str) -> SettingsFactory:
 
 
 @asynccontextmanager
-async def gateway_client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client driving a gateway app (lifespan started) over ASGI."""
-    app = create_app(settings)
+async def gateway_client(
+    settings: GatewaySettings, clock: Clock = SYSTEM_CLOCK
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client driving a gateway app (lifespan started) over ASGI; ``clock`` times
+    token expiry and rate limits (pass a :class:`~kit.testing.clock.FakeClock` to move it)."""
+    app = create_app(settings, clock=clock)
     transport = httpx.ASGITransport(app, client=(CLIENT_IP, 50000))
     async with (
         app.router.lifespan_context(app),

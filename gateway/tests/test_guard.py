@@ -1,7 +1,5 @@
 """Token checks and rate limits at the gateway."""
 
-import asyncio
-import time
 import uuid
 
 import httpx
@@ -9,6 +7,7 @@ import jwt
 import pytest
 
 from gateway.tests.conftest import SettingsFactory, gateway_client
+from kit.testing.clock import FakeClock
 from kit.testing.tokens import TokenMinter
 
 
@@ -65,32 +64,50 @@ async def test_public_route_ignores_a_stale_token(
 async def test_cached_verification_still_honours_expiry(
     settings_for: SettingsFactory, minter: TokenMinter
 ) -> None:
-    token = minter.token(ttl=2)  # exp is at least 1 s away (iat is truncated to seconds)
-    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-    async with gateway_client(settings_for()) as client:
+    clock = FakeClock()
+    token = minter.with_clock(clock).token(ttl=60)
+    async with gateway_client(settings_for(), clock) as client:
         assert (await client.get("/v1/echo/x", headers=_bearer(token))).status_code == 200
-        await asyncio.sleep(expires - time.time() + 0.1)  # exp passes while it sits cached
-        assert (await client.get("/v1/echo/x", headers=_bearer(token))).status_code == 401
+        clock.advance(59)
+        assert (await client.get("/v1/echo/x", headers=_bearer(token))).status_code == 200
+        clock.advance(1)  # exp passes while the verification sits cached
+        expired = await client.get("/v1/echo/x", headers=_bearer(token))
+    assert expired.status_code == 401
+    assert expired.json()["detail"] == "token expired"
 
 
 async def test_per_user_limit_answers_429_with_retry_after(
     settings_for: SettingsFactory, minter: TokenMinter
 ) -> None:
-    headers = minter.headers(uuid.uuid4())
-    async with gateway_client(settings_for(rate_limit_per_user="3/minute")) as client:
-        statuses = [(await client.get("/v1/echo/x", headers=headers)).status_code for _ in range(4)]
+    clock = FakeClock()
+    at_clock = minter.with_clock(clock)
+    headers = at_clock.headers(uuid.uuid4())
+    async with gateway_client(settings_for(rate_limit_per_user="3/minute"), clock) as client:
+        statuses = [(await client.get("/v1/echo/x", headers=headers)).status_code for _ in range(3)]
+        clock.advance(20)
         refused = await client.get("/v1/echo/x", headers=headers)
-        other_user = await client.get("/v1/echo/x", headers=minter.headers(uuid.uuid4()))
-    assert statuses == [200, 200, 200, 429]
+        other_user = await client.get("/v1/echo/x", headers=at_clock.headers(uuid.uuid4()))
+        clock.advance(39)
+        last_second = await client.get("/v1/echo/x", headers=headers)
+        clock.advance(1)  # the window that started at the first request is over
+        next_window = await client.get("/v1/echo/x", headers=headers)
+    assert statuses == [200, 200, 200]
+    assert refused.status_code == 429
     assert refused.headers["content-type"] == "application/problem+json"
-    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert refused.headers["retry-after"] == "40"
     assert refused.json()["status"] == 429
     assert other_user.status_code == 200
+    assert (last_second.status_code, last_second.headers["retry-after"]) == (429, "1")
+    assert next_window.status_code == 200
 
 
 async def test_per_ip_limit_covers_anonymous_callers(settings_for: SettingsFactory) -> None:
-    async with gateway_client(settings_for(rate_limit_per_ip="2/minute")) as client:
+    clock = FakeClock()
+    async with gateway_client(settings_for(rate_limit_per_ip="2/minute"), clock) as client:
         statuses = [(await client.post("/v1/auth/login", json={})).status_code for _ in range(3)]
         refused = await client.post("/v1/auth/login", json={})
+        clock.advance(60)
+        next_window = await client.post("/v1/auth/login", json={})
     assert statuses == [200, 200, 429]
-    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.headers["retry-after"] == "60"
+    assert next_window.status_code == 200

@@ -1,6 +1,5 @@
 """Forwarding through the gateway to a real upstream server."""
 
-import time
 from typing import Any
 
 import httpx
@@ -141,26 +140,30 @@ async def test_upstream_problem_passes_through_unchanged(
     }
 
 
-async def test_upstream_down_is_a_fast_503(settings_for: SettingsFactory) -> None:
+async def test_upstream_down_is_a_503_naming_it(settings_for: SettingsFactory) -> None:
+    """Connection refused is 503 at once; a 504 here would mean it waited for the timeout."""
     settings = settings_for(upstreams={"identity": f"http://{LOCALHOST}:{free_port()}"})
     async with gateway_client(settings) as client:
-        started = time.monotonic()
         response = await client.post("/v1/auth/login", json={})
-        elapsed = time.monotonic() - started
     assert response.status_code == 503
-    assert response.json()["upstream"] == "identity"
-    assert elapsed < 1.0
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/upstream-unavailable")
+    assert (problem["status"], problem["upstream"]) == (503, "identity")
+    assert problem["detail"] == "identity: unavailable"
 
 
-async def test_slow_upstream_is_a_504_within_the_timeout(
+async def test_slow_upstream_is_a_504_instead_of_its_late_answer(
     gateway: httpx.AsyncClient, minter: TokenMinter
 ) -> None:
-    started = time.monotonic()
+    """The upstream answers 200 after 3 s; the gateway's 0.5 s total timeout answers first."""
     response = await gateway.get("/v1/slow", headers=minter.headers())
-    elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert response.headers["content-type"] == "application/problem+json"
-    assert 0.4 < elapsed < 1.5
+    problem = response.json()
+    assert problem["type"].endswith("/upstream-timeout")
+    assert (problem["status"], problem["upstream"]) == (504, "identity")
+    assert problem["detail"] == "identity: timed out"
 
 
 async def test_readyz_shows_each_upstream(gateway: httpx.AsyncClient) -> None:

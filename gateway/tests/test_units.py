@@ -1,6 +1,6 @@
 """Route table, public rules, trace context, response headers and rate-limit counters."""
 
-import pytest
+from datetime import UTC, datetime
 
 from gateway import ratelimit
 from gateway.config import GatewaySettings
@@ -8,6 +8,7 @@ from gateway.proxy import downstream_headers
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.tracing import child_traceparent, trace_context
 from gateway.upstream import UpstreamResponse
+from kit.testing.clock import FakeClock
 
 
 def test_longest_prefix_wins_on_segment_boundaries() -> None:
@@ -87,17 +88,16 @@ def test_downstream_headers_drop_hop_by_hop_and_fix_length() -> None:
     ]
 
 
-async def test_window_counters_expire_and_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = [1000.0]
-    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
-    counters = ratelimit.WindowCounters()
+async def test_window_counters_expire_and_sweep() -> None:
+    clock = FakeClock(datetime.fromtimestamp(1000.0, UTC))
+    counters = ratelimit.WindowCounters(clock)
     assert await counters.incr("a", 1) == 1
     assert await counters.incr("a", 1) == 2
     assert await counters.get_expiry("a") == 1001.0
-    clock[0] += 1
+    clock.advance(1)
     assert await counters.get("a") == 0
     assert await counters.incr("a", 1) == 1
     await counters.incr("b", 1)
-    clock[0] += ratelimit.SWEEP_SECONDS
+    clock.advance(ratelimit.SWEEP_SECONDS)
     await counters.incr("c", 60)
     assert set(counters._counts) == {"c"}
