@@ -13,9 +13,9 @@ Every check also sets ``paddock_component_up``, so a degraded pod shows in metri
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
@@ -105,6 +105,16 @@ def build_service_app(
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def app_state(attribute: str) -> Any:
+    """A dependency on ``request.app.state.<attribute>``, which the app factory set:
+    ``PasswordsDep = Annotated[Passwords, app_state("passwords")]``."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
+
+    return Depends(dependency)
 
 
 def _document_request_problems(app: FastAPI) -> None:

@@ -32,7 +32,11 @@ class ProblemDocument(BaseModel):
 
 
 class Problem(Exception):
-    """An error the client can act on, rendered as a problem document."""
+    """An error the client can act on, rendered as a problem document.
+
+    ``commit=True`` marks a refusal whose cause must stay recorded (a failed login counted,
+    a reused refresh token's family revoked): the unit of work commits before it answers.
+    """
 
     status: int = 400
     code: str = "bad-request"
@@ -44,6 +48,7 @@ class Problem(Exception):
         status: int | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        commit: bool = False,
         **extensions: Any,
     ) -> None:
         super().__init__(detail)
@@ -51,6 +56,7 @@ class Problem(Exception):
         self.status = status or self.status
         self.code = code or self.code
         self.headers = headers or {}
+        self.commit = commit
         self.extensions = extensions
 
 

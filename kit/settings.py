@@ -28,6 +28,11 @@ class ServiceSettings(BaseSettings):
     )
     database_url: str = "sqlite+aiosqlite:///.data/paddock.db"
     database_pool_size: int = 10
+    bus_enabled: bool = Field(
+        default=True,
+        description="run the outbox relay and the consumers (tests that do not test the bus "
+        "turn it off; events then wait in the outbox)",
+    )
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS")
     )

@@ -2,13 +2,15 @@
 
 Binary content mode (ADR 0003): attributes travel as ``ce_*`` headers, the JSON payload
 is the record value, ``subject`` is also the record key. ``id`` is the dedupe key of
-every consumer.
+every consumer. Who caused the event travels in the CloudEvents auth context extension:
+``authtype`` ``app_user`` with the user's id in ``authid``, or ``system``.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -17,6 +19,8 @@ from kit.ids import new_id
 
 JSON = "application/json"
 _FORMAT = JSONFormat()
+USER_ACTOR = "app_user"
+SYSTEM_ACTOR = "system"
 
 
 @dataclass(frozen=True)
@@ -29,9 +33,12 @@ class Envelope:
     data: dict[str, Any]
     id: str = field(default_factory=lambda: str(new_id()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    actor: str | None = None
+    """The id of the user whose action caused the event; ``None`` when the system acted."""
 
     def to_record(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """Encode as Kafka ``(key, value, headers)``."""
+        auth = {"authtype": USER_ACTOR, "authid": self.actor} if self.actor else {}
         cloud_event = CloudEvent(
             attributes={
                 "id": self.id,
@@ -40,6 +47,8 @@ class Envelope:
                 "subject": self.subject,
                 "time": self.time,
                 "datacontenttype": JSON,
+                "authtype": SYSTEM_ACTOR,
+                **auth,
             },
             data=self.data,
         )
@@ -67,4 +76,12 @@ class Envelope:
             subject=cloud_event.get_subject() or "",
             time=time,
             data=data,
+            actor=_actor(cloud_event),
         )
+
+
+def _actor(cloud_event: BaseCloudEvent) -> str | None:
+    if cloud_event.get_extension("authtype") != USER_ACTOR:
+        return None
+    actor = cloud_event.get_extension("authid")
+    return str(actor) if actor else None

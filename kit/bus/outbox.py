@@ -2,9 +2,12 @@
 domain change that caused them, and published by :class:`kit.bus.relay.OutboxRelay`.
 
 A service calls :func:`publish` inside its unit of work and never talks to Kafka on
-the request path. Nothing committed is lost: a row stays until the relay has Kafka's
-acknowledgement, and a crash in between means a duplicate at worst (consumers dedupe
-on the event id).
+the request path. Every event names its actor, the user whose action caused it (or
+``None`` when the system acted on its own); it travels as the CloudEvents auth context
+(``authtype``/``authid``). The source is the service that owns the database.
+
+Nothing committed is lost: a row stays until the relay has Kafka's acknowledgement, and a
+crash in between means a duplicate at worst (consumers dedupe on the event id).
 """
 
 import uuid
@@ -16,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from contracts.catalog import Payload
-from kit.db import UTCDateTime, after_commit, utcnow
+from kit.db import UTCDateTime, after_commit, service_of, utcnow
 from kit.ids import new_id
 
 OUTBOX_WAKE_KEY = "paddock.outbox_wake"
@@ -33,6 +36,7 @@ class OutboxMessage(SQLModel, table=True):
     key: str = Field(max_length=200)
     type: str = Field(max_length=200)
     source: str = Field(max_length=200)
+    actor_id: uuid.UUID | None = Field(default=None, description="who caused the event")
     data: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -48,13 +52,17 @@ class ProcessedEvent(SQLModel, table=True):
     processed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-def publish(session: AsyncSession, payload: Payload, *, source: str) -> OutboxMessage:
-    """Stage ``payload`` for publication when (and only if) ``session`` commits."""
+def publish(session: AsyncSession, payload: Payload, *, actor: uuid.UUID | None) -> OutboxMessage:
+    """Stage ``payload`` for publication when (and only if) ``session`` commits.
+
+    ``actor`` is the user whose action caused the event; ``None`` means the system.
+    """
     message = OutboxMessage(
         topic=payload.topic.name,
         key=payload.subject(),
         type=payload.event_type,
-        source=source,
+        source=service_of(session),
+        actor_id=actor,
         data=payload.model_dump(mode="json"),
     )
     session.add(message)

@@ -150,6 +150,7 @@ class OutboxRelay:
             subject=row.key,
             time=row.created_at,
             data=row.data,
+            actor=str(row.actor_id) if row.actor_id else None,
         ).to_record()
         return await producer.send(row.topic, value=value, key=key, headers=headers)
 

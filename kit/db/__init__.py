@@ -1,18 +1,29 @@
-"""Database access for every service: engine, unit of work and the session dependency.
+"""Database access for every service: engine, unit of work and the session dependencies.
 
-Services never commit. The unit of work (:meth:`Database.transaction`, used by the
-``SessionDep`` request dependency and by consumers) commits once when the work is done,
-rolls back on any error, and then runs the callbacks registered with
-:func:`after_commit` (the outbox relay uses this to publish right after the commit).
+Services never commit. The sanctioned ways to reach the database (ADR 0002):
+
+* ``SessionDep`` — the request's unit of work (:meth:`Database.transaction`, also what
+  consumers run in): commits once when the endpoint returns, rolls back on any error, then
+  runs the :func:`after_commit` callbacks (the outbox relay publishes right after).
+  A :class:`kit.problems.Problem` raised with ``commit=True`` is a refusal whose cause must
+  stay recorded (a failed login counted): the unit of work commits, then answers it.
+* ``ReadSessionDep`` — read-only endpoints: each statement in autocommit, no ``BEGIN``.
+* :func:`execute_alone` — a hot path whose whole write is one statement, run before the
+  unit of work begins (the signup rush).
+* ``session.begin_nested()`` — a savepoint around a step that may lose a race on a unique
+  key, so the unit of work can read the winner and go on.
+
+:func:`dialect_insert` and :func:`upsert` are the portable ``INSERT ... ON CONFLICT``.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Executable, Row, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +33,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
+
+from kit.problems import Problem
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -33,6 +46,7 @@ NAMING_CONVENTION = {
 SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 AFTER_COMMIT_KEY = "paddock.after_commit"
+SERVICE_KEY = "paddock.service"
 
 
 def utcnow() -> datetime:
@@ -84,12 +98,14 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     """One service's database: an engine, a session factory and the unit of work.
 
-    ``session_info`` is copied into every session's ``info`` (the outbox relay puts its
-    wake-up callback there).
+    ``session_info`` is copied into every session's ``info``: the service's name (the
+    source of the events it publishes, see :func:`service_of`) and the outbox relay's
+    wake-up callback.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, service: str, pool_size: int = 10) -> None:
         self.url = url
+        self.service = service
         self.engine = _engine_for(url, pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         reads = (
@@ -98,7 +114,7 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self.read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
-        self.session_info: dict[str, Any] = {}
+        self.session_info: dict[str, Any] = {SERVICE_KEY: service}
 
     @property
     def is_sqlite(self) -> bool:
@@ -106,17 +122,32 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Yield a session; commit when the block ends cleanly, roll back otherwise."""
+        """Yield a session; commit when the block ends cleanly (or with a ``Problem`` raised
+        with ``commit=True``, which is re-raised after the commit), roll back otherwise."""
         async with self.sessionmaker() as session:
             session.info.update(self.session_info)
             try:
                 yield session
-                await session.commit()
+            except Problem as refusal:
+                if not refusal.commit:
+                    await session.rollback()
+                    raise
+                await self._commit(session)
+                raise
             except BaseException:
                 await session.rollback()
                 raise
-            for callback in session.info.pop(AFTER_COMMIT_KEY, []):
-                callback()
+            await self._commit(session)
+
+    @staticmethod
+    async def _commit(session: AsyncSession) -> None:
+        try:
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        for callback in session.info.pop(AFTER_COMMIT_KEY, []):
+            callback()
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncSession]:
@@ -159,6 +190,35 @@ async def execute_alone(
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
         result = await autocommit.execute(statement, params)
         return list(result.all()) if result.returns_rows else []
+
+
+def service_of(session: AsyncSession) -> str:
+    """The name of the service whose database ``session`` belongs to."""
+    service: str = session.info[SERVICE_KEY]
+    return service
+
+
+def dialect_insert(session: AsyncSession, model: Any) -> Any:
+    """``INSERT`` into ``model`` with ``ON CONFLICT`` clauses, for the session's backend
+    (PostgreSQL or SQLite, whose statements share ``on_conflict_do_nothing/update``)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
+
+
+def upsert(
+    session: AsyncSession,
+    model: Any,
+    values: Mapping[str, Any],
+    *,
+    key: Sequence[str],
+    update: Sequence[str],
+) -> Any:
+    """Insert ``values``; on a conflict over ``key`` set the ``update`` columns to them."""
+    statement = dialect_insert(session, model).values(**values)
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={column: statement.excluded[column] for column in update},
+    )
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -3,6 +3,8 @@
 Loaded through ``addopts = "-p kit.testing.plugin"`` in pyproject.toml. It owns these
 session-scoped fixtures, each started only when a test first asks for it:
 
+* ``minter -> TokenMinter``: signs access tokens with a throwaway key; ``minter.verifier()``
+  is what a service under test verifies them with (no identity needed).
 * ``kafka_bootstrap -> str``: bootstrap servers; ``KAFKA_BOOTSTRAP_SERVERS`` when set, else a
   throwaway broker in a temporary directory, stopped at the end of the session.
 * ``postgres_server -> str``: a server-level SQLAlchemy asyncpg URL; ``TEST_POSTGRES_URL`` when
@@ -32,9 +34,16 @@ from devstack import DevstackError, run_sync
 from devstack.kafka import KafkaBroker
 from devstack.postgres import PostgresServer, create_database, drop_database
 from kit.db.migrate import upgrade
+from kit.testing.tokens import TokenMinter
 
 DatabaseFactory = Callable[[str], str]
 MigratedDatabaseFactory = Callable[[str], Awaitable[str]]
+
+
+@pytest.fixture(scope="session")
+def minter() -> TokenMinter:
+    """One token minter for the session."""
+    return TokenMinter()
 
 
 @pytest.fixture(scope="session")

@@ -168,7 +168,7 @@ async def test_values_postgresql_refuses_are_a_422_not_a_500(
         found = await session.scalar(text("SELECT :name = 'Shanghai'"), {"name": name})
         return {"found": bool(found)}
 
-    database = Database(postgres_database_factory("kit_nul"))
+    database = Database(postgres_database_factory("kit_nul"), service="test")
     app = build_service_app(
         settings=ServiceSettings(service_name="kit-nul"),
         title="t",

@@ -35,7 +35,7 @@ def topic_name() -> str:
 
 @pytest.fixture
 async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIterator[Database]:
-    database = Database(postgres_database_factory("bus"))
+    database = Database(postgres_database_factory("bus"), service="test")
     tables = [OutboxMessage.__table__, ProcessedEvent.__table__]  # type: ignore[attr-defined]
     async with database.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all, tables=tables)

@@ -23,3 +23,14 @@ def test_a_non_object_payload_is_refused() -> None:
     _, _, headers = Envelope(type="t.v1", source="s", subject="k", data={}).to_record()
     with pytest.raises(ValueError, match="JSON object"):
         Envelope.from_record(b"k", b"[1, 2]", headers)
+
+
+def test_the_actor_travels_in_the_cloudevents_auth_context() -> None:
+    for actor, authtype in (
+        ("7b1c7e52-0000-7000-8000-000000000001", b"app_user"),
+        (None, b"system"),
+    ):
+        sent = Envelope(type="t.v1", source="s", subject="k", data={}, actor=actor)
+        key, value, headers = sent.to_record()
+        assert dict(headers)["ce_authtype"] == authtype
+        assert Envelope.from_record(key, value, headers).actor == actor

@@ -1,0 +1,8 @@
+"""The API conventions every service shares, so that no service writes its own:
+
+* :mod:`kit.api.schemas` — ``StrictBody`` (request bodies refuse unknown fields),
+  ``PublicModel`` (what responses show) and ``CursorPage[T]``.
+* :mod:`kit.api.pagination` — ``?cursor=&limit=`` (``PageDep``) and :class:`Keyset`, which
+  pages any query by an ordering over its columns.
+* :mod:`kit.api.idempotency` — the ``Idempotency-Key`` header and its replay record.
+"""

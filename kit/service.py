@@ -1,0 +1,87 @@
+"""The service template: the one way a Paddock service builds its app.
+
+``services/<name>/app.py`` calls :func:`create_service_app` with its settings, routers,
+consumers and whatever else its routes need on ``app.state``. The template wires what
+every service has, the same way everywhere:
+
+* the database, named after the service (the source of the events it publishes);
+* with ``settings.bus_enabled``: the outbox relay and one :class:`kit.bus.consumer.EventConsumer`
+  per :class:`Subscription` (consumer group ``<service>.<name>``);
+* token verification against identity's JWKS, or the ``token_verifier`` given (identity
+  verifies with its own keys; tests pass a :class:`kit.testing.tokens.TokenMinter`'s);
+* everything :func:`kit.app.build_service_app` adds (problems, health, metrics).
+
+Routes read ``app.state`` through :func:`kit.app.app_state` dependencies.
+"""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+
+from contracts.catalog import Payload
+from kit.app import Component, build_service_app
+from kit.auth import JwksCache, TokenVerifier
+from kit.bus.consumer import EventConsumer, Handler
+from kit.bus.relay import OutboxRelay
+from kit.db import Database
+from kit.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A consumer of the service: its name and a handler per payload type it reads."""
+
+    name: str
+    handlers: Mapping[type[Payload], Handler] = field(default_factory=dict)
+
+
+def create_service_app(
+    *,
+    settings: ServiceSettings,
+    title: str,
+    routers: Sequence[APIRouter],
+    subscriptions: Sequence[Subscription] = (),
+    token_verifier: TokenVerifier | None = None,
+    state: Mapping[str, object] | None = None,
+) -> FastAPI:
+    """Build the service's app; ``state`` entries become ``app.state`` attributes."""
+    database = Database(
+        settings.database_url, service=settings.service_name, pool_size=settings.database_pool_size
+    )
+    components: list[Component] = []
+    if settings.bus_enabled:
+        components.append(
+            OutboxRelay(
+                database=database,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service=settings.service_name,
+            )
+        )
+        components.extend(
+            EventConsumer(
+                name=subscription.name,
+                service=settings.service_name,
+                database=database,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                handlers=subscription.handlers,
+            )
+            for subscription in subscriptions
+        )
+    if token_verifier is None:
+        jwks = JwksCache(settings.jwks_url)
+        components.append(jwks)
+        token_verifier = TokenVerifier(
+            jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+    app = build_service_app(
+        settings=settings,
+        title=title,
+        routers=routers,
+        database=database,
+        components=components,
+    )
+    app.state.token_verifier = token_verifier
+    for name, value in (state or {}).items():
+        setattr(app.state, name, value)
+    return app

@@ -1,0 +1,61 @@
+"""Driving a service app in tests: its lifespan, an HTTP client over ASGI, and what it
+wrote to its outbox (what it will publish)."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlmodel import col
+
+from kit.bus.outbox import OutboxMessage
+from kit.db import Database
+
+TEST_CLIENT_ADDRESS = ("203.0.113.7", 50000)
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """``app`` with its lifespan started (database, relay, consumers) until the block ends."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def service_client(
+    app: FastAPI, *, base_url: str = "http://test", raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client calling ``app`` in-process (its lifespan must be running)."""
+    transport = httpx.ASGITransport(
+        app, client=TEST_CLIENT_ADDRESS, raise_app_exceptions=raise_app_exceptions
+    )
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        yield client
+
+
+@dataclass(frozen=True)
+class StagedEvent:
+    """An outbox row as a test reads it."""
+
+    type: str
+    subject: str
+    data: dict[str, Any]
+    actor: uuid.UUID | None
+
+
+async def outbox_events(
+    database: Database, *, subject: object | None = None, event_type: str | None = None
+) -> list[StagedEvent]:
+    """The events a service staged, oldest first; optionally about one subject or of a type."""
+    query = select(OutboxMessage).order_by(col(OutboxMessage.id))
+    if subject is not None:
+        query = query.where(col(OutboxMessage.key) == str(subject))
+    if event_type is not None:
+        query = query.where(col(OutboxMessage.type) == event_type)
+    async with database.reading() as session:
+        rows = (await session.scalars(query)).all()
+    return [StagedEvent(row.type, row.key, row.data, row.actor_id) for row in rows]
