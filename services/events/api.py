@@ -8,64 +8,59 @@ organizer or staff manage it, volunteers need staff approval to publish.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel
 
-from kit.auth import CurrentPrincipal, OptionalPrincipal, Principal, require_roles
+from kit.api.idempotency import IdempotencyKey
+from kit.api.pagination import PageDep
+from kit.api.schemas import CursorPage
+from kit.app import app_state
+from kit.auth import CurrentPrincipal
 from kit.db import ReadSessionDep, SessionDep
 from kit.problems import problem_responses
+from services.events.auth import Staff, Viewer
+from services.events.config import EventsSettings
 from services.events.models import Category, DrawRun, Event, Signup, SignupStatus
 from services.events.schemas import (
-    CheckinOut,
+    CheckinPublic,
     CheckinRequest,
-    DrawOut,
+    DrawPublic,
     DrawRequest,
     EventCreate,
-    EventOut,
-    EventPage,
+    EventPublic,
     EventUpdate,
-    MySignup,
-    QrOut,
-    Reason,
-    SignupOut,
-    SignupPage,
-    SignupWithEvent,
+    MySignupPublic,
+    QrPublic,
+    ReasonRequest,
+    SignupPublic,
     VenueCreate,
-    VenueOut,
+    VenuePublic,
     VenueUpdate,
+    ViewerSignupPublic,
     When,
 )
 from services.events.service import checkin, draw, events, signups, venues
-from services.events.service.access import STAFF_ROLES
 from services.events.service.checkin import QrSigner
 
 venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
 
-Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,200}$"
+Signer = Annotated[QrSigner, app_state("qr_signer")]
+Settings = Annotated[EventsSettings, app_state("settings")]
 
 
-Viewer = OptionalPrincipal
-
-
-def _signer(request: Request) -> QrSigner:
-    signer: QrSigner = request.app.state.qr_signer
-    return signer
-
-
-Signer = Annotated[QrSigner, Depends(_signer)]
-
-
-def event_out(event: Event, mine: Signup | None = None) -> EventOut:
-    return EventOut.model_validate(
+def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
+    viewer_signup = (
+        ViewerSignupPublic(id=mine.id, status=mine.status, waitlist_position=_position(mine))
+        if mine
+        else None
+    )
+    return EventPublic.model_validate(
         {
             **event.model_dump(),
             "seats_left": max(event.capacity - event.confirmed_count, 0),
-            "my_signup": MySignup(id=mine.id, status=mine.status, waitlist_position=_position(mine))
-            if mine
-            else None,
+            "my_signup": viewer_signup,
         }
     )
 
@@ -80,157 +75,173 @@ def _position(signup: Signup) -> int | None:
     return signup.waitlist_position if signup.status == SignupStatus.WAITLISTED else None
 
 
-def signup_out(signup: Signup) -> SignupOut:
-    return SignupOut.model_validate({**signup.model_dump(), "waitlist_position": _position(signup)})
+def signup_public(signup: Signup) -> SignupPublic:
+    return SignupPublic.model_validate(
+        {**signup.model_dump(), "waitlist_position": _position(signup)}
+    )
 
 
-def draw_out(run: DrawRun) -> DrawOut:
-    return DrawOut.model_validate(run.model_dump())
+def draw_public(run: DrawRun) -> DrawPublic:
+    return DrawPublic.model_validate(run.model_dump())
 
 
 # --- venues -----------------------------------------------------------------------------
 
 
-@venue_router.get("", response_model=list[VenueOut], responses=problem_responses(422))
+@venue_router.get("", response_model=CursorPage[VenuePublic], responses=problem_responses(422))
 async def list_venues(
-    session: SessionDep, city: Annotated[str | None, Query(max_length=100)] = None
-) -> list[VenueOut]:
-    found = await venues.list_venues(session, city=city)
-    return [VenueOut.model_validate(venue) for venue in found]
+    session: SessionDep, page: PageDep, city: Annotated[str | None, Query(max_length=100)] = None
+) -> CursorPage[VenuePublic]:
+    """Venues by city and name."""
+    found, next_cursor = await venues.list_venues(session=session, city=city, page=page)
+    items = [VenuePublic.model_validate(venue) for venue in found]
+    return CursorPage[VenuePublic](items=items, next_cursor=next_cursor)
 
 
 @venue_router.post(
-    "", status_code=201, response_model=VenueOut, responses=problem_responses(401, 403, 422)
+    "", status_code=201, response_model=VenuePublic, responses=problem_responses(401, 403, 422)
 )
-async def create_venue(session: SessionDep, _: Staff, body: VenueCreate) -> VenueOut:
-    return VenueOut.model_validate(await venues.create_venue(session, data=body))
+async def create_venue(session: SessionDep, staff: Staff, body: VenueCreate) -> VenuePublic:
+    venue = await venues.create_venue(session=session, data=body, principal=staff)
+    return VenuePublic.model_validate(venue)
 
 
-@venue_router.get("/{venue_id}", response_model=VenueOut, responses=problem_responses(404, 422))
-async def get_venue(session: SessionDep, venue_id: uuid.UUID) -> VenueOut:
-    return VenueOut.model_validate(await venues.get_venue(session, venue_id=venue_id))
+@venue_router.get("/{venue_id}", response_model=VenuePublic, responses=problem_responses(404, 422))
+async def get_venue(session: SessionDep, venue_id: uuid.UUID) -> VenuePublic:
+    return VenuePublic.model_validate(await venues.get_venue(session=session, venue_id=venue_id))
 
 
 @venue_router.patch(
-    "/{venue_id}", response_model=VenueOut, responses=problem_responses(401, 403, 404, 422)
+    "/{venue_id}", response_model=VenuePublic, responses=problem_responses(401, 403, 404, 422)
 )
 async def update_venue(
-    session: SessionDep, _: Staff, venue_id: uuid.UUID, body: VenueUpdate
-) -> VenueOut:
-    venue = await venues.update_venue(session, venue_id=venue_id, data=body)
-    return VenueOut.model_validate(venue)
+    session: SessionDep, staff: Staff, venue_id: uuid.UUID, body: VenueUpdate
+) -> VenuePublic:
+    venue = await venues.update_venue(
+        session=session, venue_id=venue_id, data=body, principal=staff
+    )
+    return VenuePublic.model_validate(venue)
 
 
 # --- events -----------------------------------------------------------------------------
 
 
-@event_router.get("", response_model=EventPage, responses=problem_responses(422))
+@event_router.get("", response_model=CursorPage[EventPublic], responses=problem_responses(422))
 async def browse_events(
     session: SessionDep,
+    page: PageDep,
     city: Annotated[str | None, Query(max_length=100)] = None,
     category: Category | None = None,
     starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     has_seats: bool | None = None,
-    cursor: Annotated[str | None, Query(max_length=300)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> EventPage:
+) -> CursorPage[EventPublic]:
     """Published upcoming events, soonest first; ``next_cursor`` continues the list."""
     found, next_cursor = await events.browse(
-        session,
+        session=session,
         city=city,
         category=category,
         starts_from=starts_from,
         starts_to=starts_to,
         has_seats=has_seats,
-        after=cursor,
-        limit=limit,
+        page=page,
     )
-    return EventPage(items=[event_out(event) for event in found], next_cursor=next_cursor)
+    items = [event_public(event) for event in found]
+    return CursorPage[EventPublic](items=items, next_cursor=next_cursor)
 
 
 @event_router.post(
-    "", status_code=201, response_model=EventOut, responses=problem_responses(401, 403, 422)
+    "", status_code=201, response_model=EventPublic, responses=problem_responses(401, 403, 422)
 )
 async def create_event(
     session: SessionDep, principal: CurrentPrincipal, body: EventCreate
-) -> EventOut:
+) -> EventPublic:
     """A draft organized by the caller (volunteers and staff)."""
-    return event_out(await events.create_event(session, data=body, principal=principal))
+    return event_public(await events.create_event(session=session, data=body, principal=principal))
 
 
 @event_router.get(
-    "/{event_id}", response_model=EventOut, responses=problem_responses(401, 404, 422)
+    "/{event_id}", response_model=EventPublic, responses=problem_responses(401, 404, 422)
 )
 async def get_event(session: ReadSessionDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
     """The event with seats left and, with a token, the viewer's own signup."""
-    event, mine = await events.get_event(session, event_id=event_id, principal=viewer)
-    return json_response(event_out(event, mine))
+    event, mine = await events.get_event(session=session, event_id=event_id, principal=viewer)
+    return json_response(event_public(event, mine))
 
 
 @event_router.patch(
-    "/{event_id}", response_model=EventOut, responses=problem_responses(401, 403, 404, 409, 422)
+    "/{event_id}", response_model=EventPublic, responses=problem_responses(401, 403, 404, 409, 422)
 )
 async def update_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: EventUpdate
-) -> EventOut:
+) -> EventPublic:
     """Organizer or staff; capacity never below the confirmed seats (409)."""
-    event = await events.update_event(session, event_id=event_id, principal=principal, data=body)
-    return event_out(event)
+    event = await events.update_event(
+        session=session, event_id=event_id, principal=principal, data=body
+    )
+    return event_public(event)
 
 
 LIFECYCLE = problem_responses(401, 403, 404, 409, 422)
 
 
-@event_router.post("/{event_id}/publish", response_model=EventOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/publish", response_model=EventPublic, responses=LIFECYCLE)
 async def publish_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
-) -> EventOut:
+) -> EventPublic:
     """Staff only: volunteers submit for approval instead (403)."""
-    return event_out(await events.publish_event(session, event_id=event_id, principal=principal))
+    return event_public(
+        await events.publish_event(session=session, event_id=event_id, principal=principal)
+    )
 
 
-@event_router.post("/{event_id}/submit", response_model=EventOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/submit", response_model=EventPublic, responses=LIFECYCLE)
 async def submit_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
-) -> EventOut:
+) -> EventPublic:
     """The organizer asks staff to approve the event."""
-    return event_out(await events.submit_event(session, event_id=event_id, principal=principal))
+    return event_public(
+        await events.submit_event(session=session, event_id=event_id, principal=principal)
+    )
 
 
-@event_router.post("/{event_id}/approve", response_model=EventOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/approve", response_model=EventPublic, responses=LIFECYCLE)
 async def approve_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
-) -> EventOut:
-    return event_out(await events.approve_event(session, event_id=event_id, principal=principal))
-
-
-@event_router.post("/{event_id}/reject", response_model=EventOut, responses=LIFECYCLE)
-async def reject_event(
-    session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: Reason
-) -> EventOut:
-    event = await events.reject_event(
-        session, event_id=event_id, principal=principal, reason=body.reason
+) -> EventPublic:
+    return event_public(
+        await events.approve_event(session=session, event_id=event_id, principal=principal)
     )
-    return event_out(event)
 
 
-@event_router.post("/{event_id}/cancel", response_model=EventOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/reject", response_model=EventPublic, responses=LIFECYCLE)
+async def reject_event(
+    session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: ReasonRequest
+) -> EventPublic:
+    event = await events.reject_event(
+        session=session, event_id=event_id, principal=principal, reason=body.reason
+    )
+    return event_public(event)
+
+
+@event_router.post("/{event_id}/cancel", response_model=EventPublic, responses=LIFECYCLE)
 async def cancel_event(
-    session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: Reason
-) -> EventOut:
+    session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: ReasonRequest
+) -> EventPublic:
     """Releases every signup; the refunds due travel on ``events.event.cancelled.v1``."""
     event = await events.cancel_event(
-        session, event_id=event_id, principal=principal, reason=body.reason
+        session=session, event_id=event_id, principal=principal, reason=body.reason
     )
-    return event_out(event)
+    return event_public(event)
 
 
-@event_router.post("/{event_id}/complete", response_model=EventOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/complete", response_model=EventPublic, responses=LIFECYCLE)
 async def complete_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
-) -> EventOut:
-    return event_out(await events.complete_event(session, event_id=event_id, principal=principal))
+) -> EventPublic:
+    return event_public(
+        await events.complete_event(session=session, event_id=event_id, principal=principal)
+    )
 
 
 # --- signups ----------------------------------------------------------------------------
@@ -239,9 +250,9 @@ async def complete_event(
 @event_router.post(
     "/{event_id}/signups",
     status_code=201,
-    response_model=SignupOut,
+    response_model=SignupPublic,
     responses={
-        200: {"model": SignupOut, "description": "the caller's existing signup (a retry)"},
+        200: {"model": SignupPublic, "description": "the caller's existing signup (a retry)"},
         **problem_responses(401, 403, 404, 409, 422),
     },
 )
@@ -250,130 +261,134 @@ async def sign_up(
     principal: CurrentPrincipal,
     response: Response,
     event_id: uuid.UUID,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN)
-    ] = None,
-) -> SignupOut:
+    idempotency_key: IdempotencyKey = None,
+) -> SignupPublic:
     """Take a seat, or a waitlist place when full (201); a retry returns the same (200).
 
     In draw mode this is an application; seats are allocated by ``POST .../draw``.
     """
     signup, created = await signups.sign_up(
-        session, event_id=event_id, principal=principal, idempotency_key=idempotency_key
+        session=session, event_id=event_id, principal=principal, idempotency_key=idempotency_key
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    return signup_out(signup)
+    return signup_public(signup)
 
 
 @signup_router.get(
-    "/v1/me/signups", response_model=SignupPage, responses=problem_responses(401, 422)
+    "/v1/me/signups",
+    response_model=CursorPage[MySignupPublic],
+    responses=problem_responses(401, 422),
 )
 async def my_signups(
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    when: When = "upcoming",
-    cursor: Annotated[str | None, Query(max_length=300)] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> SignupPage:
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep, when: When = "upcoming"
+) -> CursorPage[MySignupPublic]:
     """The caller's live signups: upcoming soonest first, or past latest first."""
     rows, next_cursor = await signups.my_signups(
-        session, principal=principal, when=when, limit=limit, after=cursor
+        session=session, principal=principal, when=when, page=page
     )
     items = [
-        SignupWithEvent.model_validate(
-            {**signup_out(signup).model_dump(), "event_title": title, "event_starts_at": starts}
+        MySignupPublic.model_validate(
+            {**signup_public(signup).model_dump(), "event_title": title, "event_starts_at": starts}
         )
         for signup, title, starts in rows
     ]
-    return SignupPage(items=items, next_cursor=next_cursor)
+    return CursorPage[MySignupPublic](items=items, next_cursor=next_cursor)
 
 
 SIGNUP_ERRORS = problem_responses(401, 404, 422)
 
 
-@signup_router.get("/v1/signups/{signup_id}", response_model=SignupOut, responses=SIGNUP_ERRORS)
+@signup_router.get("/v1/signups/{signup_id}", response_model=SignupPublic, responses=SIGNUP_ERRORS)
 async def get_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
-) -> SignupOut:
-    signup = await signups.get_signup(session, signup_id=signup_id, principal=principal)
-    return signup_out(signup)
+) -> SignupPublic:
+    signup = await signups.get_signup(session=session, signup_id=signup_id, principal=principal)
+    return signup_public(signup)
 
 
-@signup_router.delete("/v1/signups/{signup_id}", response_model=SignupOut, responses=SIGNUP_ERRORS)
+@signup_router.delete(
+    "/v1/signups/{signup_id}", response_model=SignupPublic, responses=SIGNUP_ERRORS
+)
 async def delete_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
-) -> SignupOut:
+) -> SignupPublic:
     """Cancel; a freed seat goes to the head of the waitlist at once."""
-    signup = await signups.cancel_signup(session, signup_id=signup_id, principal=principal)
-    return signup_out(signup)
+    signup = await signups.cancel_signup(session=session, signup_id=signup_id, principal=principal)
+    return signup_public(signup)
 
 
 @signup_router.post(
-    "/v1/signups/{signup_id}/cancel", response_model=SignupOut, responses=SIGNUP_ERRORS
+    "/v1/signups/{signup_id}/cancel", response_model=SignupPublic, responses=SIGNUP_ERRORS
 )
 async def cancel_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
-) -> SignupOut:
+) -> SignupPublic:
     """The same as ``DELETE /v1/signups/{id}``, for clients that cannot send DELETE."""
-    signup = await signups.cancel_signup(session, signup_id=signup_id, principal=principal)
-    return signup_out(signup)
+    signup = await signups.cancel_signup(session=session, signup_id=signup_id, principal=principal)
+    return signup_public(signup)
 
 
 @signup_router.get(
     "/v1/signups/{signup_id}/qr",
-    response_model=QrOut,
+    response_model=QrPublic,
     responses=problem_responses(401, 404, 409, 422),
 )
 async def signup_qr(
     session: SessionDep, principal: CurrentPrincipal, signer: Signer, signup_id: uuid.UUID
-) -> QrOut:
+) -> QrPublic:
     """A short-lived entry code for the caller's confirmed signup; refresh it each minute."""
     token, expires_at = await checkin.qr_token(
-        session, signup_id=signup_id, principal=principal, signer=signer
+        session=session, signup_id=signup_id, principal=principal, signer=signer
     )
-    return QrOut(token=token, expires_at=expires_at)
+    return QrPublic(token=token, expires_at=expires_at)
 
 
 # --- draw and check-in ------------------------------------------------------------------
 
 
-@event_router.post("/{event_id}/draw", status_code=201, response_model=DrawOut, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/draw", status_code=201, response_model=DrawPublic, responses=LIFECYCLE
+)
 async def run_draw(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    settings: Settings,
     event_id: uuid.UUID,
     _: DrawRequest | None = None,
-) -> DrawOut:
+) -> DrawPublic:
     """Allocate the seats of a draw-mode event after applications closed; runs once (409)."""
-    days = request.app.state.settings.draw_loser_priority_days
-    run = await draw.run_draw(session, event_id=event_id, principal=principal, priority_days=days)
-    return draw_out(run)
+    run = await draw.run_draw(
+        session=session,
+        event_id=event_id,
+        principal=principal,
+        priority_days=settings.draw_loser_priority_days,
+    )
+    return draw_public(run)
 
 
 @event_router.get(
-    "/{event_id}/draw", response_model=DrawOut, responses=problem_responses(401, 404, 422)
+    "/{event_id}/draw", response_model=DrawPublic, responses=problem_responses(401, 404, 422)
 )
-async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawOut:
+async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawPublic:
     """The audit record: seed, input order and allocation; recompute it to check."""
-    return draw_out(await draw.get_draw(session, event_id=event_id, principal=viewer))
+    return draw_public(await draw.get_draw(session=session, event_id=event_id, principal=viewer))
 
 
-@event_router.post("/{event_id}/checkins", response_model=CheckinOut, responses=LIFECYCLE)
+@event_router.post("/{event_id}/checkins", response_model=CheckinPublic, responses=LIFECYCLE)
 async def check_in(
     session: SessionDep,
     principal: CurrentPrincipal,
     signer: Signer,
     event_id: uuid.UUID,
     body: CheckinRequest,
-) -> CheckinOut:
+) -> CheckinPublic:
     """Staff or the organizer scan an attendee's code; a second scan is harmless."""
     signup, already = await checkin.check_in(
-        session, event_id=event_id, token=body.token, principal=principal, signer=signer
+        session=session, event_id=event_id, token=body.token, principal=principal, signer=signer
     )
     assert signup.checked_in_at is not None
-    return CheckinOut(
+    return CheckinPublic(
         signup_id=signup.id,
         user_id=signup.user_id,
         checked_in_at=signup.checked_in_at,

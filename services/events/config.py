@@ -1,4 +1,5 @@
-"""Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window.
+"""Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
+the draw's priority for recent losers.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
@@ -16,9 +17,6 @@ class EventsSettings(ServiceSettings):
 
     service_name: str = "events"
     database_url: str = "sqlite+aiosqlite:///.data/events.db"
-    bus_enabled: bool = Field(
-        default=True, description="run the outbox relay and the consumers (tests turn it off)"
-    )
 
     qr_secret: SecretStr = SecretStr("dev-secret")
     qr_window_seconds: int = Field(default=60, ge=10)

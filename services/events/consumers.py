@@ -1,28 +1,28 @@
-"""What events does with identity's announcements.
+"""What events does with identity's announcements (``SUBSCRIPTIONS``, wired by the app).
 
 * ``identity.user.deleted.v1``: the user's upcoming signups are cancelled, each freeing
   its seat for the head of the waitlist, and the local role copy is dropped.
-* ``identity.user.role_changed.v1``: the user's roles are kept in ``member_roles``.
-  Eligibility trusts the caller's token first; this copy only lets a role granted after
-  the token was issued count at once (see :mod:`services.events.service.access`).
+* ``identity.user.role_changed.v1``: the user's roles are kept in ``member_roles``, so a
+  role granted after the token was issued counts at once (see :mod:`.service.access`).
 
 Each handler runs inside the consumer's transaction, together with its dedupe claim.
 """
 
+import uuid
+
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts.identity import UserDeleted, UserRoleChanged
-from kit.bus.consumer import EventConsumer, Handler
 from kit.bus.envelope import Envelope
-from kit.db import Database, utcnow
+from kit.db import upsert, utcnow
+from kit.service import Subscription
 from services.events.models import Event, MemberRoles, Signup
 from services.events.service.signups import ACTIVE, release
 
 
-async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelope) -> None:
+async def on_user_deleted(session: AsyncSession, payload: UserDeleted, envelope: Envelope) -> None:
     now = utcnow()
     upcoming = await session.scalars(
         select(Signup)
@@ -31,31 +31,24 @@ async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelo
         .where(col(Event.starts_at) > now)
         .order_by(col(Signup.event_id))
     )
+    actor = uuid.UUID(envelope.actor) if envelope.actor else None
     for signup in upcoming.all():
-        await release(session, signup=signup, reason="account_deleted", now=now)
+        await release(
+            session=session, signup=signup, reason="account_deleted", now=now, actor=actor
+        )
     await session.execute(delete(MemberRoles).where(col(MemberRoles.user_id) == payload.user_id))
 
 
 async def on_role_changed(session: AsyncSession, payload: UserRoleChanged, _: Envelope) -> None:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     values = {"user_id": payload.user_id, "roles": sorted(payload.roles), "updated_at": utcnow()}
-    statement = dialect.insert(MemberRoles).values(**values)
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id"],
-            set_={"roles": statement.excluded.roles, "updated_at": statement.excluded.updated_at},
-        )
+        upsert(session, MemberRoles, values, key=["user_id"], update=["roles", "updated_at"])
     )
 
 
-HANDLERS: dict[type, Handler] = {UserDeleted: on_user_deleted, UserRoleChanged: on_role_changed}
-
-
-def identity_consumer(database: Database, bootstrap_servers: str) -> EventConsumer:
-    return EventConsumer(
+SUBSCRIPTIONS = (
+    Subscription(
         name="identity-users",
-        service="events",
-        database=database,
-        bootstrap_servers=bootstrap_servers,
-        handlers=HANDLERS,
-    )
+        handlers={UserDeleted: on_user_deleted, UserRoleChanged: on_role_changed},
+    ),
+)

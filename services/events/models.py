@@ -4,8 +4,9 @@ Seats are guarded by the database. ``events.confirmed_count`` is the number of c
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
 conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
-``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. The outbox
-tables are imported so that they are part of events' metadata and migrations.
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. kit's tables
+(outbox, processed events, audit records) are imported so that they are part of events'
+metadata and migrations.
 """
 
 import enum
@@ -24,11 +25,13 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
 from kit.ids import new_id
 
 __all__ = [
+    "AuditRecord",
     "Category",
     "DrawRun",
     "Eligibility",

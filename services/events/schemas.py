@@ -1,13 +1,15 @@
-"""Events' API models: request bodies refuse unknown fields; responses never show the
-draw seed before the draw has run (knowing it would let a bot time its application)."""
+"""Events' API models: ``*Create``/``*Update`` request bodies refuse unknown fields,
+``*Public`` responses never show the draw seed before the draw has run (knowing it would
+let a bot time its application)."""
 
 import uuid
 from datetime import datetime
 from typing import Literal, Self
 from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
+from kit.api.schemas import PublicModel, StrictBody
 from services.events.models import (
     ADDRESS_MAX,
     CITY_MAX,
@@ -28,17 +30,13 @@ SEED_MAX = 2**63 - 1
 _TIMEZONES = frozenset(available_timezones())
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 def _known_timezone(value: str | None) -> str | None:
     if value is not None and value not in _TIMEZONES:
         raise ValueError("not an IANA time zone (e.g. Europe/Berlin)")
     return value
 
 
-class VenueCreate(Body):
+class VenueCreate(StrictBody):
     name: str = Field(min_length=1, max_length=NAME_MAX)
     city: str = Field(min_length=1, max_length=CITY_MAX)
     address: str = Field(min_length=1, max_length=ADDRESS_MAX)
@@ -48,7 +46,7 @@ class VenueCreate(Body):
     _timezone = field_validator("timezone")(_known_timezone)
 
 
-class VenueUpdate(Body):
+class VenueUpdate(StrictBody):
     name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
     address: str | None = Field(default=None, min_length=1, max_length=ADDRESS_MAX)
@@ -58,9 +56,7 @@ class VenueUpdate(Body):
     _timezone = field_validator("timezone")(_known_timezone)
 
 
-class VenueOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
+class VenuePublic(PublicModel):
     id: uuid.UUID
     name: str
     city: str
@@ -69,7 +65,7 @@ class VenueOut(BaseModel):
     timezone: str
 
 
-class Schedule(Body):
+class Schedule(StrictBody):
     """Times shared by creation and edits; checked together once merged."""
 
     starts_at: AwareDatetime
@@ -113,7 +109,7 @@ class EventCreate(Schedule):
         return self
 
 
-class EventUpdate(Body):
+class EventUpdate(StrictBody):
     title: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     category: Category | None = None
@@ -127,17 +123,17 @@ class EventUpdate(Body):
     )
 
 
-class Reason(Body):
+class ReasonRequest(StrictBody):
     reason: str = Field(min_length=1, max_length=REASON_MAX)
 
 
-class MySignup(BaseModel):
+class ViewerSignupPublic(PublicModel):
     id: uuid.UUID
     status: SignupStatus
     waitlist_position: int | None = None
 
 
-class EventOut(BaseModel):
+class EventPublic(PublicModel):
     id: uuid.UUID
     title: str
     description: str
@@ -159,15 +155,10 @@ class EventOut(BaseModel):
     status_reason: str | None
     signup_mode: SignupMode
     drawn_at: datetime | None
-    my_signup: MySignup | None = None
+    my_signup: ViewerSignupPublic | None = None
 
 
-class EventPage(BaseModel):
-    items: list[EventOut]
-    next_cursor: str | None
-
-
-class SignupOut(BaseModel):
+class SignupPublic(PublicModel):
     id: uuid.UUID
     event_id: uuid.UUID
     user_id: uuid.UUID
@@ -178,21 +169,18 @@ class SignupOut(BaseModel):
     checked_in_at: datetime | None
 
 
-class SignupWithEvent(SignupOut):
+class MySignupPublic(SignupPublic):
+    """A signup in the caller's list, with its event's title and start."""
+
     event_title: str
     event_starts_at: datetime
 
 
-class SignupPage(BaseModel):
-    items: list[SignupWithEvent]
-    next_cursor: str | None
-
-
-class DrawRequest(Body):
+class DrawRequest(StrictBody):
     """Empty today; a body is accepted so that options can be added without a new route."""
 
 
-class DrawOut(BaseModel):
+class DrawPublic(PublicModel):
     event_id: uuid.UUID
     seed: int
     ran_at: datetime
@@ -204,16 +192,16 @@ class DrawOut(BaseModel):
     waitlisted: int
 
 
-class QrOut(BaseModel):
+class QrPublic(PublicModel):
     token: str
     expires_at: datetime
 
 
-class CheckinRequest(Body):
+class CheckinRequest(StrictBody):
     token: str = Field(min_length=1, max_length=200)
 
 
-class CheckinOut(BaseModel):
+class CheckinPublic(PublicModel):
     signup_id: uuid.UUID
     user_id: uuid.UUID
     checked_in_at: datetime

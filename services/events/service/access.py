@@ -1,12 +1,9 @@
 """Who may do what: staff roles, organizers, visibility of unpublished events, eligibility.
 
-Eligibility uses the caller's token roles first. A role granted after the token was
-issued (an owner verified a minute ago) is found in the local ``member_roles`` copy that
-the role-change consumer keeps, so the user need not log in again; a revocation takes
-effect when the token expires (15 minutes). ``min_tier`` needs the community tier, which
-the future rewards service will own: until tokens carry a ``tier`` claim every user is
-below any tier above zero. ``club_members`` checks a ``club`` role that identity does not
-grant yet (the yearly top club is future rewards work).
+Eligibility uses the caller's token roles first, then the local ``member_roles`` copy the
+role-change consumer keeps (a role granted after the token was issued counts at once).
+``min_tier`` and ``club_members`` admit nobody until tokens carry a tier and identity
+grants a ``club`` role (ADR 0007).
 """
 
 import uuid
@@ -73,7 +70,9 @@ def token_eligibilities(principal: Principal) -> list[str]:
     ]
 
 
-async def managed_event(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> Event:
+async def managed_event(
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
+) -> Event:
     """The event, when the caller organizes it or is staff (403), and may see it (404)."""
     event = await session.get(Event, event_id)
     if event is None:
@@ -82,7 +81,7 @@ async def managed_event(session: AsyncSession, event_id: uuid.UUID, principal: P
     return event
 
 
-async def require_eligible(session: AsyncSession, principal: Principal, event: Event) -> None:
+async def require_eligible(*, session: AsyncSession, principal: Principal, event: Event) -> None:
     """Pass when the token's roles, or the roles identity announced since, qualify."""
     if _meets(principal.roles, event):
         return

@@ -27,7 +27,7 @@ from kit.db import utcnow
 from kit.problems import Conflict, NotFound, Problem
 from services.events.models import EventStatus, Signup, SignupStatus
 from services.events.service.access import managed_event
-from services.events.service.signups import SOURCE, get_signup
+from services.events.service.signups import get_signup
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,10 @@ def _parse(token: str) -> tuple[uuid.UUID, int]:
 
 
 async def qr_token(
-    session: AsyncSession, *, signup_id: uuid.UUID, principal: Principal, signer: QrSigner
+    *, session: AsyncSession, signup_id: uuid.UUID, principal: Principal, signer: QrSigner
 ) -> tuple[str, datetime]:
     """A fresh token for the caller's own confirmed signup."""
-    signup = await get_signup(session, signup_id=signup_id, principal=principal)
+    signup = await get_signup(session=session, signup_id=signup_id, principal=principal)
     if signup.user_id != principal.user_id:
         raise NotFound("no such signup")
     if signup.status != SignupStatus.CONFIRMED:
@@ -83,15 +83,15 @@ async def qr_token(
 
 
 async def check_in(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     event_id: uuid.UUID,
     token: str,
     principal: Principal,
     signer: QrSigner,
 ) -> tuple[Signup, bool]:
     """Mark the token's attendee as present; ``(signup, already_checked_in)``."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     if event.status != EventStatus.PUBLISHED:
         raise Conflict(f"the event is {event.status}", code="event-not-open")
     signup = await session.get(Signup, signer.verify(token))
@@ -118,5 +118,5 @@ async def check_in(
         checked_in_by=principal.user_id,
         checked_in_at=now,
     )
-    publish(session, payload, source=SOURCE)
+    publish(session, payload, actor=principal.user_id)
     return signup, False

@@ -20,13 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
+from kit.audit import record_action
 from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
 from kit.problems import Conflict, NotFound
 from services.events.models import DrawRun, Event, EventStatus, Signup, SignupMode, SignupStatus
 from services.events.service.access import can_see, managed_event
-from services.events.service.signups import SOURCE, confirmed_payload, waitlisted_payload
+from services.events.service.signups import confirmed_payload, waitlisted_payload
 
 
 @dataclass(frozen=True)
@@ -51,16 +52,16 @@ def allocate(
 
 
 async def run_draw(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, priority_days: int
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal, priority_days: int
 ) -> DrawRun:
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     now = utcnow()
     _require_drawable(event, now)
     event = await _claim(session, event, now)
     applicants = await _applicants(session, event_id)
     priority = await _recent_losers(session, event_id, now - timedelta(days=priority_days))
     result = allocate(list(applicants), priority, seed=event.draw_seed, capacity=event.capacity)
-    await _apply(session, event, result, applicants)
+    await _apply(session, event, result, applicants, principal.user_id)
     run = DrawRun(
         event_id=event_id,
         seed=event.draw_seed,
@@ -74,6 +75,14 @@ async def run_draw(
     )
     session.add(run)
     await session.flush()
+    record_action(
+        session,
+        actor=principal.user_id,
+        action="draw.ran",
+        subject=event_id,
+        confirmed=run.confirmed,
+        waitlisted=run.waitlisted,
+    )
     return run
 
 
@@ -136,19 +145,23 @@ async def _recent_losers(
 
 
 async def _apply(
-    session: AsyncSession, event: Event, result: Allocation, applicants: dict[uuid.UUID, Signup]
+    session: AsyncSession,
+    event: Event,
+    result: Allocation,
+    applicants: dict[uuid.UUID, Signup],
+    actor: uuid.UUID,
 ) -> None:
     """Write the allocation: statuses, waitlist positions, counters and outbox rows."""
     now = utcnow()
     for signup_id in result.confirmed:
         signup = applicants[signup_id]
         signup.status, signup.updated_at = SignupStatus.CONFIRMED, now
-        publish(session, confirmed_payload(signup, "draw"), source=SOURCE)
+        publish(session, confirmed_payload(signup, "draw"), actor=actor)
     for index, signup_id in enumerate(result.waitlisted, start=event.waitlist_next + 1):
         signup = applicants[signup_id]
         signup.status, signup.updated_at = SignupStatus.WAITLISTED, now
         signup.waitlist_position, signup.lost_draw = index, True
-        publish(session, waitlisted_payload(signup), source=SOURCE)
+        publish(session, waitlisted_payload(signup), actor=actor)
     await session.execute(
         update(Event)
         .where(col(Event.id) == event.id)
@@ -161,7 +174,7 @@ async def _apply(
 
 
 async def get_draw(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal | None
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal | None
 ) -> DrawRun:
     event = await session.get(Event, event_id)
     if event is None or not can_see(principal, event):

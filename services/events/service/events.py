@@ -24,6 +24,8 @@ from contracts.events import (
     EventUpdated,
     Refund,
 )
+from kit.api.pagination import Keyset, Order, PageParams
+from kit.audit import record_action
 from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
@@ -38,14 +40,13 @@ from services.events.models import (
     Venue,
 )
 from services.events.schemas import EventCreate, EventUpdate, check_schedule
-from services.events.service import cursor
 from services.events.service.access import (
     ORGANIZER_ROLES,
     can_see,
     is_staff,
     managed_event,
 )
-from services.events.service.signups import ACTIVE, SOURCE, promote
+from services.events.service.signups import ACTIVE, promote
 
 EDITABLE = (
     EventStatus.DRAFT,
@@ -54,9 +55,10 @@ EDITABLE = (
     EventStatus.PUBLISHED,
 )
 SEED_BITS = 63
+SOONEST_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Event.id)))
 
 
-async def create_event(session: AsyncSession, *, data: EventCreate, principal: Principal) -> Event:
+async def create_event(*, session: AsyncSession, data: EventCreate, principal: Principal) -> Event:
     """A draft organized by the caller (a volunteer or staff)."""
     if not principal.has_any(*ORGANIZER_ROLES):
         raise Forbidden("only volunteers and staff organize events")
@@ -96,7 +98,7 @@ _EVENT_AND_MINE = (
 
 
 async def get_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal | None
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal | None
 ) -> tuple[Event, Signup | None]:
     """The event and the viewer's signup to it; unpublished events only for their managers."""
     if principal is None:
@@ -112,17 +114,16 @@ async def get_event(
 
 
 async def browse(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     city: str | None,
     category: Category | None,
     starts_from: datetime | None,
     starts_to: datetime | None,
     has_seats: bool | None,
-    after: str | None,
-    limit: int,
+    page: PageParams,
 ) -> tuple[list[Event], str | None]:
-    """Published upcoming events by ``(starts_at, id)``; a cursor continues a page."""
+    """Published upcoming events, soonest first (ties by id), a page at a time."""
     now = utcnow()
     query = select(Event).where(
         col(Event.status) == EventStatus.PUBLISHED,
@@ -138,12 +139,8 @@ async def browse(
     if has_seats is not None:
         free = col(Event.confirmed_count) < col(Event.capacity)
         filters.append(free if has_seats else ~free)
-    if after:
-        filters.append(cursor.after(col(Event.starts_at), col(Event.id), after))
-    query = query.where(*filters).order_by(col(Event.starts_at), col(Event.id)).limit(limit + 1)
-    events = list((await session.scalars(query)).all())
-    last = events[limit - 1] if len(events) > limit else None
-    return events[:limit], cursor.encode(last.starts_at, last.id) if last else None
+    events = (await session.scalars(SOONEST_FIRST.paged(query.where(*filters), page))).all()
+    return SOONEST_FIRST.page(events, page, lambda event: (event.starts_at, event.id))
 
 
 def _require_staff(principal: Principal, action: str) -> None:
@@ -173,58 +170,69 @@ async def _transition(
 
 
 async def publish_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
 ) -> Event:
     """Staff publish a draft (or approve a submitted event) in one step."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     if not is_staff(principal):
         raise Forbidden(
             "volunteers submit events for approval (POST .../submit)", code="approval-required"
         )
-    return await _go_live(session, event, (EventStatus.DRAFT, EventStatus.PENDING_APPROVAL))
+    allowed = (EventStatus.DRAFT, EventStatus.PENDING_APPROVAL)
+    live = await _go_live(session, event, allowed, principal)
+    record_action(session, actor=principal.user_id, action="event.published", subject=event_id)
+    return live
 
 
 async def approve_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
 ) -> Event:
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     _require_staff(principal, "approve events")
-    return await _go_live(session, event, (EventStatus.PENDING_APPROVAL,))
+    live = await _go_live(session, event, (EventStatus.PENDING_APPROVAL,), principal)
+    record_action(session, actor=principal.user_id, action="event.approved", subject=event_id)
+    return live
 
 
-async def _go_live(session: AsyncSession, event: Event, allowed: Collection[EventStatus]) -> Event:
+async def _go_live(
+    session: AsyncSession, event: Event, allowed: Collection[EventStatus], principal: Principal
+) -> Event:
     if event.starts_at <= utcnow():
         raise Conflict("the event has already started", code="already-started")
     live = await _transition(session, event, allowed=allowed, to=EventStatus.PUBLISHED)
-    publish(session, _published(live), source=SOURCE)
+    publish(session, _published(live), actor=principal.user_id)
     return live
 
 
 async def submit_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
 ) -> Event:
     """The organizer asks staff to approve the event."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     allowed = (EventStatus.DRAFT, EventStatus.REJECTED)
     return await _transition(session, event, allowed=allowed, to=EventStatus.PENDING_APPROVAL)
 
 
 async def reject_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, reason: str
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal, reason: str
 ) -> Event:
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     _require_staff(principal, "reject events")
     allowed = (EventStatus.PENDING_APPROVAL,)
-    return await _transition(
+    rejected = await _transition(
         session, event, allowed=allowed, to=EventStatus.REJECTED, reason=reason
     )
+    record_action(
+        session, actor=principal.user_id, action="event.rejected", subject=event_id, reason=reason
+    )
+    return rejected
 
 
 async def cancel_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, reason: str
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal, reason: str
 ) -> Event:
     """Cancel the event and release every signup; the refunds due travel on the event."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     cancelled = await _transition(
         session, event, allowed=EDITABLE, to=EventStatus.CANCELLED, reason=reason
     )
@@ -263,16 +271,24 @@ async def cancel_event(
         released_signups=len(released),
         refunds=refunds,
     )
-    publish(session, payload, source=SOURCE)
+    publish(session, payload, actor=principal.user_id)
+    record_action(
+        session,
+        actor=principal.user_id,
+        action="event.cancelled",
+        subject=event_id,
+        reason=reason,
+        released_signups=len(released),
+    )
     await session.refresh(cancelled)
     return cancelled
 
 
 async def complete_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
 ) -> Event:
     """After it ended: record the organizer's contribution (the attendees checked in)."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     now = utcnow()
     if now < event.ends_at:
         raise Conflict(f"the event ends at {event.ends_at.isoformat()}", code="not-ended")
@@ -292,15 +308,15 @@ async def complete_event(
         confirmed_count=done.confirmed_count,
         completed_at=now,
     )
-    publish(session, payload, source=SOURCE)
+    publish(session, payload, actor=principal.user_id)
     return done
 
 
 async def update_event(
-    session: AsyncSession, *, event_id: uuid.UUID, principal: Principal, data: EventUpdate
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal, data: EventUpdate
 ) -> Event:
     """Edit an event; a capacity below the confirmed seats is refused by the UPDATE itself."""
-    event = await managed_event(session, event_id, principal)
+    event = await managed_event(session=session, event_id=event_id, principal=principal)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     _check_edit(event, changes)
     if "capacity" in changes and event.venue_id is not None:
@@ -315,9 +331,10 @@ async def update_event(
     )
     if updated is None:
         raise await _edit_refused(session, event, changes)
-    await _fill_new_seats(session, updated)
+    await _fill_new_seats(session, updated, principal)
     if updated.status == EventStatus.PUBLISHED and changes:
-        publish(session, _updated(updated, sorted(changes), principal.user_id), source=SOURCE)
+        payload = _updated(updated, sorted(changes), principal.user_id)
+        publish(session, payload, actor=principal.user_id)
     return updated
 
 
@@ -345,12 +362,17 @@ async def _edit_refused(session: AsyncSession, event: Event, changes: dict[str, 
     )
 
 
-async def _fill_new_seats(session: AsyncSession, event: Event) -> None:
+async def _fill_new_seats(session: AsyncSession, event: Event, principal: Principal) -> None:
     """When capacity grew, the waitlist's heads take the new seats right away."""
     if event.signup_mode != SignupMode.FIRST_COME:
         return
-    now = utcnow()
-    promoted = await promote(session, event, seats=event.capacity - event.confirmed_count, now=now)
+    promoted = await promote(
+        session=session,
+        event=event,
+        seats=event.capacity - event.confirmed_count,
+        now=utcnow(),
+        actor=principal.user_id,
+    )
     if promoted:
         await session.execute(
             update(Event)

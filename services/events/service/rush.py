@@ -1,24 +1,8 @@
 """The PostgreSQL fast path of a first-come signup: seat (or waitlist place), signup row and
-outbox row in one statement that commits by itself, so the event row is locked only while
-PostgreSQL runs that statement, never across a round trip to this process.
-
-Why: the hot event row is locked from the conditional ``UPDATE`` until ``COMMIT``. Issued
-as separate statements (update, insert signup, insert outbox, commit), each step waits for
-a turn of the service's busy event loop while every other signup of that event queues on
-the lock. Even as one statement followed by ``COMMIT``, the lock spans a round trip and a
-loop turn (about 4 ms under load, capping a rush at ~250 signups/s). So the common case
-runs first, as the request's only write, in its own implicit transaction
-(:func:`try_alone`, through :func:`kit.db.execute_alone`): like ``pgbench``'s hot-row
-update, the lock lasts for the statement and its commit inside PostgreSQL.
-
-The conditional updates run as data-modifying CTEs: ``seat`` takes a seat when
-``confirmed_count < capacity``; only when it did not, ``place`` takes the next
-``waitlist_next``; both only for a published, open, first-come event the caller is
-eligible for. The signup and its outbox row are inserted from their results, atomically
-with the counters. A duplicate (the user, or the Idempotency-Key) fails the unique keys,
-which aborts the whole statement, counters included. The CHECK constraint and the unique
-keys hold exactly as on the portable path in :mod:`.signups`; the outbox payloads are built
-to the contracts' shapes (a test validates them against the models).
+outbox row in one data-modifying statement that commits by itself, so the hot event row
+is locked only while PostgreSQL runs it, never across a round trip to this process.
+Anything unusual writes nothing here and takes the unit of work in :mod:`.signups`.
+ADR 0007 explains why and what guards it.
 """
 
 import uuid
@@ -32,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.events import SignupConfirmed, SignupWaitlisted
 from kit.auth import Principal
 from kit.bus.outbox import wake_relay_after_commit
-from kit.db import execute_alone
+from kit.db import execute_alone, service_of
 from kit.ids import new_id
 from services.events.models import Event, Signup, SignupStatus
 from services.events.service.access import token_eligibilities
@@ -62,10 +46,10 @@ WITH seat AS (
     FROM placed
     RETURNING status, waitlist_position, fee_points
 ), message AS (
-    INSERT INTO outbox (id, topic, key, type, source, data, created_at)
+    INSERT INTO outbox (id, topic, key, type, source, actor_id, data, created_at)
     SELECT :message_id, :topic, CAST(:event_id AS varchar),
        CASE WHEN signup.status = 'confirmed' THEN :confirmed_type ELSE :waitlisted_type END,
-       :source,
+       :source, :user_id,
        CASE WHEN signup.status = 'confirmed' THEN
            json_build_object('signup_id', CAST(:signup_id AS uuid),
                              'event_id', CAST(:event_id AS uuid),
@@ -96,8 +80,6 @@ async def try_alone(
     principal: Principal,
     key: str | None,
     now: datetime,
-    *,
-    source: str,
 ) -> Signup | None:
     """The rush's common case as one self-committing statement, before anything else.
 
@@ -111,7 +93,8 @@ async def try_alone(
     """
     if session.in_transaction():
         return None
-    params = _params(event_id, principal.user_id, key, now, token_eligibilities(principal), source)
+    eligible_for = token_eligibilities(principal)
+    params = _params(session, event_id, principal.user_id, key, now, eligible_for)
     try:
         rows = await execute_alone(session, PLACE, params)
     except IntegrityError:
@@ -125,24 +108,22 @@ async def place(
     user_id: uuid.UUID,
     key: str | None,
     now: datetime,
-    *,
-    source: str,
 ) -> Signup | None:
     """Inside the unit of work (eligibility already checked): the new signup, or None when
     the event closed meanwhile. A duplicate raises ``IntegrityError``: the caller rolls the
     whole transaction back, counters included."""
-    params = _params(event.id, user_id, key, now, [event.eligibility], source)
+    params = _params(session, event.id, user_id, key, now, [event.eligibility])
     row = (await session.execute(PLACE, params)).first()
     return _placed(session, row, params)
 
 
 def _params(
+    session: AsyncSession,
     event_id: uuid.UUID,
     user_id: uuid.UUID,
     key: str | None,
     now: datetime,
     eligible_for: list[str],
-    source: str,
 ) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -155,7 +136,7 @@ def _params(
         "topic": SignupConfirmed.topic.name,
         "confirmed_type": SignupConfirmed.event_type,
         "waitlisted_type": SignupWaitlisted.event_type,
-        "source": source,
+        "source": service_of(session),
     }
 
 

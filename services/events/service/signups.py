@@ -1,21 +1,11 @@
 """The rush: one seat per user, never more confirmed seats than capacity, a fair waitlist.
 
-On PostgreSQL a new first-come signup is first tried as one self-committing statement
-(:func:`.rush.try_alone`: one round trip, the event row locked only inside PostgreSQL);
-a retry, a revived cancellation, draw mode or anything unusual writes nothing there and
-takes the full path. The full path is one short transaction of few round trips: read the
-caller's existing signup (one query), take a seat with a conditional
-``UPDATE events SET confirmed_count = confirmed_count + 1 WHERE ... < capacity RETURNING``
-(or, when full, the next waitlist position from ``waitlist_next``), insert the signup and
-its outbox row, commit. The event row's lock is taken last and held only for the insert
-and the commit. Capacity is enforced by that conditional update and, as the last line of
-defence, by ``CHECK (confirmed_count <= capacity)``; one signup per user by
-``UNIQUE (event_id, user_id)``. A user racing themselves loses on the unique key, the
-transaction is rolled back and the signup that won is returned.
-
-Every change of a signup's status happens while the event row is locked (lock order:
-event, then signups), so cancellations and promotions of one event are serialized and
-never deadlock with signups.
+A new first-come signup on PostgreSQL is one self-committing statement (:mod:`.rush`);
+everything else takes one short unit of work here. Capacity is enforced by conditional
+``UPDATE ... RETURNING`` and ``CHECK (confirmed_count <= capacity)``, one signup per user by
+``UNIQUE (event_id, user_id)``; a user racing themselves loses on the unique key inside a
+savepoint and gets the signup that won. Every status change of a signup happens while the
+event row is locked (event, then signups), so they never deadlock. ADR 0007 has the why.
 """
 
 import uuid
@@ -35,16 +25,22 @@ from contracts.events import (
     SignupVia,
     SignupWaitlisted,
 )
+from kit.api.idempotency import refuse_reuse
+from kit.api.pagination import Keyset, Order, PageParams
+from kit.audit import record_action
 from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
-from kit.problems import Conflict, NotFound, Problem
+from kit.problems import Conflict, NotFound
 from services.events.models import Event, EventStatus, Signup, SignupMode, SignupStatus
 from services.events.schemas import When
-from services.events.service import cursor, rush
+from services.events.service import rush
 from services.events.service.access import can_see, is_staff, require_eligible
 
-SOURCE = "events"
+UPCOMING_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Signup.id)))
+LATEST_FIRST = Keyset(
+    Order(col(Event.starts_at), descending=True), Order(col(Signup.id), descending=True)
+)
 ACTIVE = (SignupStatus.APPLIED, SignupStatus.CONFIRMED, SignupStatus.WAITLISTED)
 
 
@@ -61,8 +57,8 @@ def open_for_signups(now: datetime) -> ColumnElement[bool]:
 
 
 async def sign_up(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     event_id: uuid.UUID,
     principal: Principal,
     idempotency_key: str | None,
@@ -70,9 +66,7 @@ async def sign_up(
     """Sign up (or apply, in draw mode); ``(signup, created)``, the same signup on a retry."""
     now = utcnow()
     if rush.applies(session):
-        placed = await rush.try_alone(
-            session, event_id, principal, idempotency_key, now, source=SOURCE
-        )
+        placed = await rush.try_alone(session, event_id, principal, idempotency_key, now)
         if placed is not None:
             return placed, True
     event, replay = await _event_and_previous(session, event_id, principal, idempotency_key)
@@ -81,13 +75,15 @@ async def sign_up(
     ):
         return replay, False
     _require_open(event, principal, now)
-    await require_eligible(session, principal, event)
+    await require_eligible(session=session, principal=principal, event=event)
     try:
-        return await _take_place(
-            session, event, principal.user_id, idempotency_key, replay, now
-        ), True
+        async with session.begin_nested():
+            signup = await _take_place(
+                session, event, principal.user_id, idempotency_key, replay, now
+            )
+        return signup, True
     except (IntegrityError, LostRace):
-        await session.rollback()
+        pass  # a concurrent request of the same user won: answer with its signup
     event, winner = await _event_and_previous(session, event_id, principal, idempotency_key)
     if winner is None:
         _require_open(event, principal, utcnow())
@@ -117,12 +113,8 @@ async def _event_and_previous(
         raise NotFound("no such event")
     signups = [signup for _, signup in rows if signup is not None]
     by_key = next((signup for signup in signups if _same_key(signup, key)), None)
-    if by_key is not None and by_key.event_id != event_id:
-        raise Problem(
-            "this Idempotency-Key was used for a signup to another event",
-            status=422,
-            code="idempotency-key-reused",
-        )
+    if by_key is not None:
+        refuse_reuse(used_for=by_key.event_id, requested=event_id, what="another event's signup")
     return rows[0][0], by_key or next(iter(signups), None)
 
 
@@ -154,7 +146,7 @@ async def _take_place(
     now: datetime,
 ) -> Signup:
     if _fast_path(session, event, cancelled):
-        placed = await rush.place(session, event, user_id, key, now, source=SOURCE)
+        placed = await rush.place(session, event, user_id, key, now)
         if placed is None:
             raise LostRace
         return placed
@@ -165,9 +157,9 @@ async def _take_place(
         status, position = await _seat_or_position(session, event.id, now)
     signup = await _write_signup(session, event, user_id, key, cancelled, status, position, now)
     if status == SignupStatus.CONFIRMED:
-        publish(session, confirmed_payload(signup, "first_come"), source=SOURCE)
+        publish(session, confirmed_payload(signup, "first_come"), actor=user_id)
     elif status == SignupStatus.WAITLISTED:
-        publish(session, waitlisted_payload(signup), source=SOURCE)
+        publish(session, waitlisted_payload(signup), actor=user_id)
     await session.flush()
     return signup
 
@@ -248,7 +240,7 @@ async def _write_signup(
     return revived
 
 
-async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
+async def _lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
     """The event, row-locked until the transaction ends (always before any signup row)."""
     event = await session.scalar(
         select(Event)
@@ -262,7 +254,7 @@ async def lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
 
 
 async def get_signup(
-    session: AsyncSession, *, signup_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, signup_id: uuid.UUID, principal: Principal
 ) -> Signup:
     """The caller's own signup (any, for staff); someone else's is 'not found'."""
     signup = await session.get(Signup, signup_id)
@@ -272,26 +264,44 @@ async def get_signup(
 
 
 async def cancel_signup(
-    session: AsyncSession, *, signup_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, signup_id: uuid.UUID, principal: Principal
 ) -> Signup:
-    signup = await get_signup(session, signup_id=signup_id, principal=principal)
-    reason: CancelReason = "user" if signup.user_id == principal.user_id else "staff"
-    return await release(session, signup=signup, reason=reason, now=utcnow())
+    signup = await get_signup(session=session, signup_id=signup_id, principal=principal)
+    own = signup.user_id == principal.user_id
+    cancelled = await release(
+        session=session,
+        signup=signup,
+        reason="user" if own else "staff",
+        now=utcnow(),
+        actor=principal.user_id,
+    )
+    if not own:
+        record_action(
+            session,
+            actor=principal.user_id,
+            action="signup.cancelled",
+            subject=signup.id,
+            user_id=str(signup.user_id),
+        )
+    return cancelled
 
 
 async def release(
-    session: AsyncSession, *, signup: Signup, reason: CancelReason, now: datetime
+    *,
+    session: AsyncSession,
+    signup: Signup,
+    reason: CancelReason,
+    now: datetime,
+    actor: uuid.UUID | None,
 ) -> Signup:
     """Cancel ``signup``; a freed seat goes to the head of the waitlist in this transaction."""
-    event = await lock_event(session, signup.event_id)
+    event = await _lock_event(session, signup.event_id)
     await session.refresh(signup)
     if signup.status == SignupStatus.CANCELLED:
         return signup
     previous = SignupStatus(signup.status)
     signup.status = SignupStatus.CANCELLED
     signup.updated_at = now
-    if previous == SignupStatus.CONFIRMED:
-        await _refill_seat(session, event, now)
     publish(
         session,
         SignupCancelled(
@@ -302,15 +312,19 @@ async def release(
             refund_due=signup.fee_points if previous == SignupStatus.CONFIRMED else 0,
             reason=reason,
         ),
-        source=SOURCE,
+        actor=actor,
     )
+    if previous == SignupStatus.CONFIRMED:
+        await _refill_seat(session, event, now, actor)
     await session.flush()
     return signup
 
 
-async def _refill_seat(session: AsyncSession, event: Event, now: datetime) -> None:
+async def _refill_seat(
+    session: AsyncSession, event: Event, now: datetime, actor: uuid.UUID | None
+) -> None:
     """Give a freed seat to the head of the waitlist, or count it free."""
-    promoted = await promote(session, event, seats=1, now=now)
+    promoted = await promote(session=session, event=event, seats=1, now=now, actor=actor)
     if not promoted:
         await session.execute(
             update(Event)
@@ -320,9 +334,12 @@ async def _refill_seat(session: AsyncSession, event: Event, now: datetime) -> No
         )
 
 
-async def promote(session: AsyncSession, event: Event, *, seats: int, now: datetime) -> int:
+async def promote(
+    *, session: AsyncSession, event: Event, seats: int, now: datetime, actor: uuid.UUID | None
+) -> int:
     """Confirm up to ``seats`` heads of the waitlist (caller holds the event lock and has
-    already accounted for the seats); return how many were promoted."""
+    already accounted for the seats); return how many were promoted. ``actor`` is whoever
+    freed the seats."""
     if seats <= 0 or event.status != EventStatus.PUBLISHED or now >= event.starts_at:
         return 0
     heads = (
@@ -345,18 +362,13 @@ async def promote(session: AsyncSession, event: Event, *, seats: int, now: datet
                 fee_points=head.fee_points,
                 from_position=head.waitlist_position or 0,
             ),
-            source=SOURCE,
+            actor=actor,
         )
     return len(heads)
 
 
 async def my_signups(
-    session: AsyncSession,
-    *,
-    principal: Principal,
-    when: When,
-    limit: int,
-    after: str | None,
+    *, session: AsyncSession, principal: Principal, when: When, page: PageParams
 ) -> tuple[list[tuple[Signup, str, datetime]], str | None]:
     """The caller's live signups with their events' titles, soonest (or latest past) first."""
     now = utcnow()
@@ -368,21 +380,11 @@ async def my_signups(
             col(Signup.user_id) == principal.user_id, col(Signup.status) != SignupStatus.CANCELLED
         )
         .where(col(Event.ends_at) < now if past else col(Event.ends_at) >= now)
-        .limit(limit + 1)
     )
-    if past:
-        query = query.order_by(col(Event.starts_at).desc(), col(Signup.id).desc())
-    else:
-        query = query.order_by(col(Event.starts_at), col(Signup.id))
-    if after:
-        query = query.where(
-            cursor.after(col(Event.starts_at), col(Signup.id), after, descending=past)
-        )
-    rows = [(row[0], row[1], row[2]) for row in (await session.execute(query)).all()]
-    next_cursor = (
-        cursor.encode(rows[limit - 1][2], rows[limit - 1][0].id) if len(rows) > limit else None
-    )
-    return rows[:limit], next_cursor
+    keyset = LATEST_FIRST if past else UPCOMING_FIRST
+    found = (await session.execute(keyset.paged(query, page))).all()
+    rows = [(row[0], row[1], row[2]) for row in found]
+    return keyset.page(rows, page, lambda row: (row[2], row[0].id))
 
 
 def confirmed_payload(signup: Signup, via: SignupVia) -> SignupConfirmed:

@@ -8,7 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from kit.db import Database
-from services.events.tests.conftest import User, now, published_event, scalar
+from services.events.tests.support import User, event_body, now, published_event, scalar
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:
@@ -136,7 +136,6 @@ async def test_forged_expired_and_foreign_qr_tokens(
 async def test_volunteer_cannot_publish_without_approval(
     client: httpx.AsyncClient, staff: User, make_user: Callable[..., User]
 ) -> None:
-    from services.events.tests.conftest import event_body
 
     volunteer = make_user("volunteer")
     created = await client.post("/v1/events", json=event_body(), headers=volunteer.headers)
@@ -158,7 +157,6 @@ async def test_volunteer_cannot_publish_without_approval(
 async def test_bodies_refuse_unknown_fields_and_bad_schedules(
     client: httpx.AsyncClient, staff: User
 ) -> None:
-    from services.events.tests.conftest import event_body
 
     extra = await client.post("/v1/events", json=event_body(colour="red"), headers=staff.headers)
     assert_problem(extra, 422, "validation-error")

@@ -22,7 +22,7 @@ from kit.testing.servers import serving_in_thread
 from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
 from services.events.config import EventsSettings
-from services.events.tests.conftest import QR_SECRET, event_body
+from services.events.tests.support import QR_SECRET, event_body
 
 fuzz_minter = TokenMinter(kid="fuzz")
 

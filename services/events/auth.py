@@ -1,0 +1,13 @@
+"""Who may call events' routes: the role dependencies its API uses. What a caller may do
+to a particular event or signup is decided per object in :mod:`.service.access`."""
+
+from typing import Annotated
+
+from kit.auth import OptionalPrincipal, Principal, require_roles
+from services.events.service.access import STAFF_ROLES
+
+Staff = Annotated[Principal, require_roles(*STAFF_ROLES)]
+"""Staff or admin, by the token's roles."""
+
+Viewer = OptionalPrincipal
+"""Anyone; with a token, the viewer's own signup shows on the event page."""
