@@ -1,6 +1,7 @@
 """Identity's tables: users, their roles, refresh tokens, vehicles and the login
-throttle for unknown emails. The outbox tables are imported so that they are part of
-identity's metadata and migrations.
+throttle for unknown emails. kit's tables are imported so that they are part of
+identity's metadata and migrations: the outbox (``outbox``, ``processed_events``) and the
+audit record of staff and admin actions (``audit_records``).
 """
 
 import enum
@@ -10,12 +11,14 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Column, Enum, ForeignKey, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
+from kit.audit import AuditRecord
 from kit.auth import ROLES
 from kit.bus.outbox import OutboxMessage, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
 from kit.ids import new_id
 
 __all__ = [
+    "AuditRecord",
     "LoginThrottle",
     "OutboxMessage",
     "ProcessedEvent",
