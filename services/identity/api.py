@@ -1,20 +1,23 @@
 """Identity's HTTP API: auth, the caller's own account, public profiles, admin, JWKS.
 
-Routes translate HTTP to :mod:`services.identity.service` calls and back; every error
-is a problem document declared in OpenAPI. Login and refresh run their own unit of work
-so that a refusal is raised only after what caused it has been committed.
+Routes translate HTTP to :mod:`services.identity.service` calls and back, inside the
+request's unit of work (``SessionDep``); every error is a problem document declared in
+OpenAPI. Who may call what is in :mod:`services.identity.auth`.
 """
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kit.auth import CurrentPrincipal, Principal, require_roles
-from kit.db import Database, SessionDep
-from kit.problems import Forbidden, Unauthorized, problem_responses
-from services.identity import service
+from kit.api.pagination import PageDep
+from kit.api.schemas import CursorPage
+from kit.app import app_state
+from kit.auth import CurrentPrincipal
+from kit.db import SessionDep
+from kit.problems import problem_responses
+from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
 from services.identity.models import User, Vehicle
 from services.identity.passwords import Passwords
 from services.identity.schemas import (
@@ -26,13 +29,13 @@ from services.identity.schemas import (
     TokenPair,
     UserCreate,
     UserPublic,
-    UserRoles,
+    UserRolesPublic,
     UserUpdate,
     VehicleCreate,
     VehicleList,
-    VehiclePage,
     VehiclePublic,
 )
+from services.identity.service import accounts, roles, sessions, vehicles
 from services.identity.tokens import KeyRing, TokenIssuer
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -42,69 +45,19 @@ admin = APIRouter(prefix="/v1/admin", tags=["admin"], responses=problem_response
 well_known = APIRouter(prefix="/.well-known", tags=["keys"])
 ROUTERS = (auth, me, users, admin, well_known)
 
-
-def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
-
-
-def _issuer(request: Request) -> TokenIssuer:
-    issuer: TokenIssuer = request.app.state.token_issuer
-    return issuer
-
-
-def _lockout(request: Request) -> service.Lockout:
-    lockout: service.Lockout = request.app.state.lockout
-    return lockout
-
-
-def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
-
-
-PasswordsDep = Annotated[Passwords, Depends(_passwords)]
-IssuerDep = Annotated[TokenIssuer, Depends(_issuer)]
-LockoutDep = Annotated[service.Lockout, Depends(_lockout)]
-DatabaseDep = Annotated[Database, Depends(_database)]
-
-
-async def _current_user(principal: CurrentPrincipal, session: SessionDep) -> User:
-    """The caller's account; a valid token of a deleted account is refused."""
-    user = await service.active_user(session=session, user_id=principal.user_id)
-    if user is None:
-        raise Unauthorized("the account no longer exists")
-    return user
-
-
-CurrentUser = Annotated[User, Depends(_current_user)]
-
-
-def _acting_as(*roles: str) -> Any:
-    """The caller, if the token *and* the account (now) hold one of ``roles``."""
-
-    async def dependency(
-        session: SessionDep, principal: Principal = require_roles(*roles)
-    ) -> Principal:
-        if await service.active_user(session=session, user_id=principal.user_id) is None:
-            raise Unauthorized("the account no longer exists")
-        held = await service.roles_of(session=session, user_id=principal.user_id)
-        if not set(held) & set(roles):
-            raise Forbidden(f"requires one of the roles: {', '.join(roles)}")
-        return principal
-
-    return Depends(dependency)
+PasswordsDep = Annotated[Passwords, app_state("passwords")]
+IssuerDep = Annotated[TokenIssuer, app_state("token_issuer")]
+LockoutDep = Annotated[sessions.Lockout, app_state("lockout")]
+KeyRingDep = Annotated[KeyRing, app_state("key_ring")]
 
 
 async def _user_public(session: AsyncSession, user: User) -> UserPublic:
-    roles = await service.roles_of(session=session, user_id=user.id)
-    return UserPublic.model_validate({**user.model_dump(), "roles": roles})
+    held = await roles.roles_of(session=session, user_id=user.id)
+    return UserPublic.model_validate({**user.model_dump(), "roles": held})
 
 
-def _granted(outcome: TokenPair | service.Refused) -> TokenPair:
-    if isinstance(outcome, service.Refused):
-        raise outcome.problem
-    return outcome
+def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
+    return VehiclePublic.model_validate(vehicle)
 
 
 # Auth
@@ -114,39 +67,33 @@ def _granted(outcome: TokenPair | service.Refused) -> TokenPair:
     "/register", status_code=201, responses=problem_responses(400, 409, 413, 422), summary="Sign up"
 )
 async def register(body: UserCreate, session: SessionDep, passwords: PasswordsDep) -> UserPublic:
-    user = await service.register(session=session, data=body, passwords=passwords)
+    user = await accounts.register(session=session, data=body, passwords=passwords)
     return await _user_public(session, user)
 
 
 @auth.post("/login", responses=problem_responses(400, 401, 413, 422, 429), summary="Log in")
 async def login(
     body: LoginRequest,
-    database: DatabaseDep,
+    session: SessionDep,
     passwords: PasswordsDep,
     issuer: IssuerDep,
     lockout: LockoutDep,
 ) -> TokenPair:
-    async with database.transaction() as session:
-        outcome = await service.login(
-            session=session,
-            email=body.email,
-            password=body.password,
-            passwords=passwords,
-            issuer=issuer,
-            lockout=lockout,
-        )
-    return _granted(outcome)
+    return await sessions.login(
+        session=session,
+        email=body.email,
+        password=body.password,
+        passwords=passwords,
+        issuer=issuer,
+        lockout=lockout,
+    )
 
 
 @auth.post(
     "/refresh", responses=problem_responses(400, 401, 413, 422), summary="Rotate a refresh token"
 )
-async def refresh(body: RefreshRequest, database: DatabaseDep, issuer: IssuerDep) -> TokenPair:
-    async with database.transaction() as session:
-        outcome = await service.refresh(
-            session=session, refresh_token=body.refresh_token, issuer=issuer
-        )
-    return _granted(outcome)
+async def refresh(body: RefreshRequest, session: SessionDep, issuer: IssuerDep) -> TokenPair:
+    return await sessions.refresh(session=session, refresh_token=body.refresh_token, issuer=issuer)
 
 
 @auth.post(
@@ -157,12 +104,11 @@ async def refresh(body: RefreshRequest, database: DatabaseDep, issuer: IssuerDep
     summary="End the session of a refresh token",
 )
 async def logout(body: RefreshRequest, session: SessionDep) -> None:
-    await service.logout(session=session, refresh_token=body.refresh_token)
+    await sessions.logout(session=session, refresh_token=body.refresh_token)
 
 
 @well_known.get("/jwks.json", summary="Public keys that verify access tokens")
-async def jwks(request: Request) -> Jwks:
-    keys: KeyRing = request.app.state.key_ring
+async def jwks(keys: KeyRingDep) -> Jwks:
     return Jwks.model_validate(keys.jwks())
 
 
@@ -176,13 +122,13 @@ async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
 
 @me.patch("", responses=problem_responses(400, 413, 422), summary="Update my profile")
 async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
-    user = await service.update_profile(session=session, user=user, data=body)
+    user = await accounts.update_profile(session=session, user=user, data=body)
     return await _user_public(session, user)
 
 
 @me.delete("", status_code=204, response_class=Response, summary="Delete my account")
 async def delete_me(user: CurrentUser, session: SessionDep) -> None:
-    await service.delete_account(session=session, user=user)
+    await accounts.delete_account(session=session, user=user)
 
 
 @me.post(
@@ -194,18 +140,14 @@ async def delete_me(user: CurrentUser, session: SessionDep) -> None:
 async def submit_vehicle(
     body: VehicleCreate, user: CurrentUser, session: SessionDep
 ) -> VehiclePublic:
-    vehicle = await service.submit_vehicle(session=session, user=user, data=body)
+    vehicle = await vehicles.submit_vehicle(session=session, user=user, data=body)
     return _vehicle_public(vehicle)
 
 
 @me.get("/vehicles", summary="My vehicles")
 async def my_vehicles(user: CurrentUser, session: SessionDep) -> VehicleList:
-    vehicles = await service.vehicles_of(session=session, user_id=user.id)
-    return VehicleList(items=[_vehicle_public(vehicle) for vehicle in vehicles])
-
-
-def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
-    return VehiclePublic.model_validate(vehicle, from_attributes=True)
+    mine = await vehicles.vehicles_of(session=session, user_id=user.id)
+    return VehicleList(items=[_vehicle_public(vehicle) for vehicle in mine])
 
 
 # Public profiles
@@ -215,9 +157,9 @@ def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
 async def read_profile(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ProfilePublic:
-    user = await service.profile(session=session, user_id=user_id)
-    roles = await service.roles_of(session=session, user_id=user.id)
-    return ProfilePublic.model_validate({**user.model_dump(), "roles": roles})
+    user = await accounts.profile(session=session, user_id=user_id)
+    held = await roles.roles_of(session=session, user_id=user.id)
+    return ProfilePublic.model_validate({**user.model_dump(), "roles": held})
 
 
 # Administration
@@ -229,15 +171,12 @@ async def read_profile(
     summary="Grant a role (not owner: that follows a verified vehicle)",
 )
 async def grant_role(
-    user_id: uuid.UUID,
-    role: Role,
-    session: SessionDep,
-    principal: Principal = _acting_as("admin"),
-) -> UserRoles:
-    roles = await service.grant_role(
+    user_id: uuid.UUID, role: Role, session: SessionDep, principal: Admin
+) -> UserRolesPublic:
+    held = await roles.grant_role(
         session=session, user_id=user_id, role=role, changed_by=principal.user_id
     )
-    return UserRoles(user_id=user_id, roles=roles)
+    return UserRolesPublic(user_id=user_id, roles=held)
 
 
 @admin.delete(
@@ -246,29 +185,26 @@ async def grant_role(
     summary="Revoke a role",
 )
 async def revoke_role(
-    user_id: uuid.UUID,
-    role: Role,
-    session: SessionDep,
-    principal: Principal = _acting_as("admin"),
-) -> UserRoles:
-    roles = await service.revoke_role(
+    user_id: uuid.UUID, role: Role, session: SessionDep, principal: Admin
+) -> UserRolesPublic:
+    held = await roles.revoke_role(
         session=session, user_id=user_id, role=role, changed_by=principal.user_id
     )
-    return UserRoles(user_id=user_id, roles=roles)
+    return UserRolesPublic(user_id=user_id, roles=held)
 
 
 @admin.get(
-    "/vehicles", responses=problem_responses(422), summary="Vehicles waiting for verification"
+    "/vehicles",
+    responses=problem_responses(422),
+    summary="Vehicles waiting for verification, oldest first",
 )
 async def pending_vehicles(
-    session: SessionDep,
-    after: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    principal: Principal = _acting_as("staff", "admin"),
-) -> VehiclePage:
-    vehicles = await service.pending_vehicles(session=session, after=after, limit=limit)
-    cursor = vehicles[-1].id if len(vehicles) == limit else None
-    return VehiclePage(items=[_vehicle_public(vehicle) for vehicle in vehicles], next_cursor=cursor)
+    session: SessionDep, page: PageDep, principal: StaffOrAdmin
+) -> CursorPage[VehiclePublic]:
+    pending, next_cursor = await vehicles.pending_vehicles(session=session, page=page)
+    return CursorPage[VehiclePublic](
+        items=[_vehicle_public(vehicle) for vehicle in pending], next_cursor=next_cursor
+    )
 
 
 @admin.post(
@@ -277,11 +213,9 @@ async def pending_vehicles(
     summary="Verify a vehicle: its user becomes an owner",
 )
 async def verify_vehicle(
-    vehicle_id: uuid.UUID,
-    session: SessionDep,
-    principal: Principal = _acting_as("staff", "admin"),
+    vehicle_id: uuid.UUID, session: SessionDep, principal: StaffOrAdmin
 ) -> VehiclePublic:
-    vehicle = await service.verify_vehicle(
+    vehicle = await vehicles.verify_vehicle(
         session=session,
         vehicle_id=vehicle_id,
         verified_by=f"staff:{principal.user_id}",

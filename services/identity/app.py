@@ -1,49 +1,44 @@
 """Identity's app factory: ``uvicorn --factory services.identity.app:create_app``.
 
-Wires the database, the outbox relay, the signing keys (identity verifies its own tokens
-with its own JWKS), the password hasher and the routers onto :func:`kit.app.build_service_app`.
+The service template (:func:`kit.service.create_service_app`) wires the database, the
+outbox relay and the consumers (unless ``IDENTITY_BUS_ENABLED=false``); identity verifies
+access tokens with its own JWKS instead of fetching it, and puts what its routes need on
+``app.state``: the signing keys, the token issuer, the password hasher and the lockout rule.
 """
 
 from fastapi import FastAPI
 
-from kit.app import build_service_app
 from kit.auth import StaticKeys, TokenVerifier
-from kit.bus.relay import OutboxRelay
-from kit.db import Database
+from kit.service import create_service_app
 from services.identity.api import ROUTERS
 from services.identity.config import IdentitySettings
+from services.identity.consumers import SUBSCRIPTIONS
 from services.identity.passwords import Passwords
-from services.identity.service import Lockout
+from services.identity.service.sessions import Lockout
 from services.identity.tokens import KeyRing, TokenIssuer
 
 
 def create_app(settings: IdentitySettings | None = None) -> FastAPI:
     settings = settings or IdentitySettings()
-    database = Database(settings.database_url, pool_size=settings.database_pool_size)
-    relay = OutboxRelay(
-        database=database,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        service=settings.service_name,
-    )
-    app = build_service_app(
+    keys = KeyRing.from_settings(settings)
+    return create_service_app(
         settings=settings,
         title="Paddock identity",
         routers=ROUTERS,
-        database=database,
-        components=[relay],
+        subscriptions=SUBSCRIPTIONS,
+        token_verifier=TokenVerifier(
+            StaticKeys(keys.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        ),
+        state={
+            "key_ring": keys,
+            "token_issuer": TokenIssuer(
+                keys=keys,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                access_ttl=settings.access_token_ttl,
+                refresh_ttl=settings.refresh_token_ttl,
+            ),
+            "passwords": Passwords.from_settings(settings),
+            "lockout": Lockout(settings.lockout_max_failures, settings.lockout_duration),
+        },
     )
-    keys = KeyRing.from_settings(settings)
-    app.state.key_ring = keys
-    app.state.token_issuer = TokenIssuer(
-        keys=keys,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        access_ttl=settings.access_token_ttl,
-        refresh_ttl=settings.refresh_token_ttl,
-    )
-    app.state.token_verifier = TokenVerifier(
-        StaticKeys(keys.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience
-    )
-    app.state.passwords = Passwords.from_settings(settings)
-    app.state.lockout = Lockout(settings.lockout_max_failures, settings.lockout_duration)
-    return app

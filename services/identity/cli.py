@@ -18,10 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from kit.db import Database
 from kit.problems import Problem
-from services.identity import service
 from services.identity.config import IdentitySettings
 from services.identity.passwords import Passwords
 from services.identity.schemas import DisplayName, Email
+from services.identity.service import roles
 
 PASSWORD_ENV = "IDENTITY_ADMIN_PASSWORD"
 
@@ -30,11 +30,11 @@ async def create_admin(
     settings: IdentitySettings, *, email: str, password: str, display_name: str
 ) -> str:
     """Ensure an admin account exists; return its id."""
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, service=settings.service_name)
     passwords = Passwords.from_settings(settings)
     try:
         async with database.transaction() as session:
-            user = await service.ensure_admin(
+            user = await roles.ensure_admin(
                 session=session,
                 email=TypeAdapter(Email).validate_python(email),
                 password=password,

@@ -1,8 +1,11 @@
 """Identity's API models: what requests may carry and what responses show.
 
-Request bodies refuse unknown fields (a 422, never silently ignored), so that a client
-cannot try to set a role, an email or an owner flag through a profile update. Free text
-refuses control characters (NUL cannot be stored by PostgreSQL).
+Request bodies (``<Thing>Create``, ``<Thing>Update``, ``<Action>Request``) derive from
+:class:`kit.api.schemas.StrictBody`: an unknown field is a 422, never silently ignored, so
+that a client cannot try to set a role, an email or an owner flag through a profile update.
+Free text refuses control characters (NUL cannot be stored by PostgreSQL). Resources are
+``<Thing>Public`` (:class:`kit.api.schemas.PublicModel`); ``TokenPair`` and ``Jwks`` are
+documents, not resources, and keep their standard names.
 """
 
 import uuid
@@ -14,13 +17,13 @@ from pydantic import (
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
-    ConfigDict,
     EmailStr,
     Field,
     StringConstraints,
     field_validator,
 )
 
+from kit.api.schemas import PublicModel, StrictBody
 from kit.auth import ROLES
 from services.identity import models
 from services.identity.models import VehicleStatus
@@ -61,10 +64,6 @@ Vin = Annotated[
 ReferralCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 class UserBase(BaseModel):
     display_name: DisplayName
 
@@ -94,7 +93,7 @@ class UserUpdate(StrictBody):
         return value
 
 
-class ProfilePublic(UserBase):
+class ProfilePublic(UserBase, PublicModel):
     """What anyone signed in may see about a user (never the email)."""
 
     id: uuid.UUID
@@ -121,6 +120,8 @@ class RefreshRequest(StrictBody):
 
 
 class TokenPair(BaseModel):
+    """The tokens of a login or a refresh (an OAuth 2.0 token response)."""
+
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
@@ -128,7 +129,9 @@ class TokenPair(BaseModel):
     refresh_expires_in: int = Field(description="Seconds until the refresh token expires")
 
 
-class UserRoles(BaseModel):
+class UserRolesPublic(PublicModel):
+    """The roles a user holds after a grant or a revocation."""
+
     user_id: uuid.UUID
     roles: list[Role]
 
@@ -146,7 +149,7 @@ class VehicleCreate(VehicleBase, StrictBody):
     vin: Vin
 
 
-class VehiclePublic(VehicleBase):
+class VehiclePublic(VehicleBase, PublicModel):
     id: uuid.UUID
     user_id: uuid.UUID
     vin: str | None
@@ -156,6 +159,8 @@ class VehiclePublic(VehicleBase):
 
 
 class VehicleList(BaseModel):
+    """The caller's own vehicles: at most ten, so one bounded list rather than pages."""
+
     items: list[VehiclePublic]
 
 
@@ -169,11 +174,6 @@ class Jwk(BaseModel):
 
 
 class Jwks(BaseModel):
+    """The JSON Web Key Set (RFC 7517) that verifies access tokens."""
+
     keys: list[Jwk]
-
-
-class VehiclePage(BaseModel):
-    items: list[VehiclePublic]
-    next_cursor: uuid.UUID | None = Field(
-        description="Pass as ``after`` for the next page; null on the last page"
-    )

@@ -1,5 +1,6 @@
 """Helpers shared by identity's tests: settings, accounts, requests, and counting what
-was written (a bad request must change nothing)."""
+was written (a bad request must change nothing). What identity staged for the bus is read
+with :func:`kit.testing.services.outbox_events`."""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,6 +11,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
+from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage
 from kit.db import Database
 from services.identity.config import IdentitySettings
@@ -24,6 +26,7 @@ COUNTED: tuple[type[SQLModel], ...] = (
     Vehicle,
     LoginThrottle,
     OutboxMessage,
+    AuditRecord,
 )
 
 
@@ -64,11 +67,15 @@ def superuser_headers(http: httpx.Client, user_id: uuid.UUID, email: str) -> dic
     return bearer(access_token(http, email))
 
 
-def identity_settings(database_url: str, kafka: str, **overrides: Any) -> IdentitySettings:
-    """Settings for tests: cheap Argon2 parameters, a fresh signing key."""
+def identity_settings(
+    database_url: str, kafka: str | None = None, **overrides: Any
+) -> IdentitySettings:
+    """Settings for tests: cheap Argon2 parameters, a fresh signing key; the bus (outbox
+    relay) runs only when ``kafka`` is given, else events stay staged in the outbox."""
     values: dict[str, Any] = {
         "database_url": database_url,
-        "kafka_bootstrap_servers": kafka,
+        "bus_enabled": kafka is not None,
+        **({"kafka_bootstrap_servers": kafka} if kafka else {}),
         "jwt_private_key": generate_private_key_pem().decode(),
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
@@ -107,23 +114,27 @@ async def row_counts(database: Database) -> dict[str, int]:
         return counts
 
 
-async def event_types(database: Database, user_id: uuid.UUID) -> list[str]:
-    """Types of the outbox rows about ``user_id``, oldest first."""
-    async with database.transaction() as session:
-        query = (
-            select(OutboxMessage.type)
-            .where(col(OutboxMessage.key) == str(user_id))
-            .order_by(col(OutboxMessage.id))
-        )
-        return list((await session.scalars(query)).all())
+async def new_account(
+    client: httpx.AsyncClient, database: Database, roles: tuple[str, ...] = ()
+) -> Account:
+    """A registered, logged-in account holding ``roles`` (besides fan)."""
+    email = new_email()
+    registered = await register(client, email)
+    assert registered.status_code == 201, registered.text
+    user_id = uuid.UUID(registered.json()["id"])
+    await grant(database, user_id, *roles)
+    tokens = await login(client, email)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Account(user_id, email, PASSWORD, body["access_token"], body["refresh_token"])
 
 
-async def event_data(database: Database, user_id: uuid.UUID, event_type: str) -> list[Any]:
-    """Payloads of the outbox rows of ``event_type`` about ``user_id``, oldest first."""
-    async with database.transaction() as session:
-        query = (
-            select(OutboxMessage.data)
-            .where(col(OutboxMessage.key) == str(user_id), col(OutboxMessage.type) == event_type)
-            .order_by(col(OutboxMessage.id))
-        )
+async def audit_records(database: Database, subject: object) -> list[AuditRecord]:
+    """The audit records about ``subject``, oldest first."""
+    query = (
+        select(AuditRecord)
+        .where(col(AuditRecord.subject_id) == str(subject))
+        .order_by(col(AuditRecord.at), col(AuditRecord.id))
+    )
+    async with database.reading() as session:
         return list((await session.scalars(query)).all())

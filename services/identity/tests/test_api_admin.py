@@ -1,4 +1,5 @@
-"""Role administration: admins only, owner and fan not assignable, events published."""
+"""Role administration: admins only, owner and fan not assignable, events published with
+the admin as their actor, every change in the audit record."""
 
 import uuid
 
@@ -7,11 +8,11 @@ import jwt
 import pytest
 
 from kit.db import Database
+from kit.testing.services import outbox_events
 from services.identity.tests.support import (
     Account,
     MakeAccount,
-    event_data,
-    event_types,
+    audit_records,
     login,
     row_counts,
 )
@@ -39,12 +40,18 @@ async def test_admin_grants_and_revokes(
     revoked = await client.delete(_roles_url(account.id, "volunteer"), headers=admin.headers)
     assert revoked.json()["roles"] == ["fan"]
 
-    changes = await event_data(database, account.id, ROLE_CHANGED)
-    assert [(c["granted"], c["revoked"]) for c in changes] == [
+    changes = await outbox_events(database, subject=account.id, event_type=ROLE_CHANGED)
+    assert [(c.data["granted"], c.data["revoked"]) for c in changes] == [
         (["volunteer"], []),
         ([], ["volunteer"]),
     ]
-    assert all(change["changed_by"] == str(admin.id) for change in changes)
+    assert all(change.data["changed_by"] == str(admin.id) for change in changes)
+    assert [change.actor for change in changes] == [admin.id, admin.id]
+    records = await audit_records(database, account.id)
+    assert [(r.action, r.actor_id, r.detail) for r in records] == [
+        ("role.granted", admin.id, {"role": "volunteer"}),
+        ("role.revoked", admin.id, {"role": "volunteer"}),
+    ], "one record per change: the repeated grant changed nothing"
 
 
 async def test_non_admin_is_403(
@@ -57,7 +64,8 @@ async def test_non_admin_is_403(
         assert response.status_code == 403
         assert response.json()["type"].endswith("/forbidden")
     assert await row_counts(database) == before
-    assert await event_types(database, account.id) == ["identity.user.registered.v1"]
+    events = await outbox_events(database, subject=account.id)
+    assert [event.type for event in events] == ["identity.user.registered.v1"]
 
 
 async def test_revoked_admin_is_refused_at_once(

@@ -10,12 +10,11 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from kit.db import Database, utcnow
+from kit.testing.services import outbox_events
 from services.identity.models import LoginThrottle, User
 from services.identity.tests.support import (
     PASSWORD,
     Account,
-    event_data,
-    event_types,
     login,
     new_email,
     register,
@@ -41,10 +40,11 @@ async def test_register_login_me(client: httpx.AsyncClient, database: Database) 
     assert me.json() == user
 
     user_id = uuid.UUID(user["id"])
-    assert await event_types(database, user_id) == ["identity.user.registered.v1"]
-    [payload] = await event_data(database, user_id, "identity.user.registered.v1")
-    assert payload["referral_code"] == "R-42"
-    assert payload["display_name"] == "Ann"
+    [registered] = await outbox_events(database, subject=user_id)
+    assert registered.type == "identity.user.registered.v1"
+    assert registered.data["referral_code"] == "R-42"
+    assert registered.data["display_name"] == "Ann"
+    assert registered.actor == user_id, "the user registered themselves"
 
 
 async def test_access_token_claims(client: httpx.AsyncClient, account: Account) -> None:

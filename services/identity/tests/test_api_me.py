@@ -7,12 +7,11 @@ import pytest
 from sqlmodel import select
 
 from kit.db import Database
+from kit.testing.services import outbox_events
 from services.identity.models import RefreshToken, User, Vehicle
 from services.identity.tests.support import (
     Account,
     MakeAccount,
-    event_data,
-    event_types,
     login,
     register,
     row_counts,
@@ -34,8 +33,15 @@ async def test_patch_me_updates_and_publishes(
     assert response.status_code == 200
     assert {key: response.json()[key] for key in body} == body
     assert (await client.get("/v1/me", headers=account.headers)).json() == response.json()
-    [payload] = await event_data(database, account.id, "identity.user.updated.v1")
-    assert payload == {"user_id": str(account.id), "display_name": "Ann Lee", "city": "Shanghai"}
+    [updated] = await outbox_events(
+        database, subject=account.id, event_type="identity.user.updated.v1"
+    )
+    assert updated.data == {
+        "user_id": str(account.id),
+        "display_name": "Ann Lee",
+        "city": "Shanghai",
+    }
+    assert updated.actor == account.id
 
 
 async def test_patch_me_partial_and_clearing(
@@ -128,7 +134,8 @@ async def test_delete_me_erases_personal_data(
     assert tokens
     assert all(token.revoked_at is not None for token in tokens)
     assert [vehicle.vin for vehicle in vehicles] == [None]
-    assert (await event_types(database, account.id))[-1] == "identity.user.deleted.v1"
+    deleted = (await outbox_events(database, subject=account.id))[-1]
+    assert (deleted.type, deleted.actor) == ("identity.user.deleted.v1", account.id)
 
 
 async def test_deleted_account_is_gone_everywhere(

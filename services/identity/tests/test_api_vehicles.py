@@ -1,16 +1,24 @@
 """Vehicles: submission, verification by staff (the user becomes an owner), listing."""
 
+import base64
+import json
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from kit.db import Database
+from kit.testing.plugin import MigratedDatabaseFactory
+from kit.testing.services import outbox_events, running, service_client
+from services.identity.app import create_app
 from services.identity.tests.support import (
     Account,
     MakeAccount,
-    event_data,
-    event_types,
+    audit_records,
+    identity_settings,
+    new_account,
     row_counts,
 )
 
@@ -84,17 +92,20 @@ async def test_staff_verification_makes_an_owner(
 
     me = await client.get("/v1/me", headers=account.headers)
     assert me.json()["roles"] == ["fan", "owner"]
-    assert await event_types(database, account.id) == [
+    registered, event, change = await outbox_events(database, subject=account.id)
+    assert (registered.type, event.type, change.type) == (
         "identity.user.registered.v1",
         "identity.user.vehicle_verified.v1",
         "identity.user.role_changed.v1",
-    ]
-    [event] = await event_data(database, account.id, "identity.user.vehicle_verified.v1")
-    assert event["verified_by"] == f"staff:{staff.id}"
-    assert event["vin_last4"] == vehicle["vin"][-4:]
-    [change] = await event_data(database, account.id, "identity.user.role_changed.v1")
-    assert change["roles"] == ["fan", "owner"]
-    assert change["granted"] == ["owner"]
+    )
+    assert event.data["verified_by"] == f"staff:{staff.id}"
+    assert event.data["vin_last4"] == vehicle["vin"][-4:]
+    assert change.data["roles"] == ["fan", "owner"]
+    assert change.data["granted"] == ["owner"]
+    assert event.actor == change.actor == staff.id
+    [record] = await audit_records(database, vehicle["id"])
+    assert (record.action, record.actor_id) == ("vehicle.verified", staff.id)
+    assert record.detail == {"user_id": str(account.id)}
 
 
 async def test_verification_is_idempotent(
@@ -115,7 +126,7 @@ async def test_a_second_vehicle_keeps_one_owner_role(
     for _ in range(2):
         vehicle = (await _submit(client, account, _vin())).json()
         await client.post(f"/v1/admin/vehicles/{vehicle['id']}/verify", headers=staff.headers)
-    types = await event_types(database, account.id)
+    types = [event.type for event in await outbox_events(database, subject=account.id)]
     assert types.count("identity.user.vehicle_verified.v1") == 2
     assert types.count("identity.user.role_changed.v1") == 1
 
@@ -152,19 +163,80 @@ async def test_unknown_vehicle_is_404(client: httpx.AsyncClient, staff: Account)
     assert response.status_code == 404
 
 
-async def test_pending_list_pages(
-    client: httpx.AsyncClient, staff: Account, account: Account
-) -> None:
-    submitted = [(await _submit(client, account, _vin())).json()["id"] for _ in range(3)]
-    seen: list[str] = []
-    cursor: str | None = None
+@dataclass
+class Fresh:
+    """Identity on a database of its own: the pending list holds only this test's vehicles."""
+
+    client: httpx.AsyncClient
+    staff: Account
+    owner: Account
+
+
+@pytest.fixture
+async def fresh(migrated_database_factory: MigratedDatabaseFactory) -> AsyncIterator[Fresh]:
+    url = await migrated_database_factory("identity")
+    async with running(create_app(identity_settings(url))) as app, service_client(app) as client:
+        database: Database = app.state.database
+        staff = await new_account(client, database, ("staff",))
+        yield Fresh(client, staff, await new_account(client, database))
+
+
+async def _pages(fresh: Fresh, limit: int) -> list[list[str]]:
+    """Every page of the pending list, following ``next_cursor`` until it is null."""
+    pages: list[list[str]] = []
+    params: dict[str, str | int] = {"limit": limit}
     while True:
-        params = {"limit": 2, **({"after": cursor} if cursor else {})}
-        page = (await client.get("/v1/admin/vehicles", params=params, headers=staff.headers)).json()
-        seen += [item["id"] for item in page["items"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
-    assert set(submitted) <= set(seen)
-    assert seen == sorted(seen)
+        response = await fresh.client.get(
+            "/v1/admin/vehicles", params=params, headers=fresh.staff.headers
+        )
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append([item["id"] for item in page["items"]])
+        if page["next_cursor"] is None:
+            return pages
+        params = {"limit": limit, "cursor": page["next_cursor"]}
+
+
+async def test_pending_list_pages_exactly(fresh: Fresh) -> None:
+    submitted = [(await _submit(fresh.client, fresh.owner, _vin())).json()["id"] for _ in range(5)]
+    assert await _pages(fresh, 2) == [submitted[0:2], submitted[2:4], submitted[4:]]
+    assert await _pages(fresh, 5) == [submitted], "a full last page links to no empty page"
+    assert await _pages(fresh, 100) == [submitted]
+    default = (await fresh.client.get("/v1/admin/vehicles", headers=fresh.staff.headers)).json()
+    assert [item["id"] for item in default["items"]] == submitted
+    assert default["next_cursor"] is None
+
+    verify = f"/v1/admin/vehicles/{submitted[0]}/verify"
+    assert (await fresh.client.post(verify, headers=fresh.staff.headers)).status_code == 200
+    assert await _pages(fresh, 2) == [submitted[1:3], submitted[3:]], "verified ones leave"
+
+
+def _cursor(values: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"cursor": "not a cursor!"}, "bad-cursor"),
+        ({"cursor": _cursor(["not-a-uuid"])}, "bad-cursor"),
+        ({"cursor": _cursor([str(uuid.uuid4()), 1])}, "bad-cursor"),
+        ({"cursor": _cursor({"id": str(uuid.uuid4())})}, "bad-cursor"),
+        ({"cursor": "x" * 501}, "validation-error"),
+        ({"limit": 0}, "validation-error"),
+        ({"limit": 101}, "validation-error"),
+    ],
+)
+async def test_bad_page_requests_are_422(
+    client: httpx.AsyncClient, staff: Account, params: dict[str, object], problem: str
+) -> None:
+    response = await client.get("/v1/admin/vehicles", params=params, headers=staff.headers)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith(f"/{problem}")
+
+
+async def test_fans_cannot_list_pending_vehicles(
+    client: httpx.AsyncClient, account: Account
+) -> None:
     assert (await client.get("/v1/admin/vehicles", headers=account.headers)).status_code == 403

@@ -7,11 +7,12 @@ import jwt
 import pytest
 
 from kit.db import Database
+from kit.testing.services import outbox_events
 from services.identity import cli
 from services.identity.tests.support import (
     PASSWORD,
     Account,
-    event_types,
+    audit_records,
     login,
     new_email,
     row_counts,
@@ -48,7 +49,10 @@ async def test_create_admin_promotes_an_existing_account(
     await asyncio.to_thread(cli.main, ["create-admin", "--email", account.email])
     tokens = (await login(client, account.email)).json()
     assert _roles(tokens["access_token"]) == ["admin", "fan"]
-    assert (await event_types(database, account.id))[-1] == "identity.user.role_changed.v1"
+    change = (await outbox_events(database, subject=account.id))[-1]
+    assert change.type == "identity.user.role_changed.v1"
+    assert change.actor is None, "the operator's command is the system acting"
+    assert await audit_records(database, account.id) == []
 
 
 @pytest.mark.usefixtures("cli_env")

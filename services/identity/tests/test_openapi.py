@@ -4,9 +4,9 @@ error and every response matches its documented schema.
 The schema is read from an app built for the purpose; the requests go to a real uvicorn
 server on its own thread and event loop (with its own database), because schemathesis
 drives requests synchronously and its ASGI transport would run the app on other event
-loops than the one its database pool belongs to. The requests carry the
-token of an account holding every assignable role, so the protected operations are
-explored past authentication.
+loops than the one its database pool belongs to; the bus is off (events stay in the
+outbox). The requests carry the token of an account holding every assignable role, so the
+protected operations are explored past authentication.
 """
 
 from collections.abc import Callable, Iterator
@@ -32,32 +32,29 @@ from services.identity.tests.support import PASSWORD, identity_settings, new_ema
 class Server:
     base_url: str
     database_url: str
-    kafka: str
 
 
 @pytest.fixture(scope="module")
-def identity_server(
-    postgres_database_factory: Callable[[str], str], kafka_bootstrap: str
-) -> Iterator[Server]:
+def identity_server(postgres_database_factory: Callable[[str], str]) -> Iterator[Server]:
     url = postgres_database_factory("identity_openapi")
     upgrade("identity", url)
-    app = create_app(identity_settings(url, kafka_bootstrap))
+    app = create_app(identity_settings(url))
     with serving_in_thread(app, "identity-openapi-server") as base_url:
-        yield Server(base_url, url, kafka_bootstrap)
+        yield Server(base_url, url)
 
 
 @pytest.fixture(scope="module")
 def superuser_headers(identity_server: Server) -> dict[str, str]:
     """Headers of an account holding admin, staff and volunteer."""
     email = new_email()
-    settings = identity_settings(identity_server.database_url, identity_server.kafka)
+    settings = identity_settings(identity_server.database_url)
     user_id = run_sync(create_admin(settings, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=identity_server.base_url) as http:
         return support.superuser_headers(http, user_id, email)
 
 
 schema = schemathesis.openapi.from_dict(
-    create_app(identity_settings("sqlite+aiosqlite://", "127.0.0.1:9")).openapi()
+    create_app(identity_settings("sqlite+aiosqlite://")).openapi()
 ).exclude(method="DELETE", path="/v1/me")
 
 
