@@ -164,6 +164,22 @@ async def _fail_five_times(client: httpx.AsyncClient, email: str) -> None:
         assert (await login(client, email, "wrong password 123")).status_code == 401
 
 
+async def test_a_refused_login_is_still_counted(
+    client: httpx.AsyncClient, account: Account, database: Database
+) -> None:
+    """The 401 is raised with ``commit=True``: the failure it answers stays recorded."""
+    assert (await login(client, account.email, "wrong password 123")).status_code == 401
+    unknown = new_email()
+    assert (await login(client, unknown, "wrong password 123")).status_code == 401
+    async with database.reading() as session:
+        user = await session.get(User, account.id)
+        throttle = await session.get(LoginThrottle, hash_secret(unknown))
+    assert user is not None
+    assert (user.failed_logins, user.last_failed_at is not None) == (1, True)
+    assert throttle is not None
+    assert (throttle.failed_logins, throttle.last_failed_at is not None) == (1, True)
+
+
 async def test_lockout_after_five_failures(
     client: httpx.AsyncClient, account: Account, database: Database
 ) -> None:
