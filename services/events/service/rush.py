@@ -69,12 +69,13 @@ SELECT signup.status, signup.waitlist_position, signup.fee_points FROM signup, m
 """)
 
 
-def applies(session: AsyncSession) -> bool:
+def applies(*, session: AsyncSession) -> bool:
     """The one-statement path exists on PostgreSQL only (SQLite takes the portable path)."""
     return session.get_bind().dialect.name == "postgresql"
 
 
 async def try_alone(
+    *,
     session: AsyncSession,
     event_id: uuid.UUID,
     principal: Principal,
@@ -103,6 +104,7 @@ async def try_alone(
 
 
 async def place(
+    *,
     session: AsyncSession,
     event: Event,
     user_id: uuid.UUID,

@@ -65,8 +65,10 @@ async def sign_up(
 ) -> tuple[Signup, bool]:
     """Sign up (or apply, in draw mode); ``(signup, created)``, the same signup on a retry."""
     now = utcnow()
-    if rush.applies(session):
-        placed = await rush.try_alone(session, event_id, principal, idempotency_key, now)
+    if rush.applies(session=session):
+        placed = await rush.try_alone(
+            session=session, event_id=event_id, principal=principal, key=idempotency_key, now=now
+        )
         if placed is not None:
             return placed, True
     event, replay = await _event_and_previous(session, event_id, principal, idempotency_key)
@@ -146,7 +148,7 @@ async def _take_place(
     now: datetime,
 ) -> Signup:
     if _fast_path(session, event, cancelled):
-        placed = await rush.place(session, event, user_id, key, now)
+        placed = await rush.place(session=session, event=event, user_id=user_id, key=key, now=now)
         if placed is None:
             raise LostRace
         return placed
@@ -167,7 +169,7 @@ async def _take_place(
 def _fast_path(session: AsyncSession, event: Event, cancelled: Signup | None) -> bool:
     """A new first-come signup on PostgreSQL takes the one-statement path of :mod:`.rush`."""
     first_come = event.signup_mode == SignupMode.FIRST_COME
-    return cancelled is None and first_come and rush.applies(session)
+    return cancelled is None and first_come and rush.applies(session=session)
 
 
 async def _seat_or_position(
