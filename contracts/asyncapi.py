@@ -18,7 +18,7 @@ DOCUMENT_PATH = Path(__file__).with_name("asyncapi.yaml")
 CLOUDEVENTS_HEADERS = {
     "type": "object",
     "description": "CloudEvents 1.0 Kafka binary mode: attributes as ce_* headers",
-    "required": ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject"],
+    "required": ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject", "ce_authtype"],
     "properties": {
         "ce_specversion": {"type": "string", "const": "1.0"},
         "ce_id": {"type": "string", "description": "UUIDv7; consumers dedupe on it"},
@@ -26,6 +26,17 @@ CLOUDEVENTS_HEADERS = {
         "ce_source": {"type": "string", "description": "the publishing service"},
         "ce_subject": {"type": "string", "description": "aggregate id, also the record key"},
         "ce_time": {"type": "string", "format": "date-time"},
+        "ce_authtype": {
+            "type": "string",
+            "enum": ["app_user", "system"],
+            "description": "CloudEvents auth context: a user's action caused the event, or "
+            "the system acted on its own",
+        },
+        "ce_authid": {
+            "type": "string",
+            "format": "uuid",
+            "description": "the id of the user whose action caused the event (app_user only)",
+        },
         "content-type": {"type": "string", "const": "application/json"},
     },
 }
