@@ -1,11 +1,11 @@
 """Idempotent consumers, dead letters and replay, on a real Kafka and PostgreSQL."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,9 @@ from kit.bus.envelope import Envelope
 from kit.bus.tests.conftest import Pinged, count_effects, make_payload_type
 from kit.db import Database
 from kit.testing.kafka import read_topic
+from kit.testing.waiting import eventually
+
+OUTCOMES = ("handled", "duplicate", "ignored", "dead-lettered")
 
 
 class Switch:
@@ -73,10 +76,49 @@ def ping(note: str) -> Envelope:
     )
 
 
-async def wait_for_effects(database: Database, expected: int, timeout: float = 30) -> None:
-    async with asyncio.timeout(timeout):
-        while await count_effects(database) < expected:
-            await asyncio.sleep(0.05)
+async def wait_for_effects(database: Database, expected: int) -> None:
+    async def reached() -> bool:
+        return await count_effects(database) >= expected
+
+    await eventually(reached, timeout=30, message=f"fewer than {expected} effects")
+
+
+def outcomes(consumer: EventConsumer) -> dict[str, int]:
+    """How many records ``consumer`` finished, by outcome (its Prometheus counter)."""
+    labels = {"service": consumer.service, "consumer": consumer.consumer_name}
+    values = {
+        outcome: REGISTRY.get_sample_value(
+            "paddock_consumer_events_total", {**labels, "outcome": outcome}
+        )
+        for outcome in OUTCOMES
+    }
+    return {outcome: int(value) for outcome, value in values.items() if value}
+
+
+async def records_on(bootstrap: str, producer: AIOKafkaProducer, topic: str) -> int:
+    """How many records ``topic`` holds: its partitions' end offsets (no transactions here)."""
+    partitions = await producer.partitions_for(topic)
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await reader.start()
+    try:
+        ends = await reader.end_offsets([TopicPartition(topic, p) for p in partitions])
+    finally:
+        await reader.stop()
+    return sum(ends.values())
+
+
+async def wait_until_caught_up(
+    consumer: EventConsumer, producer: AIOKafkaProducer, topic: str
+) -> None:
+    """Until ``consumer`` has finished (committed to the database, then counted) every record
+    on ``topic``: the positive sign that whatever it was going to do has been done."""
+    total = await records_on(consumer.bootstrap_servers, producer, topic)
+    assert total > 0, f"{topic} is empty: nothing to wait for"
+    await eventually(
+        lambda: sum(outcomes(consumer).values()) >= total,
+        timeout=30,
+        message=lambda: f"{consumer.name} finished {outcomes(consumer)} of {total} records",
+    )
 
 
 async def test_the_same_event_twice_has_one_effect(
@@ -85,10 +127,9 @@ async def test_the_same_event_twice_has_one_effect(
     twice = ping("once")
     await send(producer, topic_name, twice)
     await send(producer, topic_name, twice)
-    await send(producer, topic_name, ping("sentinel"))
-    await wait_for_effects(database, 2)
-    await asyncio.sleep(0.5)
-    assert await count_effects(database) == 2
+    await wait_until_caught_up(consumer, producer, topic_name)
+    assert outcomes(consumer) == {"handled": 1, "duplicate": 1}
+    assert await count_effects(database) == 1
     await consumer.check()
 
 
@@ -124,9 +165,9 @@ async def test_poison_goes_to_the_dlq_and_replays_after_the_fix(
 
     Switch.broken = False
     assert await replay(kafka_bootstrap, topic_name) == 1
-    await wait_for_effects(database, 2)
     assert await replay(kafka_bootstrap, topic_name) == 0
-    await asyncio.sleep(0.5)
+    await wait_until_caught_up(consumer, producer, topic_name)  # poison, healthy, replayed
+    assert outcomes(consumer) == {"dead-lettered": 1, "handled": 2}
     assert await count_effects(database) == 2
 
 
@@ -141,7 +182,9 @@ async def test_undecodable_records_are_dead_lettered_at_once(
     bad_payload = Envelope(type="test.pinged.v1", source="t", subject="s", data={"nope": 1})
     await send(producer, topic_name, bad_payload)
     await send(producer, topic_name, ping("after"))
-    await wait_for_effects(database, 1)
+    await wait_until_caught_up(consumer, producer, topic_name)
+    assert outcomes(consumer) == {"dead-lettered": 2, "handled": 1}
+    assert await count_effects(database) == 1
     dead = await read_topic(kafka_bootstrap, f"{topic_name}.dlq", expect=2)
     reasons = [dict(record.headers)["paddock_dlq_reason"].decode() for record in dead]
     assert reasons[0].startswith("not a CloudEvent")

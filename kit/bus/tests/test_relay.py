@@ -2,16 +2,24 @@
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from devstack import DevstackError
+from devstack.kafka import KafkaBroker
 from kit.bus.envelope import Envelope
 from kit.bus.outbox import OutboxMessage, publish
 from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import make_payload_type
 from kit.db import Database
 from kit.testing.kafka import read_topic
+from kit.testing.waiting import eventually
+
+OUTAGE_TIMEOUT = 30  # generous for a relay whose sends time out after REQUEST_TIMEOUT_MS (10 s)
 
 
 async def _pending(database: Database) -> int:
@@ -21,9 +29,34 @@ async def _pending(database: Database) -> int:
 
 
 async def _wait_until_drained(database: Database, timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while await _pending(database):
-            await asyncio.sleep(0.05)
+    async def drained() -> bool:
+        return await _pending(database) == 0
+
+    await eventually(drained, timeout=timeout, message="outbox rows still unpublished")
+
+
+async def _outage(relay: OutboxRelay) -> str | None:
+    """What the relay's readiness check reports: ``None`` when healthy, else the reason."""
+    try:
+        await relay.check()
+    except ConnectionError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture
+async def own_broker(tmp_path: Path) -> AsyncIterator[KafkaBroker]:
+    """A broker of this test's own, to stop and start again: the session's is shared."""
+    broker = KafkaBroker(tmp_path / "kafka")
+    try:
+        try:
+            broker.start()  # from the event loop's thread: the broker dies with its starter
+            await asyncio.to_thread(broker.wait_ready)
+        except DevstackError as exc:
+            pytest.fail(f"cannot start a Kafka broker for the outage test: {exc}", pytrace=False)
+        yield broker
+    finally:
+        await asyncio.to_thread(broker.stop)
 
 
 async def test_committed_events_are_published_once_in_order(
@@ -36,7 +69,7 @@ async def test_committed_events_are_published_once_in_order(
     try:
         for n in range(5):
             async with database.transaction() as session:
-                publish(session, model(ping_id=subject, note=f"n{n}"), source="test")
+                publish(session, model(ping_id=subject, note=f"n{n}"), actor=None)
         await _wait_until_drained(database)
         await relay.check()
     finally:
@@ -57,12 +90,12 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     try:
         try:
             async with database.transaction() as session:
-                publish(session, model(ping_id=uuid.uuid4(), note="doomed"), source="test")
+                publish(session, model(ping_id=uuid.uuid4(), note="doomed"), actor=None)
                 raise RuntimeError("the domain change failed")
         except RuntimeError:
             pass
         async with database.transaction() as session:
-            publish(session, model(ping_id=uuid.uuid4(), note="kept"), source="test")
+            publish(session, model(ping_id=uuid.uuid4(), note="kept"), actor=None)
         await _wait_until_drained(database)
     finally:
         await relay.stop()
@@ -72,32 +105,76 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     ] == ["kept"]
 
 
-async def test_kafka_outage_keeps_events_and_heals(
-    database: Database, kafka_bootstrap: str, topic_name: str
+async def test_a_relay_that_never_reached_kafka_says_why(
+    database: Database, topic_name: str
 ) -> None:
-    """With the broker unreachable the rows wait and readiness fails; then they flow."""
+    relay = OutboxRelay(database=database, bootstrap_servers="127.0.0.1:1", service="test")
+    await relay.start()
+    try:
+
+        async def says_why() -> bool:
+            return (await _outage(relay) or "not started") != "not started"
+
+        await eventually(says_why, message="the relay never tried Kafka, or hid why it failed")
+        assert "KafkaConnectionError" in (await _outage(relay) or "")
+    finally:
+        await relay.stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason=(
+        "kit.bus.relay waits for Kafka's acknowledgement without a deadline, and aiokafka's"
+        " idempotent producer retries a batch forever while its broker is gone: the relay"
+        " hangs in publish_pending and check() keeps answering healthy"
+    ),
+)
+async def test_kafka_outage_keeps_events_and_heals(
+    database: Database, own_broker: KafkaBroker, topic_name: str
+) -> None:
+    """A healthy relay loses its broker: it reports the outage, the row waits in the
+    database, and once the broker is back the same relay publishes it and is ready again."""
     model = make_payload_type(topic_name)
-    dead_port = "127.0.0.1:1"
-    down = OutboxRelay(database=database, bootstrap_servers=dead_port, service="test")
-    await down.start()
+    subject = uuid.uuid4()  # one key, one partition: the order on the topic is the order sent
+    bootstrap = own_broker.bootstrap_servers
+    relay = OutboxRelay(database=database, bootstrap_servers=bootstrap, service="test")
+    await relay.start()
     try:
         async with database.transaction() as session:
-            publish(session, model(ping_id=uuid.uuid4(), note="waited"), source="test")
-        await asyncio.sleep(1.5)
-        assert await _pending(database) == 1
-        try:
-            await down.check()
-            raise AssertionError("the relay claims to be healthy without a broker")
-        except ConnectionError:
-            pass
-    finally:
-        await down.stop()
-    up = OutboxRelay(database=database, bootstrap_servers=kafka_bootstrap, service="test")
-    await up.start()
-    try:
+            publish(session, model(ping_id=subject, note="before"), actor=None)
         await _wait_until_drained(database)
-        await up.check()
+        await relay.check()  # healthy: it has published through this broker
+
+        await asyncio.to_thread(own_broker.stop)
+        async with database.transaction() as session:
+            publish(session, model(ping_id=subject, note="waited"), actor=None)
+
+        async def reports_outage() -> bool:
+            return await _outage(relay) is not None
+
+        await eventually(
+            reports_outage,
+            timeout=OUTAGE_TIMEOUT,
+            message="the relay still claims to be healthy with its broker stopped",
+        )
+        assert await _pending(database) == 1
+
+        own_broker.start()  # from the event loop's thread: the broker dies with its starter
+        await asyncio.to_thread(own_broker.wait_ready)
+        await _wait_until_drained(database, timeout=OUTAGE_TIMEOUT)
+
+        async def healthy() -> bool:
+            return await _outage(relay) is None
+
+        await eventually(healthy, message="the relay published but still reports an outage")
     finally:
-        await up.stop()
-    records = await read_topic(kafka_bootstrap, topic_name, expect=1)
-    assert len(records) == 1
+        await relay.stop()
+    records = await read_topic(bootstrap, topic_name, expect=2)
+    notes_by_id: dict[str, str] = {}
+    for record in records:
+        envelope = Envelope.from_record(record.key, record.value, list(record.headers))
+        assert notes_by_id.setdefault(envelope.id, envelope.data["note"]) == envelope.data["note"]
+    # A send abandoned during the outage may still land once Kafka is back: a duplicate with
+    # the same id (consumers dedupe on it), never a loss.
+    assert list(notes_by_id.values()) == ["before", "waited"]
