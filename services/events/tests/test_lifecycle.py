@@ -2,13 +2,15 @@
 and the identity consumers, on PostgreSQL; plus the portable path on SQLite."""
 
 import asyncio
-import random
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.catalog import EVENTS
 from contracts.identity import UserDeleted, UserRoleChanged
@@ -20,7 +22,14 @@ from services.events.app import create_app
 from services.events.config import EventsSettings
 from services.events.consumers import on_role_changed, on_user_deleted
 from services.events.service.draw import allocate
-from services.events.tests.conftest import QR_SECRET, User, now, published_event, rows
+from services.events.tests.support import (
+    QR_SECRET,
+    User,
+    event_body,
+    now,
+    published_event,
+    rows,
+)
 
 
 async def test_retries_return_the_same_signup(
@@ -40,17 +49,28 @@ async def test_retries_return_the_same_signup(
     assert reused.status_code == 422
 
 
-def test_draw_is_reproducible_and_never_exceeds_capacity() -> None:
-    for _ in range(200):
-        applicants = [uuid.uuid4() for _ in range(random.randint(0, 60))]
-        priority = set(random.sample(applicants, min(len(applicants), 5)))
-        capacity, seed = random.randint(1, 40), random.getrandbits(63)
-        once = allocate(applicants, priority, seed=seed, capacity=capacity)
-        shuffled = random.sample(applicants, len(applicants))
-        assert allocate(shuffled, priority, seed=seed, capacity=capacity) == once
-        assert len(once.confirmed) == min(capacity, len(applicants))
-        assert sorted(once.order) == sorted(applicants)
-        assert set(once.order[: len(priority)]) == priority
+@st.composite
+def draws(draw: st.DrawFn) -> tuple[list[uuid.UUID], set[uuid.UUID], int, int, list[uuid.UUID]]:
+    """Applicants, a priority group among them, capacity, seed, and the applicants reordered."""
+    applicants = draw(st.lists(st.uuids(), max_size=60, unique=True))
+    priority = set(draw(st.lists(st.sampled_from(applicants), max_size=5))) if applicants else set()
+    capacity = draw(st.integers(min_value=1, max_value=40))
+    seed = draw(st.integers(min_value=0, max_value=2**63 - 1))
+    return applicants, priority, capacity, seed, draw(st.permutations(applicants))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(draws())
+def test_draw_is_reproducible_and_never_exceeds_capacity(
+    case: tuple[list[uuid.UUID], set[uuid.UUID], int, int, list[uuid.UUID]],
+) -> None:
+    applicants, priority, capacity, seed, reordered = case
+    once = allocate(applicants, priority, seed=seed, capacity=capacity)
+    assert allocate(reordered, priority, seed=seed, capacity=capacity) == once
+    assert len(once.confirmed) == min(capacity, len(applicants))
+    assert once.confirmed + once.waitlisted == once.order
+    assert sorted(once.order) == sorted(applicants)
+    assert set(once.order[: len(priority)]) == priority, "a priority applicant was drawn late"
 
 
 async def test_draw_allocates_once_and_is_auditable(
@@ -106,7 +126,6 @@ async def test_check_in_once_then_harmless(
 ) -> None:
     volunteer = make_user("volunteer", "owner")
     staff = make_user("staff")
-    from services.events.tests.conftest import event_body
 
     created = (await client.post("/v1/events", json=event_body(), headers=volunteer.headers)).json()
     await client.post(f"/v1/events/{created['id']}/submit", headers=volunteer.headers)
@@ -162,22 +181,40 @@ async def test_cancelling_a_paid_event_releases_everyone_with_refunds(
     }
 
 
-async def test_browsing_pages_through_upcoming_events(
+async def test_browsing_pages_through_upcoming_events_soonest_first(
     client: httpx.AsyncClient, staff: User
 ) -> None:
     city = f"City-{uuid.uuid4().hex[:6]}"
-    for _ in range(5):
-        await published_event(client, staff, city=city, capacity=1)
-    seen: list[str] = []
+    base = now().replace(microsecond=0) + timedelta(days=3)
+    created = []
+    for hours in (48, 0, 24, 0, 72, 24, 0):  # created out of order, with ties on starts_at
+        starts = base + timedelta(hours=hours)
+        schedule = {
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(),
+            "closes_at": (starts - timedelta(hours=1)).isoformat(),
+        }
+        created.append(await published_event(client, staff, city=city, capacity=1, **schedule))
+    pages: list[list[dict[str, Any]]] = []
     cursor = None
     while True:
         params = {"city": city, "limit": 2, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/v1/events", params=params)).json()
-        seen += [item["id"] for item in page["items"]]
+        pages.append(page["items"])
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert len(seen) == len(set(seen)) == 5
+        assert len(pages) <= len(created), "the cursor never ran out"
+
+    def position(event: dict[str, Any]) -> tuple[datetime, uuid.UUID]:
+        return datetime.fromisoformat(event["starts_at"]), uuid.UUID(event["id"])
+
+    seen = [item for page in pages for item in page]
+    assert [len(page) for page in pages] == [2, 2, 2, 1]
+    assert [item["id"] for item in seen] == [
+        event["id"] for event in sorted(created, key=position)
+    ], "not soonest first (ties by id) across pages, or a gap or a duplicate"
+    assert [position(item) for item in seen] == sorted(position(item) for item in seen)
     assert (await client.get("/v1/events", params={"cursor": "garbage"})).status_code == 422
 
 
