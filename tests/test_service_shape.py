@@ -157,7 +157,7 @@ def test_lists_page_with_kit(service: str) -> None:
     """Page parameters come from ``kit.api.pagination.PageDep``; pages are ``CursorPage``."""
     app = _app(service)
     own = {
-        f"{sorted(route.methods)} {route.path}": names
+        f"{sorted(route.methods or ())} {route.path}": names
         for route in app.routes
         if isinstance(route, APIRoute) and (names := _page_parameters_outside_kit(route.dependant))
     }

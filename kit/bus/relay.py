@@ -5,8 +5,10 @@ and also sweeps every ``sweep_interval`` for rows left by a crash or an outage. 
 is marked published only after Kafka acknowledged it (idempotent producer, acks=all),
 so a crash between the two steps republishes the row: a duplicate, never a loss.
 Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas share the
-work. While Kafka is unreachable the relay backs off, reports itself unready in
-``/readyz`` and keeps the backlog in the database until Kafka is back.
+work. Each batch must be acknowledged within ``delivery_timeout``: while Kafka is
+unreachable the attempt fails, the relay reports it in ``/readyz``, drops its producer,
+backs off and keeps the backlog in the database until Kafka is back (the rows of a batch
+that timed out are sent again: a duplicate at worst).
 """
 
 import asyncio
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 RETENTION = timedelta(days=7)
 MAX_BACKOFF_SECONDS = 10.0
+DELIVERY_TIMEOUT_SECONDS = 5.0
+
+
+class DeliveryTimeout(ConnectionError):
+    """Kafka did not acknowledge a batch in time (the broker is unreachable or stalled)."""
 
 
 class OutboxRelay:
@@ -43,12 +50,14 @@ class OutboxRelay:
         service: str,
         batch_size: int = 500,
         sweep_interval: float = 1.0,
+        delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS,
     ) -> None:
         self.database = database
         self.bootstrap_servers = bootstrap_servers
         self.service = service
         self.batch_size = batch_size
         self.sweep_interval = sweep_interval
+        self.delivery_timeout = delivery_timeout
         self._wake_event = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -129,8 +138,15 @@ class OutboxRelay:
             rows = list((await session.scalars(query)).all())
             if not rows:
                 return 0
-            deliveries = [await self._send(producer, row) for row in rows]
-            await asyncio.gather(*deliveries)
+            try:
+                async with asyncio.timeout(self.delivery_timeout):
+                    deliveries = [await self._send(producer, row) for row in rows]
+                    await asyncio.gather(*deliveries)
+            except TimeoutError as exc:
+                raise DeliveryTimeout(
+                    f"Kafka did not acknowledge a batch of {len(rows)} events within "
+                    f"{self.delivery_timeout:g} s"
+                ) from exc
             await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_([row.id for row in rows]))

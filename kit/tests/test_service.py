@@ -34,9 +34,9 @@ async def ignore(*_: object) -> None:
 SUBSCRIPTIONS = (Subscription(name="users", handlers={UserDeleted: ignore}),)
 
 
-def settings(**overrides: object) -> ServiceSettings:
+def settings(*, bus_enabled: bool = True) -> ServiceSettings:
     return ServiceSettings(
-        service_name="shape-test", database_url="sqlite+aiosqlite://", **overrides
+        service_name="shape-test", database_url="sqlite+aiosqlite://", bus_enabled=bus_enabled
     )
 
 

@@ -21,10 +21,13 @@ class Pinged(Payload):
 
 
 def make_payload_type(topic_name: str) -> type[Pinged]:
-    model = type(f"Pinged_{uuid.uuid4().hex[:6]}", (Pinged,), {"__module__": __name__})
-    model.event_type = "test.pinged.v1"
-    model.topic = Topic(name=topic_name, description="test", partitions=1)
-    model.subject_field = "ping_id"
+    attributes = {
+        "__module__": __name__,
+        "event_type": "test.pinged.v1",
+        "topic": Topic(name=topic_name, description="test", partitions=1),
+        "subject_field": "ping_id",
+    }
+    model: type[Pinged] = type(f"Pinged_{uuid.uuid4().hex[:6]}", (Pinged,), attributes)
     return model
 
 

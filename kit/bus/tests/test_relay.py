@@ -121,15 +121,6 @@ async def test_a_relay_that_never_reached_kafka_says_why(
         await relay.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "kit.bus.relay waits for Kafka's acknowledgement without a deadline, and aiokafka's"
-        " idempotent producer retries a batch forever while its broker is gone: the relay"
-        " hangs in publish_pending and check() keeps answering healthy"
-    ),
-)
 async def test_kafka_outage_keeps_events_and_heals(
     database: Database, own_broker: KafkaBroker, topic_name: str
 ) -> None:
