@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic_core import to_jsonable_python
 from sqlalchemy import JSON, Column, Index
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
@@ -43,7 +44,13 @@ def record_action(
     subject: uuid.UUID | str,
     **detail: Any,
 ) -> AuditRecord:
-    """Record that ``actor`` did ``action`` to ``subject``, in the current unit of work."""
-    record = AuditRecord(actor_id=actor, action=action, subject_id=str(subject), detail=detail)
+    """Record that ``actor`` did ``action`` to ``subject``, in the current unit of work;
+    ``detail`` values may be anything JSON can carry once encoded (ids, times, lists)."""
+    record = AuditRecord(
+        actor_id=actor,
+        action=action,
+        subject_id=str(subject),
+        detail=to_jsonable_python(detail),
+    )
     session.add(record)
     return record

@@ -283,7 +283,7 @@ async def cancel_signup(
             actor=principal.user_id,
             action="signup.cancelled",
             subject=signup.id,
-            user_id=str(signup.user_id),
+            user_id=signup.user_id,
         )
     return cancelled
 

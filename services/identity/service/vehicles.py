@@ -100,7 +100,7 @@ async def verify_vehicle(
             actor=changed_by,
             action="vehicle.verified",
             subject=vehicle.id,
-            user_id=str(vehicle.user_id),
+            user_id=vehicle.user_id,
         )
     if await add_role(session=session, user_id=vehicle.user_id, role=OWNER_ROLE):
         await publish_role_change(
