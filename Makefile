@@ -33,13 +33,13 @@ run: venv kafka-jars
 	$(PY) deploy/local/run.py
 
 test: venv kafka-jars postgres
-	.venv/bin/pytest -q
+	.venv/bin/pytest -q -n 2
 	$(MAKE) --no-print-directory k8s-validate
 
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy kit services gateway contracts devstack
+	.venv/bin/mypy kit services gateway contracts devstack tests
 	.venv/bin/lint-imports
 
 bench: venv kafka-jars postgres

@@ -4,12 +4,13 @@ processes on PostgreSQL and Kafka: register, log in and read /v1/me through the 
 an event, the user takes a seat, sees it on the home screen, deletes the account, and
 events (told over Kafka) gives the seat back."""
 
-import asyncio
+import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 from devstack import REPO_ROOT
 from kit.testing.kafka import events_for
 from kit.testing.plugin import MigratedDatabaseFactory
+from kit.testing.waiting import eventually
 from tests.processes import ServiceProcess
 
 PASSWORD = "a long enough passphrase"
@@ -29,38 +31,57 @@ async def events_database(migrated_database_factory: MigratedDatabaseFactory) ->
     return await migrated_database_factory("events")
 
 
+@contextmanager
+def processes(
+    identity_env: dict[str, str], kafka: str, logs: Path, events_database: str | None = None
+) -> Iterator[ServiceProcess]:
+    """identity, the gateway and (with a database for it) events; yields the gateway.
+
+    Only one test runs events: its consumer group is the same in every events process, so
+    two of them on one broker (pytest-xdist workers) would share identity's partitions."""
+    shared = {"KAFKA_BOOTSTRAP_SERVERS": kafka}
+    identity = ServiceProcess(
+        "services.identity.app:create_app", {**identity_env, **shared}, logs / "identity.log"
+    ).start()
+    jwks = {"PADDOCK_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
+    upstreams = {"identity": identity.url}
+    events = None
+    if events_database is not None:
+        events_env = {"EVENTS_DATABASE_URL": events_database, "EVENTS_QR_SECRET": uuid.uuid4().hex}
+        events = ServiceProcess(
+            "services.events.app:create_app", {**shared, **jwks, **events_env}, logs / "events.log"
+        )
+        upstreams["events"] = events.url
+    gateway = ServiceProcess(
+        "gateway.app:create_app",
+        {**shared, **jwks, "GATEWAY_UPSTREAMS": json.dumps(upstreams)},
+        logs / "gateway.log",
+    )
+    try:
+        if events is not None:
+            events.start()
+        yield gateway.start()
+    finally:
+        gateway.stop()
+        if events is not None:
+            events.stop()
+        identity.stop()
+
+
+@pytest.fixture
+def identity_stack(
+    identity_env: dict[str, str], kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    with processes(identity_env, kafka_bootstrap, tmp_path) as gateway:
+        yield gateway
+
+
 @pytest.fixture
 def stack(
     identity_env: dict[str, str], events_database: str, kafka_bootstrap: str, tmp_path: Path
 ) -> Iterator[ServiceProcess]:
-    shared = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
-    identity = ServiceProcess(
-        "services.identity.app:create_app", {**identity_env, **shared}, tmp_path / "identity.log"
-    ).start()
-    jwks = {"PADDOCK_JWKS_URL": f"{identity.url}/.well-known/jwks.json"}
-    events = ServiceProcess(
-        "services.events.app:create_app",
-        {
-            **shared,
-            **jwks,
-            "EVENTS_DATABASE_URL": events_database,
-            "EVENTS_QR_SECRET": uuid.uuid4().hex,
-        },
-        tmp_path / "events.log",
-    )
-    upstreams = f'{{"identity": "{identity.url}", "events": "{events.url}"}}'
-    gateway = ServiceProcess(
-        "gateway.app:create_app",
-        {**shared, **jwks, "GATEWAY_UPSTREAMS": upstreams},
-        tmp_path / "gateway.log",
-    )
-    try:
-        events.start()
-        yield gateway.start()
-    finally:
-        gateway.stop()
-        events.stop()
-        identity.stop()
+    with processes(identity_env, kafka_bootstrap, tmp_path, events_database) as gateway:
+        yield gateway
 
 
 def create_admin(identity_env: dict[str, str], email: str) -> None:
@@ -97,10 +118,10 @@ def weekend_event() -> dict[str, object]:
 
 
 async def test_register_login_me_through_the_gateway(
-    stack: ServiceProcess, kafka_bootstrap: str
+    identity_stack: ServiceProcess, kafka_bootstrap: str
 ) -> None:
     email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
-    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=identity_stack.url, timeout=30) as client:
         registered = await client.post(
             "/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Lena"}
         )
@@ -121,6 +142,7 @@ async def test_register_login_me_through_the_gateway(
     assert [event.type for event in events] == ["identity.user.registered.v1"]
     assert events[0].source == "identity"
     assert events[0].data["user_id"] == user_id
+    assert events[0].actor == user_id, "the actor crosses Kafka in the CloudEvents auth context"
 
 
 async def test_staff_publish_a_user_signs_up_and_sees_it_at_home(
@@ -167,6 +189,8 @@ async def test_staff_publish_a_user_signs_up_and_sees_it_at_home(
 
 async def wait_for_free_seat(client: httpx.AsyncClient, event_id: str) -> None:
     """identity.user.deleted crosses Kafka to events, which releases the user's seat."""
-    async with asyncio.timeout(60):
-        while (await client.get(f"/v1/events/{event_id}")).json()["seats_left"] != 1:
-            await asyncio.sleep(0.2)
+
+    async def freed() -> bool:
+        return (await client.get(f"/v1/events/{event_id}")).json()["seats_left"] == 1
+
+    await eventually(freed, timeout=60, message="the deleted user's seat was never freed")

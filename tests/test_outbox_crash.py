@@ -11,7 +11,6 @@ points and restart it:
   duplicate that consumers drop, never a loss.
 """
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from devstack import free_port
 from kit.testing.kafka import events_for
+from kit.testing.waiting import eventually
 from tests.processes import ServiceProcess
 
 IDENTITY = "services.identity.app:create_app"
@@ -72,9 +72,10 @@ async def pending_rows(engine: AsyncEngine, user_id: str) -> int:
 
 
 async def wait_until_published(engine: AsyncEngine, user_id: str) -> None:
-    async with asyncio.timeout(30):
-        while await pending_rows(engine, user_id):
-            await asyncio.sleep(0.1)
+    async def published() -> bool:
+        return await pending_rows(engine, user_id) == 0
+
+    await eventually(published, timeout=30, message=f"the event about {user_id} stayed unsent")
 
 
 async def test_kill_before_publishing_then_restart_delivers_exactly_once(

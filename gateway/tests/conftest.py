@@ -20,11 +20,6 @@ SettingsFactory = Callable[..., GatewaySettings]
 
 
 @pytest.fixture(scope="session")
-def minter() -> TokenMinter:
-    return TokenMinter()
-
-
-@pytest.fixture(scope="session")
 async def upstream_url(minter: TokenMinter) -> AsyncIterator[str]:
     async with serving(fake_upstream(minter.jwks)) as url:
         yield url

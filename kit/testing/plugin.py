@@ -17,6 +17,13 @@ session-scoped fixtures, each started only when a test first asks for it:
 
 When Kafka or PostgreSQL cannot start, the tests that need them fail with the reason; they
 never skip.
+
+Under pytest-xdist (``make test`` runs ``-n 2``) the controller starts one broker and one
+PostgreSQL server before the first worker and hands their addresses to every worker
+(:class:`SharedServers`); each worker still creates databases of its own. Tests share
+the broker, so they use topics, consumer groups or subjects of their own. (xdist's
+``loadfile``/``loadgroup`` modes are not an option: with them, schemathesis' parametrized
+tests run one case and pass, whatever the others would answer.)
 """
 
 import asyncio
@@ -36,8 +43,72 @@ from devstack.postgres import PostgresServer, create_database, drop_database
 from kit.db.migrate import upgrade
 from kit.testing.tokens import TokenMinter
 
+SHARED_KAFKA = "paddock_kafka"
+SHARED_POSTGRES = "paddock_postgres"
 DatabaseFactory = Callable[[str], str]
 MigratedDatabaseFactory = Callable[[str], Awaitable[str]]
+
+
+class SharedServers:
+    """The xdist controller's broker and PostgreSQL server, started for the first worker."""
+
+    def __init__(self) -> None:
+        self.shared: dict[str, str] | None = None
+        self._stops: list[Callable[[], None]] = []
+
+    def pytest_configure_node(self, node: object) -> None:
+        if self.shared is None:
+            self.shared = {**self._start_kafka(), **self._start_postgres()}
+        node.workerinput.update(self.shared)  # type: ignore[attr-defined]
+
+    def pytest_unconfigure(self) -> None:
+        for stop in reversed(self._stops):
+            stop()
+
+    def _start_kafka(self) -> dict[str, str]:
+        if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+            return {}
+        broker = KafkaBroker(Path(tempfile.mkdtemp(prefix="paddock-kafka-")))
+        self._stops.append(broker.stop)
+        try:
+            broker.start()
+            broker.wait_ready()
+        except DevstackError as exc:
+            return {f"{SHARED_KAFKA}_error": str(exc)}
+        return {SHARED_KAFKA: broker.bootstrap_servers}
+
+    def _start_postgres(self) -> dict[str, str]:
+        if os.environ.get("TEST_POSTGRES_URL"):
+            return {}
+        base_dir = Path(tempfile.mkdtemp(prefix="paddock-pg-"))
+        server = PostgresServer(base_dir)
+        self._stops.append(lambda: shutil.rmtree(base_dir, ignore_errors=True))
+        self._stops.append(server.stop)
+        try:
+            server.start()
+        except DevstackError as exc:
+            return {f"{SHARED_POSTGRES}_error": str(exc)}
+        return {SHARED_POSTGRES: server.url()}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    is_worker = hasattr(config, "workerinput")
+    if (
+        not is_worker
+        and config.pluginmanager.hasplugin("xdist")
+        and config.getoption("numprocesses")
+    ):
+        config.pluginmanager.register(SharedServers(), "paddock-shared-servers")
+
+
+def _shared(config: pytest.Config, name: str) -> str | None:
+    """What the xdist controller started for the workers (``None`` outside xdist)."""
+    shared: dict[str, str] = getattr(config, "workerinput", {})
+    if error := shared.get(f"{name}_error"):
+        pytest.fail(
+            f"cannot start {name.removeprefix('paddock_')} for the tests: {error}", pytrace=False
+        )
+    return shared.get(name)
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +118,11 @@ def minter() -> TokenMinter:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_bootstrap(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Bootstrap servers of a Kafka cluster shared by the whole session."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or _shared(request.config, SHARED_KAFKA)
     if external:
         yield external
         return
@@ -66,9 +139,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
     """Server-level SQLAlchemy URL of a PostgreSQL server shared by the whole session."""
-    external = os.environ.get("TEST_POSTGRES_URL")
+    external = os.environ.get("TEST_POSTGRES_URL") or _shared(request.config, SHARED_POSTGRES)
     if external:
         yield external
         return

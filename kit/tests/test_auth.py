@@ -125,7 +125,7 @@ async def test_iat_and_nbf_may_be_ahead_only_by_the_clock_skew(
     minter = MINTER.with_clock(clock)
     now = int(clock.time())
     overrides = {name.removesuffix("_ahead"): now + int(ahead) for name, ahead in claims.items()}
-    token = minter.token(ttl=900, **overrides)
+    token = minter.token(None, ("fan",), ttl=900, **overrides)
     if accepted:
         assert (await minter.verifier().verify(token)).roles == {"fan"}
     else:
@@ -149,7 +149,7 @@ async def test_time_claims_must_be_present_and_numeric(
     overrides: dict[str, object], reason: str
 ) -> None:
     with pytest.raises(Unauthorized, match=reason):
-        await MINTER.verifier().verify(MINTER.token(**overrides))
+        await MINTER.verifier().verify(MINTER.token(None, ("fan",), ttl=900, **overrides))
 
 
 async def test_the_jwks_is_refetched_for_an_unknown_key_once_per_interval() -> None:

@@ -13,6 +13,7 @@ import asyncio
 import getpass
 import os
 import sys
+import uuid
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -28,7 +29,7 @@ PASSWORD_ENV = "IDENTITY_ADMIN_PASSWORD"
 
 async def create_admin(
     settings: IdentitySettings, *, email: str, password: str, display_name: str
-) -> str:
+) -> uuid.UUID:
     """Ensure an admin account exists; return its id."""
     database = Database(settings.database_url, service=settings.service_name)
     passwords = Passwords.from_settings(settings)
@@ -43,7 +44,7 @@ async def create_admin(
             )
     finally:
         await database.dispose()
-    return str(user.id)
+    return user.id
 
 
 def _password() -> str:

@@ -198,7 +198,9 @@ async def test_browsing_pages_through_upcoming_events_soonest_first(
     pages: list[list[dict[str, Any]]] = []
     cursor = None
     while True:
-        params = {"city": city, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, str | int] = {"city": city, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
         page = (await client.get("/v1/events", params=params)).json()
         pages.append(page["items"])
         cursor = page["next_cursor"]

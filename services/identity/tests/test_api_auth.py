@@ -6,7 +6,7 @@ from datetime import timedelta
 import httpx
 import jwt
 import pytest
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import col
 
 from kit.db import Database, utcnow
@@ -40,11 +40,11 @@ async def test_register_login_me(client: httpx.AsyncClient, database: Database) 
     assert me.json() == user
 
     user_id = uuid.UUID(user["id"])
-    [registered] = await outbox_events(database, subject=user_id)
-    assert registered.type == "identity.user.registered.v1"
-    assert registered.data["referral_code"] == "R-42"
-    assert registered.data["display_name"] == "Ann"
-    assert registered.actor == user_id, "the user registered themselves"
+    [staged] = await outbox_events(database, subject=user_id)
+    assert staged.type == "identity.user.registered.v1"
+    assert staged.data["referral_code"] == "R-42"
+    assert staged.data["display_name"] == "Ann"
+    assert staged.actor == user_id, "the user registered themselves"
 
 
 async def test_access_token_claims(client: httpx.AsyncClient, account: Account) -> None:
@@ -217,7 +217,7 @@ async def test_success_resets_the_failure_count(
     assert (await login(client, account.email)).status_code == 200
 
 
-async def _expire_lock(database: Database, model: type, condition: object) -> None:
+async def _expire_lock(database: Database, model: type, condition: ColumnElement[bool]) -> None:
     async with database.transaction() as session:
         past = utcnow() - timedelta(seconds=1)
         await session.execute(update(model).where(condition).values(locked_until=past))

@@ -228,7 +228,7 @@ def _cursor(values: object) -> str:
     ],
 )
 async def test_bad_page_requests_are_422(
-    client: httpx.AsyncClient, staff: Account, params: dict[str, object], problem: str
+    client: httpx.AsyncClient, staff: Account, params: dict[str, str | int], problem: str
 ) -> None:
     response = await client.get("/v1/admin/vehicles", params=params, headers=staff.headers)
     assert response.status_code == 422
