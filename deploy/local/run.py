@@ -59,9 +59,7 @@ def procfile(config: dict[str, Any], bootstrap_servers: str, run_kafka: bool) ->
             f"kafka: exec {PYTHON} -m devstack.kafka serve"
             f" --data-dir {kafka_dir} --port {KAFKA_PORT}"
         )
-    wait = (
-        f"{PYTHON} -m devstack.kafka wait --bootstrap-servers {shlex.quote(bootstrap_servers)}"
-    )
+    wait = f"{PYTHON} -m devstack.kafka wait --bootstrap-servers {shlex.quote(bootstrap_servers)}"
     for name, spec in config["services"].items():
         lines.append(f"{name}: {wait} && {uvicorn(spec)}")
     lines.append(f"gateway: {uvicorn(config['gateway'])}")
