@@ -297,6 +297,7 @@ async def my_signups(
 
 
 SIGNUP_ERRORS = problem_responses(401, 404, 422)
+CANCEL_ERRORS = problem_responses(401, 404, 409, 422)
 
 
 @signup_router.get("/v1/signups/{signup_id}", response_model=SignupPublic, responses=SIGNUP_ERRORS)
@@ -308,7 +309,7 @@ async def get_signup(
 
 
 @signup_router.delete(
-    "/v1/signups/{signup_id}", response_model=SignupPublic, responses=SIGNUP_ERRORS
+    "/v1/signups/{signup_id}", response_model=SignupPublic, responses=CANCEL_ERRORS
 )
 async def delete_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
@@ -319,7 +320,7 @@ async def delete_signup(
 
 
 @signup_router.post(
-    "/v1/signups/{signup_id}/cancel", response_model=SignupPublic, responses=SIGNUP_ERRORS
+    "/v1/signups/{signup_id}/cancel", response_model=SignupPublic, responses=CANCEL_ERRORS
 )
 async def cancel_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID

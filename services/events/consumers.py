@@ -28,7 +28,7 @@ async def on_user_deleted(session: AsyncSession, payload: UserDeleted, envelope:
         select(Signup)
         .join(Event, col(Event.id) == col(Signup.event_id))
         .where(col(Signup.user_id) == payload.user_id, col(Signup.status).in_(ACTIVE))
-        .where(col(Event.starts_at) > now)
+        .where(col(Event.starts_at) > now, col(Signup.checked_in_at).is_(None))
         .order_by(col(Signup.event_id))
     )
     actor = uuid.UUID(envelope.actor) if envelope.actor else None

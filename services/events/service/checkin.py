@@ -79,6 +79,8 @@ async def qr_token(
         raise NotFound("no such signup")
     if signup.status != SignupStatus.CONFIRMED:
         raise Conflict(f"a {signup.status} signup has no entry code", code="not-confirmed")
+    if signup.checked_in_at is not None:
+        raise Conflict("the attendee already checked in", code="already-checked-in")
     return signer.issue(signup.id)
 
 
@@ -100,15 +102,25 @@ async def check_in(
     if signup.status != SignupStatus.CONFIRMED:
         raise Conflict(f"the signup is {signup.status}", code="not-confirmed")
     now = utcnow()
+    if now >= event.ends_at:
+        raise Conflict("the event is over", code="event-ended")
+    # A concurrent cancellation (which takes the event lock, not this one) is decided by the
+    # signup row: only a still confirmed signup is marked.
     marked = await session.scalar(
         update(Signup)
-        .where(col(Signup.id) == signup.id, col(Signup.checked_in_at).is_(None))
+        .where(
+            col(Signup.id) == signup.id,
+            col(Signup.status) == SignupStatus.CONFIRMED,
+            col(Signup.checked_in_at).is_(None),
+        )
         .values(checked_in_at=now)
         .returning(col(Signup.id))
         .execution_options(synchronize_session=False)
     )
     await session.refresh(signup)
     if marked is None:
+        if signup.status != SignupStatus.CONFIRMED:
+            raise Conflict(f"the signup is {signup.status}", code="not-confirmed")
         return signup, True
     payload = AttendanceCheckedIn(
         signup_id=signup.id,

@@ -301,9 +301,29 @@ async def release(
     await session.refresh(signup)
     if signup.status == SignupStatus.CANCELLED:
         return signup
+    if signup.checked_in_at is not None:
+        raise _checked_in()
+    if now >= event.starts_at:
+        raise Conflict(
+            "the event already started: its signups can no longer be cancelled",
+            code="event-started",
+        )
     previous = SignupStatus(signup.status)
-    signup.status = SignupStatus.CANCELLED
-    signup.updated_at = now
+    # Check-in does not take the event lock: the database decides between the two.
+    cancelled = await session.scalar(
+        update(Signup)
+        .where(
+            col(Signup.id) == signup.id,
+            col(Signup.status) == previous,
+            col(Signup.checked_in_at).is_(None),
+        )
+        .values(status=SignupStatus.CANCELLED, updated_at=now)
+        .returning(col(Signup.id))
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(signup)
+    if cancelled is None:
+        raise _checked_in()
     publish(
         session,
         SignupCancelled(
@@ -320,6 +340,13 @@ async def release(
         await _refill_seat(session, event, now, actor)
     await session.flush()
     return signup
+
+
+def _checked_in() -> Conflict:
+    return Conflict(
+        "the attendee already checked in: the signup can no longer be cancelled",
+        code="already-checked-in",
+    )
 
 
 async def _refill_seat(
