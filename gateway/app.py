@@ -49,6 +49,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         title="Paddock API",
         routers=[aggregate.router],
         components=[jwks, *upstreams.values()],
+        rate_limited=True,
     )
     app.description = DESCRIPTION
     app.state.token_verifier = verifier

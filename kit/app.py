@@ -11,14 +11,16 @@ Every check also sets ``paddock_component_up``, so a degraded pod shows in metri
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, routing
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from kit.auth import current_principal, optional_principal, require_roles
 from kit.db import Database
 from kit.metrics import COMPONENT_UP, metrics_endpoint
 from kit.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
@@ -76,8 +78,11 @@ def build_service_app(
     database: Database | None = None,
     components: Sequence[Component] = (),
     version: str = "0.1.0",
+    rate_limited: bool = False,
 ) -> FastAPI:
-    """Build a service app; ``app.state`` holds ``settings``, ``database`` and ``components``."""
+    """Build a service app; ``app.state`` holds ``settings``, ``database`` and ``components``.
+
+    ``rate_limited``: every route may answer 429 (the gateway's limits), documented so."""
     parts: list[Component] = [DatabaseCheck(database)] if database else []
     parts.extend(components)
 
@@ -98,7 +103,8 @@ def build_service_app(
     install_problem_handlers(app)
     for router in routers:
         app.include_router(router)
-    _document_request_problems(app)
+    _document_request_problems(app, database=database is not None, rate_limited=rate_limited)
+    _install_optional_security(app)
     install_problem_schema(app)
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
@@ -117,16 +123,90 @@ def app_state(attribute: str) -> Any:
     return Depends(dependency)
 
 
-def _document_request_problems(app: FastAPI) -> None:
-    """Every route that reads input documents its 422 (and, with a body, 400 and 413) as
-    the problem documents they really are, replacing FastAPI's default 422 schema."""
-    for route in app.routes:
-        if not isinstance(route, APIRoute):
-            continue
-        statuses = [400, 413, 422] if route.body_field else [422]
-        if route.body_field or route.dependant.query_params or route.dependant.path_params:
-            for status, response in problem_responses(*statuses).items():
-                route.responses.setdefault(status, response)
+OPTIONAL_BEARER_SECURITY: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]
+
+
+def _document_request_problems(app: FastAPI, *, database: bool, rate_limited: bool) -> None:
+    """Every route documents, as the problem documents they really are, what kit can tell
+    it may answer: 422 when it reads input (replacing FastAPI's default schema), 400 and
+    413 with a body, 401 when it reads the bearer token (required or optional: an invalid
+    token is refused either way), 403 when it requires roles, 503 in a service with a
+    database (its unit of work fails while the database is away), 429 when the app limits
+    rates. Routes add what only they know (404, 409 ...)."""
+    for route in api_routes(app):
+        dependant = route.dependant
+        calls = set(_dependency_calls(dependant))
+        statuses: list[int] = []
+        if route.body_field:
+            statuses += [400, 413]
+        if current_principal in calls or optional_principal in calls:
+            statuses.append(401)
+        if any(_requires_roles(call) for call in calls):
+            statuses.append(403)
+        reads_input = (
+            route.body_field
+            or dependant.query_params
+            or dependant.path_params
+            or dependant.header_params
+        )
+        if reads_input:
+            statuses.append(422)
+        if rate_limited:
+            statuses.append(429)
+        if database:
+            statuses.append(503)
+        # the route as served: for an included router, FastAPI's copy, which OpenAPI reads
+        for status, response in problem_responses(*statuses).items():
+            route.responses.setdefault(status, response)
+
+
+def api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route of ``app`` as served, through included routers (FastAPI keeps
+    those as one entry of ``app.routes``)."""
+    for context in routing.iter_route_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def _dependency_calls(dependant: Dependant) -> Iterator[Any]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None:
+            yield dependency.call
+        yield from _dependency_calls(dependency)
+
+
+def _requires_roles(call: Any) -> bool:
+    return getattr(call, "__qualname__", "").startswith(f"{require_roles.__name__}.<locals>.")
+
+
+def _optional_auth_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
+    """``(path, methods)`` of the routes whose token is optional: anonymous callers too."""
+    found = []
+    for route in api_routes(app):
+        calls = set(_dependency_calls(route.dependant))
+        if optional_principal in calls and current_principal not in calls:
+            found.append((route.path_format, {method.lower() for method in route.methods}))
+    return found
+
+
+def _install_optional_security(app: FastAPI) -> None:
+    """Document optional-token routes as public: ``security: [{}, {"HTTPBearer": []}]``.
+
+    FastAPI renders ``HTTPBearer(auto_error=False)`` as a required scheme, which would tell
+    clients (and schemathesis) that an anonymous call is refused when it is not."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path, methods in _optional_auth_routes(app):
+                for method, operation in schema.get("paths", {}).get(path, {}).items():
+                    if method in methods and isinstance(operation, dict):
+                        operation["security"] = OPTIONAL_BEARER_SECURITY
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_health_routes(app: FastAPI, service: str, parts: Sequence[Component]) -> None:

@@ -8,7 +8,7 @@ HTTP errors into ``application/problem+json`` responses.
 from http import HTTPStatus
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
@@ -139,13 +139,29 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
     return problem_response(
         exc.status_code,
         detail=str(exc.detail) if exc.detail else None,
         code=HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"),
         instance=request.url.path,
-        headers=dict(exc.headers or {}),
+        headers=headers,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path. (Starlette's 405 names only
+    the methods of the first route whose path matched, while a path like
+    ``/v1/signups/{id}`` has a GET route and a DELETE route.)"""
+    methods: set[str] = set()
+    for route in routing.iter_route_contexts(request.app.router.routes):
+        route_methods = route.methods
+        path_regex = getattr(route, "path_regex", None)
+        if route_methods and path_regex is not None and path_regex.match(request.url.path):
+            methods.update(route_methods)
+    return sorted(methods)
 
 
 DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class "data exception": the input, not the server

@@ -5,4 +5,5 @@
 * :mod:`kit.api.pagination` — ``?cursor=&limit=`` (``PageDep``) and :class:`Keyset`, which
   pages any query by an ordering over its columns.
 * :mod:`kit.api.idempotency` — the ``Idempotency-Key`` header and its replay record.
+* :mod:`kit.api.times` — ``IsoDateTime``: date-times as RFC 3339 text, never a Unix number.
 """

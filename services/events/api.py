@@ -9,11 +9,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 
 from kit.api.idempotency import IdempotencyKey
 from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
+from kit.api.times import IsoDateTime
 from kit.app import app_state
 from kit.auth import CurrentPrincipal
 from kit.db import ReadSessionDep, SessionDep
@@ -132,8 +133,8 @@ async def browse_events(
     page: PageDep,
     city: Annotated[str | None, Query(max_length=100)] = None,
     category: Category | None = None,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    starts_to: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     has_seats: bool | None = None,
 ) -> CursorPage[EventPublic]:
     """Published upcoming events, soonest first; ``next_cursor`` continues the list."""

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Literal, Self
 from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from kit.api.schemas import PublicModel, StrictBody
+from kit.api.times import IsoDateTime
 from services.events.models import (
     ADDRESS_MAX,
     CITY_MAX,
@@ -68,10 +69,10 @@ class VenuePublic(PublicModel):
 class Schedule(StrictBody):
     """Times shared by creation and edits; checked together once merged."""
 
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    opens_at: AwareDatetime
-    closes_at: AwareDatetime
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime
+    opens_at: IsoDateTime
+    closes_at: IsoDateTime
 
 
 def check_schedule(starts: datetime, ends: datetime, opens: datetime, closes: datetime) -> None:
@@ -114,10 +115,10 @@ class EventUpdate(StrictBody):
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     category: Category | None = None
     city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
-    opens_at: AwareDatetime | None = None
-    closes_at: AwareDatetime | None = None
+    starts_at: IsoDateTime | None = None
+    ends_at: IsoDateTime | None = None
+    opens_at: IsoDateTime | None = None
+    closes_at: IsoDateTime | None = None
     capacity: int | None = Field(
         default=None, ge=1, le=MAX_CAPACITY, description="never below the confirmed seats"
     )
