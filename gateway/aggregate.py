@@ -8,15 +8,16 @@ and named in ``unavailable``, so the screen renders what is there.
 """
 
 import asyncio
-import json
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.config import HomePart, HomePartName
 from gateway.guard import Guard
@@ -33,14 +34,78 @@ PROFILE_PATH = "/v1/me"
 BEARER = HTTPBearer(auto_error=False, description="Access token from identity's /v1/auth/login")
 
 
+Role = Literal["fan", "owner", "volunteer", "staff", "admin"]
+
+
+class HomeProfile(BaseModel):
+    """The caller's account, as identity's ``GET /v1/me`` shows it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID
+    display_name: str
+    email: str
+    bio: str | None
+    city: str | None
+    avatar_url: str | None
+    roles: list[Role]
+    created_at: datetime
+
+
+class HomeSignup(BaseModel):
+    """One of the caller's next signups, as events' ``GET /v1/me/signups`` shows it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    status: str = Field(description="confirmed, waitlisted, applied (a draw) ...")
+    waitlist_position: int | None
+    event_title: str
+    event_starts_at: datetime
+
+
+class HomeSignups(BaseModel):
+    """The first page of the caller's upcoming signups (``next_cursor`` continues it at
+    events' ``GET /v1/me/signups?when=upcoming``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    items: list[HomeSignup]
+    next_cursor: str | None
+
+
+class HomeWallet(BaseModel):
+    """The caller's points and community value. Unavailable (``null``, and named in
+    ``unavailable``) until the rewards service exists; its fields are rewards' to define."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class HomeFeed(BaseModel):
+    """The first page of the caller's feed. Unavailable (``null``, and named in
+    ``unavailable``) until the content service exists; its fields are content's to define."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+PART_MODELS: dict[str, type[BaseModel]] = {
+    "wallet": HomeWallet,
+    "signups": HomeSignups,
+    "feed": HomeFeed,
+}
+
+
 class HomeScreen(BaseModel):
     """The home screen; a part is ``null`` when its service could not answer in time."""
 
-    profile: dict[str, Any]
-    wallet: Any | None = None
-    signups: Any | None = None
-    feed: Any | None = None
-    unavailable: list[HomePartName] = []
+    profile: HomeProfile
+    wallet: HomeWallet | None = None
+    signups: HomeSignups | None = None
+    feed: HomeFeed | None = None
+    unavailable: list[HomePartName] = Field(
+        default=[], description="the parts that are null because their service did not answer"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +141,19 @@ class HomeAggregator:
 
     async def home(self, caller: Caller) -> HomeScreen | UpstreamResponse:
         """The screen, or identity's own answer when it is not a profile."""
-        profile, *parts = await asyncio.gather(
-            self._profile(caller), *(self._part(part, caller) for part in self.parts)
+        profile, parts = await asyncio.gather(
+            self._profile(caller),
+            asyncio.gather(*(self._part(part, caller) for part in self.parts)),
         )
         if profile.status != 200:
             return profile
         values = {part.name: value for part, value in zip(self.parts, parts, strict=True)}
-        return HomeScreen(
-            profile=_json_object(profile),
-            unavailable=[name for name, value in values.items() if value is None],
-            **values,
+        return HomeScreen.model_validate(
+            {
+                "profile": _profile_of(profile),
+                "unavailable": [name for name, value in values.items() if value is None],
+                **values,
+            }
         )
 
     async def _profile(self, caller: Caller) -> UpstreamResponse:
@@ -94,7 +162,7 @@ class HomeAggregator:
             raise Problem("identity is not configured", status=503, code="upstream-unavailable")
         return await upstream.request("GET", PROFILE_PATH, headers=caller.call_headers())
 
-    async def _part(self, part: HomePart, caller: Caller) -> Any | None:
+    async def _part(self, part: HomePart, caller: Caller) -> BaseModel | None:
         upstream = self.upstreams.get(part.upstream)
         if upstream is None:
             return None
@@ -103,21 +171,18 @@ class HomeAggregator:
                 "GET", part.path, headers=caller.call_headers(), max_seconds=self.timeout
             )
             if response.status == 200:
-                return json.loads(response.body)
+                return PART_MODELS[part.name].model_validate_json(response.body)
             log.info("home part %s: %s answered %s", part.name, part.upstream, response.status)
-        except (UpstreamProblem, ValueError) as exc:
+        except (UpstreamProblem, ValueError) as exc:  # a ValidationError is a ValueError
             log.info("home part %s unavailable: %s", part.name, exc)
         return None
 
 
-def _json_object(response: UpstreamResponse) -> dict[str, Any]:
+def _profile_of(response: UpstreamResponse) -> HomeProfile:
     try:
-        value = json.loads(response.body)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict):
-        raise Problem("identity: profile is not a JSON object", status=502, code="bad-gateway")
-    return value
+        return HomeProfile.model_validate_json(response.body)
+    except ValueError as exc:
+        raise Problem("identity: the profile is not one", status=502, code="bad-gateway") from exc
 
 
 router = APIRouter(tags=["home"])

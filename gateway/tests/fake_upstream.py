@@ -38,7 +38,18 @@ def fake_upstream(jwks: dict[str, Any]) -> FastAPI:
         claims = _claims(request)
         if BANNED_ROLE in claims.get("roles", []):
             return problem_response(403, detail="banned", code="forbidden", instance="/v1/me")
-        return JSONResponse({"id": claims["sub"], "display_name": "Fan"})
+        return JSONResponse(
+            {
+                "id": claims["sub"],
+                "display_name": "Fan",
+                "email": "fan@example.com",
+                "bio": None,
+                "city": None,
+                "avatar_url": None,
+                "roles": ["fan"],
+                "created_at": "2026-01-01T00:00:00Z",
+            }
+        )
 
     @app.get("/v1/me/wallet")
     async def wallet() -> dict[str, int]:

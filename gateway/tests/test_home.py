@@ -2,6 +2,8 @@
 
 import httpx
 
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 from kit.testing.tokens import TokenMinter
 
 
@@ -30,3 +32,19 @@ async def test_home_passes_identity_errors_through(
 async def test_home_needs_a_token(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get("/v1/me/home")
     assert response.status_code == 401
+
+
+def test_home_documents_every_part_with_a_schema() -> None:
+    doc = create_app(GatewaySettings(environment="test")).openapi()
+    schemas = doc["components"]["schemas"]
+    screen = schemas["HomeScreen"]["properties"]
+    assert screen["profile"] == {"$ref": "#/components/schemas/HomeProfile"}
+    for part, model in (("wallet", "HomeWallet"), ("signups", "HomeSignups"), ("feed", "HomeFeed")):
+        refs = [option.get("$ref") for option in screen[part]["anyOf"]]
+        assert f"#/components/schemas/{model}" in refs, part
+        assert schemas[model]["type"] == "object"
+    assert "until the rewards service exists" in schemas["HomeWallet"]["description"]
+    assert {"id", "email", "roles"} <= set(schemas["HomeProfile"]["required"])
+    assert schemas["HomeSignups"]["properties"]["items"]["items"] == {
+        "$ref": "#/components/schemas/HomeSignup"
+    }
