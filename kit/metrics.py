@@ -22,6 +22,11 @@ HTTP_LATENCY = Histogram(
 OUTBOX_BACKLOG = Gauge(
     "paddock_outbox_backlog", "Outbox rows committed but not yet published", ["service"]
 )
+OUTBOX_OLDEST_AGE = Gauge(
+    "paddock_outbox_oldest_age_seconds",
+    "Age of the oldest outbox row not yet published (0 when none waits)",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter(
     "paddock_outbox_published_total", "Outbox rows published to Kafka", ["service", "topic"]
 )

@@ -8,7 +8,15 @@ Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas shar
 work. Each batch must be acknowledged within ``delivery_timeout``: while Kafka is
 unreachable the attempt fails, the relay reports it in ``/readyz``, drops its producer,
 backs off and keeps the backlog in the database until Kafka is back (the rows of a batch
-that timed out are sent again: a duplicate at worst).
+that timed out are sent again: a duplicate at worst). A batch waiting longer than
+``stall_after`` for its acknowledgements already shows as failing, before it times out.
+
+Its readiness (component ``kafka``) is about Kafka only: when the relay's own database is
+away, that is the ``database`` check's news, and the relay keeps what it last knew about
+Kafka. A small monitor task refreshes, every ``monitor_interval``, the backlog
+(``paddock_outbox_backlog``), the age of the oldest unsent row
+(``paddock_outbox_oldest_age_seconds``) and ``paddock_component_up{component="kafka"}``,
+so an outage shows in metrics even when nobody asks ``/readyz``.
 """
 
 import asyncio
@@ -17,24 +25,43 @@ import logging
 from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import STOP_TIMEOUT_SECONDS, idempotent_producer, stop_within
 from kit.bus.outbox import OUTBOX_WAKE_KEY, OutboxMessage
 from kit.db import Database, utcnow
-from kit.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
+from kit.metrics import COMPONENT_UP, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
 
 log = logging.getLogger(__name__)
 
 RETENTION = timedelta(days=7)
-MAX_BACKOFF_SECONDS = 10.0
+MAX_BACKOFF_SECONDS = 5.0
 DELIVERY_TIMEOUT_SECONDS = 5.0
+STALL_AFTER_SECONDS = 2.0
+MONITOR_INTERVAL_SECONDS = 1.0
 
 
-class DeliveryTimeout(ConnectionError):
+class KafkaUnavailable(ConnectionError):
+    """Kafka could not be reached, or did not acknowledge what was sent."""
+
+
+class DeliveryTimeout(KafkaUnavailable):
     """Kafka did not acknowledge a batch in time (the broker is unreachable or stalled)."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the database (driver errors wrapped by SQLAlchemy, a pool
+    that timed out, or a socket error raised while the pool connects), not from Kafka.
+    Only meaningful outside the relay's Kafka calls, whose errors become
+    :class:`KafkaUnavailable`."""
+    return isinstance(exc, DBAPIError | PoolTimeout | OSError) and not isinstance(
+        exc, KafkaUnavailable
+    )
 
 
 class OutboxRelay:
@@ -51,6 +78,8 @@ class OutboxRelay:
         batch_size: int = 500,
         sweep_interval: float = 1.0,
         delivery_timeout: float = DELIVERY_TIMEOUT_SECONDS,
+        stall_after: float = STALL_AFTER_SECONDS,
+        monitor_interval: float = MONITOR_INTERVAL_SECONDS,
     ) -> None:
         self.database = database
         self.bootstrap_servers = bootstrap_servers
@@ -58,25 +87,42 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.sweep_interval = sweep_interval
         self.delivery_timeout = delivery_timeout
+        self.stall_after = stall_after
+        self.monitor_interval = monitor_interval
         self._wake_event = asyncio.Event()
         self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._last_error: str | None = "not started"
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kafka_error: str | None = "not started"
+        self._delivering_since: float | None = None
 
     async def start(self) -> None:
         self.database.session_info[OUTBOX_WAKE_KEY] = self.wake
-        self._task = asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay")
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"{self.service}-outbox-relay"),
+            asyncio.create_task(self._monitor(), name=f"{self.service}-outbox-monitor"),
+        ]
 
     async def stop(self) -> None:
         self.database.session_info.pop(OUTBOX_WAKE_KEY, None)
-        if self._task:
-            self._task.cancel()
-            await asyncio.wait([self._task], timeout=STOP_TIMEOUT_SECONDS)
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_SECONDS)
+        self._tasks = []
         await self._close_producer()
 
     async def check(self) -> None:
-        if self._last_error is not None:
-            raise ConnectionError(self._last_error)
+        reason = self.kafka_problem()
+        if reason is not None:
+            raise ConnectionError(reason)
+
+    def kafka_problem(self) -> str | None:
+        """Why Kafka looks unavailable to this relay, or ``None`` when it does not."""
+        if self._delivering_since is not None:
+            waited = asyncio.get_running_loop().time() - self._delivering_since
+            if waited > self.stall_after:
+                return f"Kafka has not acknowledged a batch for {waited:.1f} s"
+        return self._kafka_error
 
     def wake(self) -> None:
         self._wake_event.set()
@@ -87,14 +133,19 @@ class OutboxRelay:
             try:
                 producer = await self._ensure_producer()
                 published = await self.publish_pending(producer)
-                self._last_error = None
+                self._kafka_error = None
                 backoff = 0.1
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Kafka or database trouble: back off, stay visible
-                self._last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("outbox relay of %s failing: %s", self.service, self._last_error)
-                await self._close_producer()
+                reason = f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, KafkaUnavailable):
+                    self._kafka_error = reason
+                    await self._close_producer()
+                elif not is_database_error(exc):
+                    self._kafka_error = reason  # unexpected: show it rather than hide it
+                # else: the database check reports it; what we knew of Kafka still holds
+                log.warning("outbox relay of %s failing: %s", self.service, reason)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
@@ -113,9 +164,12 @@ class OutboxRelay:
                 self.bootstrap_servers, client_id=f"{self.service}-outbox"
             )
             try:
-                await producer.start()
-            except BaseException:
+                async with asyncio.timeout(self.delivery_timeout):
+                    await producer.start()
+            except BaseException as exc:
                 await stop_within(producer)
+                if isinstance(exc, KafkaError | TimeoutError):
+                    raise KafkaUnavailable(f"cannot start a producer: {exc!r}") from exc
                 raise
             self._producer = producer
         return self._producer
@@ -138,6 +192,7 @@ class OutboxRelay:
             rows = list((await session.scalars(query)).all())
             if not rows:
                 return 0
+            self._delivering_since = asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(self.delivery_timeout):
                     deliveries = [await self._send(producer, row) for row in rows]
@@ -147,6 +202,11 @@ class OutboxRelay:
                     f"Kafka did not acknowledge a batch of {len(rows)} events within "
                     f"{self.delivery_timeout:g} s"
                 ) from exc
+            except KafkaError as exc:
+                raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            finally:
+                self._delivering_since = None
+            self._kafka_error = None  # acknowledged: Kafka is fine, whatever the database does
             await session.execute(
                 update(OutboxMessage)
                 .where(col(OutboxMessage.id).in_([row.id for row in rows]))
@@ -175,7 +235,30 @@ class OutboxRelay:
             await session.execute(
                 delete(OutboxMessage).where(col(OutboxMessage.published_at) < utcnow() - RETENTION)
             )
-            backlog = await session.scalar(
-                select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-            )
+
+    async def _monitor(self) -> None:
+        """Refresh the backlog gauges and Kafka's ``paddock_component_up`` continuously."""
+        while True:
+            COMPONENT_UP.labels(self.service, self.name).set(self.kafka_problem() is None)
+            try:
+                await self.measure_backlog()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database check reports a database outage
+                log.debug("outbox backlog of %s not measured: %s", self.service, exc)
+            await asyncio.sleep(self.monitor_interval)
+
+    async def measure_backlog(self) -> tuple[int, float]:
+        """Set and return the number of unsent rows and the age of the oldest, in seconds."""
+        async with self.database.reading() as session:
+            backlog, oldest = (
+                await session.execute(
+                    select(func.count(), func.min(col(OutboxMessage.created_at))).where(
+                        col(OutboxMessage.published_at).is_(None)
+                    )
+                )
+            ).one()
+        age = max((utcnow() - oldest).total_seconds(), 0.0) if oldest is not None else 0.0
         OUTBOX_BACKLOG.labels(self.service).set(backlog or 0)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        return int(backlog or 0), age
