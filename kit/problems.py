@@ -5,14 +5,18 @@ Domain code raises :class:`Problem` (or a subclass); the handlers installed by
 HTTP errors into ``application/problem+json`` responses.
 """
 
+import errno
+import socket
 from http import HTTPStatus
 from typing import Any
 
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -165,12 +169,51 @@ def allowed_methods(request: Request) -> list[str]:
 
 
 DATA_EXCEPTION_CLASS = "22"  # SQLSTATE class "data exception": the input, not the server
+# SQLSTATEs of a database that is away: class 08 (connection exception), and 57P01..57P03
+# (terminated by an administrator, crash shutdown, cannot connect now: a restart).
+UNAVAILABLE_CLASS = "08"
+UNAVAILABLE_STATES = frozenset({"57P01", "57P02", "57P03"})
+DATABASE_RETRY_AFTER_SECONDS = 2
+NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+)
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (down, restarting, connection
+    lost), as opposed to refusing a statement. SQLAlchemy wraps driver errors in
+    ``DBAPIError`` (``.orig``, with asyncpg's ``sqlstate``) and flags lost connections with
+    ``connection_invalidated``; when the pool cannot connect at all, asyncpg's socket error
+    (``ConnectionRefusedError``, an ``OSError``) reaches the caller unwrapped."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        return is_database_unavailable(exc.orig) if exc.orig is not None else False
+    if isinstance(exc, OSError):  # refused, reset, unreachable, timed out while connecting
+        return isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) or (
+            exc.errno in NETWORK_ERRNOS
+        )
+    sqlstate = str(getattr(exc, "sqlstate", "") or "")
+    return sqlstate.startswith(UNAVAILABLE_CLASS) or sqlstate in UNAVAILABLE_STATES
+
+
+def _unavailable(request: Request) -> JSONResponse:
+    return problem_response(
+        503,
+        detail="the database is unavailable; try again shortly",
+        code="database-unavailable",
+        instance=request.url.path,
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
 
 
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL refuses to store or compare (a NUL character, a number out of
-    range) is the client's input: 422, and the unit of work has rolled back."""
+    range) is the client's input: 422, and the unit of work has rolled back. A database
+    that is away (connection-class errors) answers 503 with ``Retry-After``: it heals."""
     assert isinstance(exc, DBAPIError)
+    if is_database_unavailable(exc):
+        return _unavailable(request)
     sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
     if sqlstate.startswith(DATA_EXCEPTION_CLASS):
         return problem_response(
@@ -180,6 +223,14 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
             instance=request.url.path,
         )
     raise exc  # a server fault: to the unhandled-error path, which logs it
+
+
+async def _on_connection_error(request: Request, exc: Exception) -> JSONResponse:
+    """A connection the pool could not open (asyncpg's ``OSError`` or ``CannotConnectNowError``,
+    not wrapped by SQLAlchemy), or a pool that timed out waiting: 503 with ``Retry-After``."""
+    if isinstance(exc, PoolTimeout) or is_database_unavailable(exc):
+        return _unavailable(request)
+    raise exc
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -208,6 +259,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    for unwrapped in (OSError, PostgresConnectionError, CannotConnectNowError, PoolTimeout):
+        app.add_exception_handler(unwrapped, _on_connection_error)
     app.add_exception_handler(Exception, _on_unhandled)
 
 
