@@ -3,8 +3,10 @@
 The session is created in the app's lifespan with a sized keep-alive pool and explicit
 timeouts (connect, total), never decompresses (bodies pass through byte for byte) and
 never keeps cookies (one session serves every user). Failures become problem documents:
-connection refused → 503, timeout → 504, anything else → 502. Its readiness check asks
-the upstream's ``/healthz``, so the gateway's ``/readyz`` shows each upstream.
+an upstream that cannot be reached or drops the connection (refused, reset, disconnected:
+``ClientConnectorError``, ``ClientOSError``, ``ServerDisconnectedError``; a restarting
+service) → 503 with ``Retry-After``, timeout → 504, a malformed answer → 502. Its readiness
+check asks the upstream's ``/healthz``, so the gateway's ``/readyz`` shows each upstream.
 ``docs/adr/0004-gateway-upstream-client.md`` records why aiohttp and not httpx.
 """
 
@@ -15,6 +17,11 @@ from aiohttp.typedefs import LooseHeaders
 from yarl import URL
 
 from kit.problems import Problem
+
+RETRY_AFTER_SECONDS = 2
+# The upstream could not be reached, or dropped the connection before answering: a service
+# restarting or going away, not a bad answer (``ClientConnectorError`` is a ``ClientOSError``).
+UNREACHABLE = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +36,18 @@ class UpstreamResponse:
 class UpstreamProblem(Problem):
     """An upstream could not give an answer; says which one."""
 
-    def __init__(self, upstream: str, detail: str, *, status: int, code: str) -> None:
-        super().__init__(f"{upstream}: {detail}", status=status, code=code, upstream=upstream)
+    def __init__(
+        self,
+        upstream: str,
+        detail: str,
+        *,
+        status: int,
+        code: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            f"{upstream}: {detail}", status=status, code=code, headers=headers, upstream=upstream
+        )
 
 
 class Upstream:
@@ -109,9 +126,13 @@ class Upstream:
             raise UpstreamProblem(
                 self.service, "timed out", status=504, code="upstream-timeout"
             ) from exc
-        except aiohttp.ClientConnectorError as exc:
+        except UNREACHABLE as exc:
             raise UpstreamProblem(
-                self.service, "unavailable", status=503, code="upstream-unavailable"
+                self.service,
+                "unavailable",
+                status=503,
+                code="upstream-unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             ) from exc
         except aiohttp.ClientError as exc:
             raise UpstreamProblem(
