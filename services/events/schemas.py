@@ -2,12 +2,13 @@
 ``*Public`` responses never show the draw seed before the draw has run (knowing it would
 let a bot time its application)."""
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Literal, Self
 from zoneinfo import available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from kit.api.schemas import PublicModel, StrictBody
 from kit.api.times import IsoDateTime
@@ -28,13 +29,11 @@ MAX_CAPACITY = 100_000
 MAX_FEE = 1_000_000
 MAX_TIER = 100
 SEED_MAX = 2**63 - 1
-_TIMEZONES = frozenset(available_timezones())
-
-
-def _known_timezone(value: str | None) -> str | None:
-    if value is not None and value not in _TIMEZONES:
-        raise ValueError("not an IANA time zone (e.g. Europe/Berlin)")
-    return value
+TimeZone = enum.StrEnum(  # type: ignore[misc]
+    "TimeZone", {name: name for name in sorted(available_timezones())}
+)
+"""The IANA time zone names this Python knows (``Europe/Berlin``): one schema component,
+referred to by every field that holds a time zone."""
 
 
 class VenueCreate(StrictBody):
@@ -42,9 +41,9 @@ class VenueCreate(StrictBody):
     city: str = Field(min_length=1, max_length=CITY_MAX)
     address: str = Field(min_length=1, max_length=ADDRESS_MAX)
     capacity: int = Field(ge=1, le=MAX_CAPACITY)
-    timezone: str = Field(min_length=1, max_length=64, examples=["Europe/Berlin"])
-
-    _timezone = field_validator("timezone")(_known_timezone)
+    timezone: TimeZone = Field(
+        examples=["Europe/Berlin"], description="an IANA time zone: the venue's local time"
+    )
 
 
 class VenueUpdate(StrictBody):
@@ -52,9 +51,9 @@ class VenueUpdate(StrictBody):
     city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
     address: str | None = Field(default=None, min_length=1, max_length=ADDRESS_MAX)
     capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
-    timezone: str | None = Field(default=None, min_length=1, max_length=64)
-
-    _timezone = field_validator("timezone")(_known_timezone)
+    timezone: TimeZone | None = Field(
+        default=None, examples=["Europe/Berlin"], description="an IANA time zone"
+    )
 
 
 class VenuePublic(PublicModel):
@@ -64,6 +63,13 @@ class VenuePublic(PublicModel):
     address: str
     capacity: int
     timezone: str
+
+
+SCHEDULE_RULES = (
+    "The schedule must hold together (else a 422 names the rule broken): ``ends_at`` after "
+    "``starts_at``, ``closes_at`` after ``opens_at``, and ``closes_at`` not after "
+    "``starts_at``. Times are RFC 3339 date-times with an offset."
+)
 
 
 class Schedule(StrictBody):
@@ -86,6 +92,8 @@ def check_schedule(starts: datetime, ends: datetime, opens: datetime, closes: da
 
 
 class EventCreate(Schedule):
+    model_config = ConfigDict(json_schema_extra={"description": SCHEDULE_RULES})
+
     title: str = Field(min_length=1, max_length=NAME_MAX)
     description: str = Field(default="", max_length=DESCRIPTION_MAX)
     category: Category
@@ -111,6 +119,13 @@ class EventCreate(Schedule):
 
 
 class EventUpdate(StrictBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "Only the fields sent change. "
+            + SCHEDULE_RULES.replace("must", "must still", 1)
+        }
+    )
+
     title: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     category: Category | None = None

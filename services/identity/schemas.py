@@ -27,6 +27,7 @@ from kit.api.schemas import PublicModel, StrictBody
 from kit.auth import ROLES
 from services.identity import models
 from services.identity.models import VehicleStatus
+from services.identity.passwords import MAX_LENGTH, MIN_DISTINCT, MIN_LENGTH
 
 Role = Literal["fan", "owner", "volunteer", "staff", "admin"]
 assert set(get_args(Role)) == set(ROLES), "Role must list kit.auth.ROLES"
@@ -40,7 +41,17 @@ def _upper(value: object) -> object:
 
 
 Email = Annotated[EmailStr, Field(max_length=models.EMAIL_MAX), AfterValidator(str.lower)]
-Password = Annotated[str, Field(min_length=1, max_length=256)]
+Password = Annotated[str, Field(min_length=1, max_length=MAX_LENGTH)]
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=MIN_LENGTH,
+        max_length=MAX_LENGTH,
+        description=f"{MIN_LENGTH} to {MAX_LENGTH} characters; also not only digits, at "
+        f"least {MIN_DISTINCT} different characters and not the email address (checked on "
+        "registration: a 422 ``weak-password`` says which)",
+    ),
+]
 DisplayName = Annotated[
     str,
     StringConstraints(
@@ -70,10 +81,7 @@ class UserBase(BaseModel):
 
 class UserCreate(UserBase, StrictBody):
     email: Email
-    password: Password = Field(
-        description="10 to 256 characters, not only digits, at least 4 different "
-        "characters, not the email address"
-    )
+    password: NewPassword
     referral_code: ReferralCode | None = None
 
 
