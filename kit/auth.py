@@ -11,6 +11,7 @@ the system clock, so the cache of verified tokens, the expiry check and the JWKS
 interval all agree on what time it is, and tests advance a fake clock instead of sleeping.
 """
 
+import asyncio
 import logging
 import math
 import uuid
@@ -57,18 +58,34 @@ class KeySet:
 
 
 class JwksCache:
-    """A JWKS fetched over HTTP and cached; also a readiness component."""
+    """A JWKS fetched over HTTP and cached; also a readiness component.
+
+    One fetch at a time: requests that need the keys while a fetch is under way wait for
+    that fetch instead of starting their own or finding the cache empty (right after a
+    restart, the first requests all arrive before the first fetch has answered). A fetch
+    counts only once it succeeded: ``refresh_interval`` then bounds how often an unknown
+    ``kid`` refetches; a failed fetch is retried after ``retry_interval`` at the earliest.
+    """
 
     name = "jwks"
 
     def __init__(
-        self, url: str, *, refresh_interval: float = 30.0, clock: Clock = SYSTEM_CLOCK
+        self,
+        url: str,
+        *,
+        refresh_interval: float = 30.0,
+        retry_interval: float = 1.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.url = url
         self.refresh_interval = refresh_interval
+        self.retry_interval = retry_interval
         self.clock = clock
         self._keys = KeySet({})
-        self._fetched_at = float("-inf")
+        self._fetched_at = float("-inf")  # the last successful fetch
+        self._attempted_at = float("-inf")  # the last fetch, successful or not
+        self._attempts = 0
+        self._lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
 
     async def start(self) -> None:
@@ -80,24 +97,53 @@ class JwksCache:
 
     async def check(self) -> None:
         if not self._keys.keys:
-            await self.refresh()
+            await self._refresh_once(force=True)
+            if not self._keys.keys:
+                raise ConnectionError(f"no keys fetched from {self.url}")
 
     async def refresh(self) -> None:
+        """Fetch the JWKS now (waiting for a fetch under way first); raise when it fails."""
+        async with self._lock:
+            await self._fetch()
+
+    async def _fetch(self) -> None:
         assert self._client is not None, "JwksCache.start() was not awaited"
-        self._fetched_at = self.clock.monotonic()
+        self._attempts += 1
+        self._attempted_at = self.clock.monotonic()
         response = await self._client.get(self.url)
         response.raise_for_status()
-        self._keys = KeySet(response.json())
+        keys = KeySet(response.json())
+        self._keys = keys
+        self._fetched_at = self.clock.monotonic()
 
-    async def key(self, kid: str) -> jwt.PyJWK | None:
-        stale = self.clock.monotonic() - self._fetched_at > self.refresh_interval
-        if kid not in self._keys.keys and stale:
+    def _due(self) -> bool:
+        now = self.clock.monotonic()
+        return (
+            now - self._fetched_at > self.refresh_interval
+            and now - self._attempted_at > self.retry_interval
+        )
+
+    async def _refresh_once(self, *, force: bool = False) -> None:
+        """Fetch unless one is not due yet, or one ended while this caller waited for it."""
+        attempts = self._attempts
+        async with self._lock:
+            if self._attempts != attempts:
+                return  # a fetch finished while we waited: its answer is ours
+            if not force and not self._due():
+                return
             try:
-                await self.refresh()
+                await self._fetch()
             except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWKError) as exc:
                 log.warning("JWKS refresh from %s failed: %s", self.url, exc)
-                return None
-        return self._keys.keys.get(kid)
+                if force:
+                    raise
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        key = self._keys.keys.get(kid)
+        if key is None:
+            await self._refresh_once()
+            key = self._keys.keys.get(kid)
+        return key
 
 
 class StaticKeys:
