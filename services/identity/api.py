@@ -8,7 +8,7 @@ OpenAPI. Who may call what is in :mod:`services.identity.auth`.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.api.pagination import PageDep
@@ -36,6 +36,7 @@ from services.identity.schemas import (
     VehiclePublic,
 )
 from services.identity.service import accounts, roles, sessions, vehicles
+from services.identity.service.throttle import DEVICE_ID_PATTERN, LoginClient, Throttling
 from services.identity.tokens import KeyRing, TokenIssuer
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -47,7 +48,8 @@ ROUTERS = (auth, me, users, admin, well_known)
 
 PasswordsDep = Annotated[Passwords, app_state("passwords")]
 IssuerDep = Annotated[TokenIssuer, app_state("token_issuer")]
-LockoutDep = Annotated[sessions.Lockout, app_state("lockout")]
+ThrottlingDep = Annotated[Throttling, app_state("throttling")]
+ForwardedHopsDep = Annotated[int, app_state("forwarded_hops")]
 KeyRingDep = Annotated[KeyRing, app_state("key_ring")]
 
 
@@ -71,13 +73,53 @@ async def register(body: UserCreate, session: SessionDep, passwords: PasswordsDe
     return await _user_public(session, user)
 
 
-@auth.post("/login", responses=problem_responses(400, 401, 413, 422, 429), summary="Log in")
+def client_address(request: Request, hops: int) -> str | None:
+    """The caller's address: ``hops`` entries from the right of ``X-Forwarded-For`` (each
+    proxy in front of identity, the gateway first, appends the address it saw), else the
+    peer's address."""
+    forwarded = [
+        entry.strip()
+        for header in request.headers.getlist("x-forwarded-for")
+        for entry in header.split(",")
+        if entry.strip()
+    ]
+    if hops and len(forwarded) >= hops:
+        return forwarded[-hops]
+    return request.client.host if request.client else None
+
+
+@auth.post(
+    "/login",
+    responses=problem_responses(400, 401, 413, 422, 429),
+    summary="Log in",
+    description=(
+        "Failed logins are throttled per account and client (the caller's address, and the "
+        "`X-Device-Id` when sent): after 5 failures each further attempt of that client must "
+        "wait 30 s, doubling up to 15 min (429 with `Retry-After`). 100 failures from all "
+        "clients lock the account for an hour for every device except one that logged in to "
+        "it before. Unknown emails are answered exactly like known ones."
+    ),
+)
 async def login(
     body: LoginRequest,
+    request: Request,
     session: SessionDep,
     passwords: PasswordsDep,
     issuer: IssuerDep,
-    lockout: LockoutDep,
+    throttling: ThrottlingDep,
+    hops: ForwardedHopsDep,
+    device_id: Annotated[
+        str | None,
+        Header(
+            alias="X-Device-Id",
+            pattern=DEVICE_ID_PATTERN,
+            description=(
+                "A stable id of the app's installation (8 to 128 of `A-Z a-z 0-9 . _ : -`, "
+                "e.g. a random UUID kept on the device). A device that logged in before "
+                "is never locked out by failures from other clients."
+            ),
+        ),
+    ] = None,
 ) -> TokenPair:
     return await sessions.login(
         session=session,
@@ -85,7 +127,8 @@ async def login(
         password=body.password,
         passwords=passwords,
         issuer=issuer,
-        lockout=lockout,
+        throttling=throttling,
+        client=LoginClient(address=client_address(request, hops), device_id=device_id),
     )
 
 

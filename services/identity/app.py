@@ -3,7 +3,8 @@
 The service template (:func:`kit.service.create_service_app`) wires the database, the
 outbox relay and the consumers (unless ``IDENTITY_BUS_ENABLED=false``); identity verifies
 access tokens with its own JWKS instead of fetching it, and puts what its routes need on
-``app.state``: the signing keys, the token issuer, the password hasher and the lockout rule.
+``app.state``: the signing keys, the token issuer, the password hasher, the login
+throttling rules and how many proxies append to ``X-Forwarded-For``.
 """
 
 from fastapi import FastAPI
@@ -14,7 +15,7 @@ from services.identity.api import ROUTERS
 from services.identity.config import IdentitySettings
 from services.identity.consumers import SUBSCRIPTIONS
 from services.identity.passwords import Passwords
-from services.identity.service.sessions import Lockout
+from services.identity.service.throttle import Throttling
 from services.identity.tokens import KeyRing, TokenIssuer
 
 
@@ -39,6 +40,14 @@ def create_app(settings: IdentitySettings | None = None) -> FastAPI:
                 refresh_ttl=settings.refresh_token_ttl,
             ),
             "passwords": Passwords.from_settings(settings),
-            "lockout": Lockout(settings.lockout_max_failures, settings.lockout_duration),
+            "throttling": Throttling(
+                free_failures=settings.login_free_failures,
+                base_delay=settings.login_base_delay,
+                max_delay=settings.login_max_delay,
+                client_window=settings.login_client_window,
+                account_max_failures=settings.login_account_max_failures,
+                account_window=settings.login_account_window,
+            ),
+            "forwarded_hops": settings.forwarded_hops,
         },
     )

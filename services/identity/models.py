@@ -1,7 +1,8 @@
-"""Identity's tables: users, their roles, refresh tokens, vehicles and the login
-throttle for unknown emails. kit's tables are imported so that they are part of
-identity's metadata and migrations: the outbox (``outbox``, ``processed_events``) and the
-audit record of staff and admin actions (``audit_records``).
+"""Identity's tables: users, their roles, refresh tokens, vehicles, the login throttles
+(per account, per account and client) and the devices known to an account. kit's tables
+are imported so that they are part of identity's metadata and migrations: the outbox
+(``outbox``, ``processed_events``) and the audit record of staff and admin actions
+(``audit_records``).
 """
 
 import enum
@@ -19,6 +20,8 @@ from kit.ids import new_id
 
 __all__ = [
     "AuditRecord",
+    "KnownDevice",
+    "LoginClientThrottle",
     "LoginThrottle",
     "OutboxMessage",
     "ProcessedEvent",
@@ -52,6 +55,8 @@ class User(SQLModel, table=True):
     bio: str | None = Field(default=None, max_length=BIO_MAX)
     city: str | None = Field(default=None, max_length=CITY_MAX)
     avatar_url: str | None = Field(default=None, max_length=URL_MAX)
+    # Unused since migration 0003 moved all throttling to the login_*throttles tables;
+    # still erased on deletion (accounts.py), to be dropped once nothing writes them.
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -143,10 +148,12 @@ class Vehicle(SQLModel, table=True):
 
 
 class LoginThrottle(SQLModel, table=True):
-    """Failed logins for emails that have no account, keyed by the email's SHA-256.
+    """The per-account ceiling on failed logins, keyed by the email's SHA-256.
 
-    Unknown emails are counted and locked exactly like accounts, so that the lockout
-    does not reveal which emails are registered; the plain email is not stored.
+    Every email is counted here, with or without an account, so that the throttle does not
+    reveal which emails are registered; the plain email is not stored. When it locks, only
+    a known device of the account still gets its password checked
+    (:mod:`services.identity.service.throttle`).
     """
 
     __tablename__ = "login_throttles"
@@ -155,3 +162,31 @@ class LoginThrottle(SQLModel, table=True):
     failed_logins: int = Field(default=0)
     last_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class LoginClientThrottle(SQLModel, table=True):
+    """Failed logins of one client (an address, or a device id) against one email.
+
+    Keyed by SHA-256s of the email and of the client key, for emails with and without
+    an account alike; past the free failures each one delays that client's next attempt.
+    """
+
+    __tablename__ = "login_client_throttles"
+
+    email_hash: str = Field(primary_key=True, max_length=64)
+    client_hash: str = Field(primary_key=True, max_length=64)
+    failed_logins: int = Field(default=0)
+    last_failed_at: datetime = Field(sa_type=UTCDateTime, index=True)
+    blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class KnownDevice(SQLModel, table=True):
+    """A device id (its SHA-256) that logged in to the account successfully before."""
+
+    __tablename__ = "known_devices"
+
+    user_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    )
+    device_hash: str = Field(primary_key=True, max_length=64)
+    last_login_at: datetime = Field(sa_type=UTCDateTime)

@@ -3,7 +3,8 @@ session (keyword-only, ``async def f(*, session, ...)``) and never commits: a re
 cause must stay recorded is raised with ``commit=True`` (see :mod:`kit.db`).
 
 * :mod:`.accounts` — registration, profiles, account deletion.
-* :mod:`.sessions` — login (with its lockout), refresh-token rotation, logout.
+* :mod:`.sessions` — login, refresh-token rotation, logout.
+* :mod:`.throttle` — login throttling per account and client, known devices.
 * :mod:`.roles` — who holds which role, grants and revocations, the first admin.
 * :mod:`.vehicles` — vehicles submitted by users and their verification (owners).
 

@@ -15,7 +15,15 @@ from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage
 from kit.db import Database
 from services.identity.config import IdentitySettings
-from services.identity.models import LoginThrottle, RefreshToken, User, UserRole, Vehicle
+from services.identity.models import (
+    KnownDevice,
+    LoginClientThrottle,
+    LoginThrottle,
+    RefreshToken,
+    User,
+    UserRole,
+    Vehicle,
+)
 from services.identity.tokens import generate_private_key_pem
 
 PASSWORD = "correct horse battery"
@@ -25,6 +33,8 @@ COUNTED: tuple[type[SQLModel], ...] = (
     RefreshToken,
     Vehicle,
     LoginThrottle,
+    LoginClientThrottle,
+    KnownDevice,
     OutboxMessage,
     AuditRecord,
 )
@@ -96,8 +106,23 @@ async def register(
     return await client.post("/v1/auth/register", json=body)
 
 
-async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
-    return await client.post("/v1/auth/login", json={"email": email, "password": password})
+async def login(
+    client: httpx.AsyncClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    address: str | None = None,
+    device: str | None = None,
+) -> httpx.Response:
+    """Log in; ``address`` as the gateway forwards it (``X-Forwarded-For``), ``device`` as
+    ``X-Device-Id``. Without an address the caller is the test client's peer address."""
+    headers = {}
+    if address is not None:
+        headers["X-Forwarded-For"] = address
+    if device is not None:
+        headers["X-Device-Id"] = device
+    body = {"email": email, "password": password}
+    return await client.post("/v1/auth/login", json=body, headers=headers)
 
 
 async def grant(database: Database, user_id: uuid.UUID, *roles: str) -> None:

@@ -1,17 +1,19 @@
-"""Registration, login, lockout, refresh rotation, logout and the JWKS over HTTP."""
+"""Registration, login, throttling, refresh rotation, logout and the JWKS over HTTP."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
 import httpx
 import jwt
 import pytest
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import select, update
 from sqlmodel import col
 
 from kit.db import Database, utcnow
 from kit.testing.services import outbox_events
-from services.identity.models import LoginThrottle, User
+from services.identity.models import KnownDevice, LoginClientThrottle, LoginThrottle
+from services.identity.service.throttle import LoginClient
 from services.identity.tests.support import (
     PASSWORD,
     Account,
@@ -158,68 +160,215 @@ async def test_login_email_is_case_insensitive(client: httpx.AsyncClient, accoun
     assert (await login(client, account.email.upper())).status_code == 200
 
 
-async def _fail_five_times(client: httpx.AsyncClient, email: str) -> None:
-    for _ in range(5):
-        assert (await login(client, email, "wrong password 123")).status_code == 401
+WRONG = "wrong password 123"
+
+
+async def _fail(
+    client: httpx.AsyncClient,
+    email: str,
+    times: int = 5,
+    *,
+    address: str | None = None,
+    device: str | None = None,
+) -> None:
+    for _ in range(times):
+        failed = await login(client, email, WRONG, address=address, device=device)
+        assert failed.status_code == 401, failed.text
+
+
+def _address() -> str:
+    """A fresh client address (as the gateway forwards it)."""
+    return f"198.51.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250 + 1}"
+
+
+def _device() -> str:
+    return str(uuid.uuid4())
+
+
+async def _client_row(database: Database, email: str, key: str) -> LoginClientThrottle | None:
+    async with database.reading() as session:
+        return await session.get(LoginClientThrottle, (hash_secret(email), key))
+
+
+async def _unblock(database: Database, email: str) -> None:
+    """Let every client's delay for ``email`` run out, keeping the failure counts."""
+    async with database.transaction() as session:
+        past = utcnow() - timedelta(seconds=1)
+        await session.execute(
+            update(LoginClientThrottle)
+            .where(col(LoginClientThrottle.email_hash) == hash_secret(email))
+            .values(blocked_until=past)
+        )
 
 
 async def test_a_refused_login_is_still_counted(
     client: httpx.AsyncClient, account: Account, database: Database
 ) -> None:
-    """The 401 is raised with ``commit=True``: the failure it answers stays recorded."""
-    assert (await login(client, account.email, "wrong password 123")).status_code == 401
-    unknown = new_email()
-    assert (await login(client, unknown, "wrong password 123")).status_code == 401
-    async with database.reading() as session:
-        user = await session.get(User, account.id)
-        throttle = await session.get(LoginThrottle, hash_secret(unknown))
-    assert user is not None
-    assert (user.failed_logins, user.last_failed_at is not None) == (1, True)
-    assert throttle is not None
-    assert (throttle.failed_logins, throttle.last_failed_at is not None) == (1, True)
+    """The 401 is raised with ``commit=True``: the failure it answers stays recorded, for
+    the account and for the client, whether or not the email has an account."""
+    unknown, address = new_email(), _address()
+    for email in (account.email, unknown):
+        assert (await login(client, email, WRONG, address=address)).status_code == 401
+        async with database.reading() as session:
+            ceiling = await session.get(LoginThrottle, hash_secret(email))
+        pair = await _client_row(database, email, LoginClient(address=address).keys()[0])
+        assert ceiling is not None
+        assert pair is not None
+        assert (ceiling.failed_logins, pair.failed_logins, pair.blocked_until) == (1, 1, None)
 
 
-async def test_lockout_after_five_failures(
-    client: httpx.AsyncClient, account: Account, database: Database
+async def test_five_failures_from_one_client_do_not_stop_the_owner_elsewhere(
+    client: httpx.AsyncClient, account: Account
 ) -> None:
-    await _fail_five_times(client, account.email)
-    locked = await login(client, account.email)
-    assert locked.status_code == 429
-    assert 890 <= int(locked.headers["retry-after"]) <= 900
-    assert locked.json()["type"].endswith("/too-many-requests")
+    """Issue 12, item 5: a stranger's five wrong passwords delay only the stranger."""
+    phone, home, stranger = _device(), _address(), _address()
+    assert (await login(client, account.email, address=home, device=phone)).status_code == 200
 
-    await _expire_lock(database, User, col(User.id) == account.id)
-    assert (await login(client, account.email)).status_code == 200
+    await _fail(client, account.email, address=stranger)
+    blocked = await login(client, account.email, address=stranger)
+    assert blocked.status_code == 429, "the right password waits too: the delay comes first"
+    assert 28 <= int(blocked.headers["retry-after"]) <= 30
+    assert blocked.json()["type"].endswith("/too-many-requests")
+
+    assert (await login(client, account.email, address=_address())).status_code == 200
+    # The owner's known device, even from the stranger's address (a shared NAT).
+    assert (await login(client, account.email, address=stranger, device=phone)).status_code == 200
 
 
-async def test_unknown_email_locks_the_same_way(
-    client: httpx.AsyncClient, database: Database
+async def test_a_fresh_device_id_does_not_escape_the_address_delay(
+    client: httpx.AsyncClient, account: Account
 ) -> None:
-    email = new_email()
-    await _fail_five_times(client, email)
-    locked = await login(client, email)
-    assert locked.status_code == 429
-    assert 890 <= int(locked.headers["retry-after"]) <= 900
-
-    await _expire_lock(database, LoginThrottle, col(LoginThrottle.email_hash) == hash_secret(email))
-    assert (await login(client, email)).status_code == 401
+    stranger = _address()
+    await _fail(client, account.email, address=stranger, device=_device())
+    again = await login(client, account.email, WRONG, address=stranger, device=_device())
+    assert again.status_code == 429
 
 
-async def test_success_resets_the_failure_count(
+async def test_the_delay_doubles_up_to_fifteen_minutes(
+    client: httpx.AsyncClient, database: Database, account: Account
+) -> None:
+    stranger = _address()
+    await _fail(client, account.email, 4, address=stranger)
+    waits = []
+    for _ in range(7):
+        await _unblock(database, account.email)
+        assert (await login(client, account.email, WRONG, address=stranger)).status_code == 401
+        blocked = await login(client, account.email, address=stranger)
+        assert blocked.status_code == 429
+        waits.append(int(blocked.headers["retry-after"]))
+    expected = [30, 60, 120, 240, 480, 900, 900]
+    assert all(want - 2 <= got <= want for got, want in zip(waits, expected, strict=True)), waits
+
+
+async def test_unknown_emails_are_throttled_exactly_like_accounts(
+    client: httpx.AsyncClient, database: Database, account: Account
+) -> None:
+    answers = []
+    for email in (account.email, new_email()):
+        address = _address()
+        seen = []
+        for _ in range(6):
+            response = await login(client, email, WRONG, address=address)
+            seen.append((response.status_code, response.json()["detail"]))
+        await _unblock(database, email)
+        seen.append(((await login(client, email, WRONG, address=address)).status_code, ""))
+        answers.append(seen)
+    assert answers[0] == answers[1]
+    assert [status for status, _ in answers[0]] == [401] * 5 + [429, 401]
+
+
+async def test_success_resets_that_clients_failures(
     client: httpx.AsyncClient, account: Account
 ) -> None:
     for _ in range(4):
-        await login(client, account.email, "wrong password 123")
+        await login(client, account.email, WRONG)
     assert (await login(client, account.email)).status_code == 200
     for _ in range(4):
-        assert (await login(client, account.email, "wrong password 123")).status_code == 401
+        assert (await login(client, account.email, WRONG)).status_code == 401
     assert (await login(client, account.email)).status_code == 200
 
 
-async def _expire_lock(database: Database, model: type, condition: ColumnElement[bool]) -> None:
+async def test_the_account_ceiling_locks_out_all_but_known_devices(
+    client: httpx.AsyncClient, database: Database, account: Account
+) -> None:
+    """100 failures from 100 addresses (each under its own limit, concurrently: they all
+    count) lock the account for an hour, except for the owner's known device."""
+    phone = _device()
+    assert (await login(client, account.email, device=phone)).status_code == 200
+    unknown = new_email()
+    for email in (account.email, unknown):
+        for _ in range(10):
+            batch = [login(client, email, WRONG, address=_address()) for _ in range(10)]
+            assert {r.status_code for r in await asyncio.gather(*batch)} == {401}
+        async with database.reading() as session:
+            ceiling = await session.get(LoginThrottle, hash_secret(email))
+        assert ceiling is not None
+        assert ceiling.locked_until is not None
+        assert ceiling.failed_logins == 0, "the count starts again once the account is locked"
+
+    for email in (account.email, unknown):
+        locked = await login(client, email, address=_address())
+        assert locked.status_code == 429
+        assert 3500 <= int(locked.headers["retry-after"]) <= 3600
+        assert (await login(client, email, address=_address(), device=_device())).status_code == 429
+    assert (await login(client, account.email, address=_address(), device=phone)).status_code == 200
+    known_but_wrong = await login(client, account.email, WRONG, device=phone)
+    assert known_but_wrong.status_code == 401, "a known device still has its own limit"
+
+
+async def test_a_known_device_is_remembered_hashed(
+    client: httpx.AsyncClient, database: Database, account: Account
+) -> None:
+    phone = _device()
+    assert (await login(client, account.email, device=phone)).status_code == 200
+    assert (await login(client, account.email, device=phone)).status_code == 200
+    async with database.reading() as session:
+        known = (
+            await session.scalars(select(KnownDevice).where(col(KnownDevice.user_id) == account.id))
+        ).all()
+    assert [device.device_hash for device in known] == [hash_secret(phone)]
+
+
+async def test_a_malformed_device_id_is_refused(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    for device in ("short", "x" * 129, "has space in it"):
+        response = await login(client, account.email, device=device)
+        assert response.status_code == 422, response.text
+
+
+async def test_the_address_is_the_one_the_gateway_appended(
+    client: httpx.AsyncClient, account: Account
+) -> None:
+    """A caller cannot pick its address: the gateway appends what it saw, identity reads
+    the rightmost entry."""
+    stranger = _address()
+    for _ in range(5):
+        forged = f"{_address()}, {stranger}"
+        assert (await login(client, account.email, WRONG, address=forged)).status_code == 401
+    assert (await login(client, account.email, address=stranger)).status_code == 429
+
+
+async def test_stale_throttle_rows_are_swept(client: httpx.AsyncClient, database: Database) -> None:
+    email, address = new_email(), _address()
+    assert (await login(client, email, WRONG, address=address)).status_code == 401
+    key = LoginClient(address=address).keys()[0]
     async with database.transaction() as session:
-        past = utcnow() - timedelta(seconds=1)
-        await session.execute(update(model).where(condition).values(locked_until=past))
+        old = utcnow() - timedelta(hours=2)
+        await session.execute(
+            update(LoginClientThrottle)
+            .where(col(LoginClientThrottle.email_hash) == hash_secret(email))
+            .values(last_failed_at=old)
+        )
+        await session.execute(
+            update(LoginThrottle)
+            .where(col(LoginThrottle.email_hash) == hash_secret(email))
+            .values(last_failed_at=old)
+        )
+    assert (await login(client, new_email(), WRONG)).status_code == 401
+    assert await _client_row(database, email, key) is None
+    async with database.reading() as session:
+        assert await session.get(LoginThrottle, hash_secret(email)) is None
 
 
 async def test_refresh_rotates(client: httpx.AsyncClient, account: Account) -> None:

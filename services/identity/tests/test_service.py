@@ -16,14 +16,16 @@ from pydantic import ValidationError
 
 from kit.auth import StaticKeys, TokenVerifier
 from kit.db import Database, utcnow
+from kit.testing.services import TEST_CLIENT_ADDRESS
 from services.identity.config import IdentitySettings
-from services.identity.models import User
+from services.identity.models import LoginClientThrottle, LoginThrottle
 from services.identity.passwords import Passwords, WeakPassword, check_strength
 from services.identity.tests.support import Account, login
 from services.identity.tokens import (
     KeyRing,
     TokenIssuer,
     generate_private_key_pem,
+    hash_secret,
     load_private_key,
 )
 
@@ -150,12 +152,16 @@ async def test_concurrent_failures_all_count(
     failures = await asyncio.gather(
         *(login(client, account.email, "wrong password 1") for _ in range(5))
     )
-    # Each attempt checked the lock before its own failure counted, so none saw it locked.
+    # Each attempt checked the delay before its own failure counted, so none saw it.
     assert [response.status_code for response in failures] == [401] * 5
+    email_hash = hash_secret(account.email)
+    address = hash_secret(f"address:{TEST_CLIENT_ADDRESS[0]}")
     async with database.transaction() as session:
-        user = await session.get(User, account.id)
-    assert user is not None
-    assert user.locked_until is not None
-    assert user.locked_until > utcnow()
-    assert user.failed_logins == 0, "the count starts again once the account is locked"
+        pair = await session.get(LoginClientThrottle, (email_hash, address))
+        ceiling = await session.get(LoginThrottle, email_hash)
+    assert pair is not None
+    assert ceiling is not None
+    assert (pair.failed_logins, ceiling.failed_logins) == (5, 5)
+    assert pair.blocked_until is not None
+    assert pair.blocked_until > utcnow()
     assert (await login(client, account.email)).status_code == 429
