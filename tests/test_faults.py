@@ -8,6 +8,7 @@ operator sees is read where the operator reads it: ``/readyz`` and ``/metrics``.
 
 import asyncio
 import contextlib
+import json
 import shutil
 import tempfile
 import uuid
@@ -20,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from sqlmodel import col
+from starlette.types import Receive, Scope, Send
 
 from devstack import LOCALHOST, DevstackError, free_port
 from devstack.kafka import KafkaBroker
@@ -438,3 +440,50 @@ async def test_a_malformed_upstream_answer_stays_a_502() -> None:
 def test_the_fault_file_reads_the_metrics_it_asserts_on() -> None:
     text = 'paddock_component_up{service="events",component="kafka"} 0.0\n'
     assert _metric(text, "paddock_component_up", service="events", component="kafka") == 0
+
+
+# -- A service restarting while requests with valid tokens arrive -------------------------
+
+
+@contextlib.asynccontextmanager
+async def _slow_jwks(jwks: dict[str, Any], delay: float) -> AsyncIterator[str]:
+    """identity's JWKS endpoint, answering after ``delay`` (a busy identity)."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        await asyncio.sleep(delay)
+        body = json.dumps(jwks).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async with serving(app) as url:
+        yield f"{url}/.well-known/jwks.json"
+
+
+async def test_valid_tokens_are_accepted_right_after_a_restart(
+    migrated_database_factory: MigratedDatabaseFactory, minter: TokenMinter
+) -> None:
+    """events verifies against a JWKS served over HTTP; it is started twice (a restart) and
+    each time 20 requests with valid tokens arrive before the first fetch has answered."""
+    database_url = await migrated_database_factory("events")
+    statuses: list[int] = []
+    async with _slow_jwks(minter.jwks, delay=0.5) as jwks_url:
+        for _ in range(2):
+            settings = EventsSettings(
+                database_url=database_url,
+                bus_enabled=False,
+                qr_secret=QR_SECRET,
+                jwks_url=jwks_url,
+                jwt_issuer=ISSUER,
+                jwt_audience=AUDIENCE,
+            )
+            app = create_events(settings)
+            async with running(app), service_client(app) as client:
+                headers = [minter.headers(uuid.uuid4(), ("fan",)) for _ in range(20)]
+                answers = await asyncio.gather(
+                    *(client.get("/v1/me/signups", headers=h) for h in headers)
+                )
+                statuses += [answer.status_code for answer in answers]
+    assert statuses == [200] * 40, [s for s in statuses if s != 200]
