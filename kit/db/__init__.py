@@ -83,7 +83,9 @@ def _engine_for(url: str, pool_size: int) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip per checkout. A connection that died with a
-    # database restart fails one request, and SQLAlchemy then invalidates the whole pool.
+    # database restart fails one request (a 503 with Retry-After, see kit.problems), and
+    # SQLAlchemy then invalidates the whole pool; tests/test_faults.py shows it healing
+    # within a second of PostgreSQL's restart without it.
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
