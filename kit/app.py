@@ -22,8 +22,14 @@ from fastapi.routing import APIRoute
 
 from kit.auth import current_principal, optional_principal, require_roles
 from kit.db import Database
+from kit.logs import configure_logging
 from kit.metrics import COMPONENT_UP, metrics_endpoint
-from kit.middleware import BodyLimitMiddleware, MetricsMiddleware, RequestIdMiddleware
+from kit.middleware import (
+    AccessLogMiddleware,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from kit.problems import (
     install_problem_handlers,
     install_problem_schema,
@@ -83,6 +89,7 @@ def build_service_app(
     """Build a service app; ``app.state`` holds ``settings``, ``database`` and ``components``.
 
     ``rate_limited``: every route may answer 429 (the gateway's limits), documented so."""
+    configure_logging(settings.log_format)
     parts: list[Component] = [DatabaseCheck(database)] if database else []
     parts.extend(components)
 
@@ -109,6 +116,7 @@ def build_service_app(
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, service=settings.service_name)
+    app.add_middleware(AccessLogMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app
 

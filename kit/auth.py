@@ -279,7 +279,9 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized()
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(credentials.credentials)
+    principal = await verifier.verify(credentials.credentials)
+    request.scope.setdefault("state", {})["user_id"] = str(principal.user_id)  # the access log
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

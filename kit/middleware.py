@@ -1,15 +1,18 @@
-"""Pure-ASGI middleware shared by every app: request ids, body limits, HTTP metrics.
+"""Pure-ASGI middleware shared by every app: request ids, body limits, HTTP metrics and
+the access log.
 
 Written against ASGI directly (not ``BaseHTTPMiddleware``) because they sit on the
 hot path of every request.
 """
 
+import logging
 import re
 import time
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kit.logs import ACCESS_LOGGER
 from kit.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from kit.problems import problem_response
 
@@ -115,6 +118,57 @@ class MetricsMiddleware:
             method = scope["method"]
             HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
+
+
+access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+class AccessLogMiddleware:
+    """One log record per request: request id, method, route template, path, status,
+    duration and, when a token was verified, the user id (``scope["state"]["user_id"]``,
+    set by :func:`kit.auth.current_principal`). Sits inside :class:`RequestIdMiddleware`."""
+
+    def __init__(self, app: ASGIApp, *, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_recording(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_recording)
+        finally:
+            state = scope.get("state", {})
+            duration_ms = round((time.perf_counter() - started) * 1000, 1)
+            access_log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "fields": {
+                        "event": "request",
+                        "service": self.service,
+                        "request_id": state.get("request_id"),
+                        "method": scope["method"],
+                        "route": getattr(scope.get("route"), "path", None),
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": duration_ms,
+                        "user_id": state.get("user_id"),
+                    }
+                },
+            )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kit.logs import LogFormat
+
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "secret", "dev-secret"})
 
 Environment = Literal["development", "test", "production"]
@@ -47,6 +49,11 @@ class ServiceSettings(BaseSettings):
         default="paddock", validation_alias=AliasChoices("PADDOCK_JWT_AUDIENCE")
     )
     max_body_bytes: int = 64 * 1024
+    log_format: LogFormat = Field(
+        default="json",
+        validation_alias=AliasChoices("PADDOCK_LOG_FORMAT"),
+        description="json (one object per line, for collectors) or console (make run)",
+    )
 
     @property
     def is_development(self) -> bool:

@@ -2,7 +2,8 @@
 
 Reads ``deploy/local/services.toml`` (the one list of processes and ports), fills in the
 environment the user has not set (``KAFKA_BOOTSTRAP_SERVERS``, ``<SERVICE>_DATABASE_URL`` on
-SQLite files in ``.data/``, ``GATEWAY_UPSTREAMS``, ``PADDOCK_ENV``), migrates every service's
+SQLite files in ``.data/``, ``GATEWAY_UPSTREAMS``, ``PADDOCK_ENV``, ``PADDOCK_LOG_FORMAT=console``:
+one readable access-log line per request), migrates every service's
 database, writes ``.data/Procfile`` and hands the process over to honcho: Ctrl-C stops all.
 A broker runs from ``.data/kafka`` unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere.
 """
@@ -34,6 +35,8 @@ def environment(services: dict[str, Any]) -> dict[str, str]:
     """The processes' environment: the user's own, with defaults for what they did not set."""
     env = dict(os.environ)
     env.setdefault("PADDOCK_ENV", "development")
+    # One readable line per request (kit.logs); Kubernetes keeps the default, JSON.
+    env.setdefault("PADDOCK_LOG_FORMAT", "console")
     env.setdefault("KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{KAFKA_PORT}")
     for name in services:
         env.setdefault(f"{name.upper()}_DATABASE_URL", f"sqlite+aiosqlite:///{DATA / name}.db")
@@ -46,6 +49,7 @@ def environment(services: dict[str, Any]) -> dict[str, str]:
 def uvicorn(spec: dict[str, Any]) -> str:
     return (
         f"exec {PYTHON} -m uvicorn --factory {shlex.quote(spec['factory'])}"
+        # kit's access log (request id, route, status, duration, user) replaces uvicorn's
         f" --host 127.0.0.1 --port {spec['port']} --no-access-log"
     )
 
