@@ -8,7 +8,7 @@ OpenAPI. Who may call what is in :mod:`services.identity.auth`.
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.api.pagination import PageDep
@@ -21,6 +21,7 @@ from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
 from services.identity.models import User, Vehicle
 from services.identity.passwords import Passwords
 from services.identity.schemas import (
+    Email,
     Jwks,
     LoginRequest,
     ProfilePublic,
@@ -206,6 +207,22 @@ async def read_profile(
 
 
 # Administration
+
+
+@admin.get(
+    "/users",
+    responses=problem_responses(404, 422),
+    summary="Find a user by email (staff and admin; recorded in the audit)",
+)
+async def find_user(
+    email: Annotated[Email, Query(description="exact match, compared in lower case")],
+    session: SessionDep,
+    principal: StaffOrAdmin,
+) -> UserPublic:
+    user = await accounts.find_by_email(
+        session=session, email=email, looked_up_by=principal.user_id
+    )
+    return await _user_public(session, user)
 
 
 @admin.post(

@@ -5,12 +5,13 @@ Every account is a fan; a deleted account stays as a tombstone row without perso
 
 import uuid
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from contracts.identity import UserDeleted, UserRegistered, UserUpdated
+from kit.audit import record_action
 from kit.bus.outbox import publish
 from kit.db import utcnow
 from kit.problems import Conflict, NotFound
@@ -110,3 +111,14 @@ async def delete_account(*, session: AsyncSession, user: User) -> None:
     await session.execute(update(Vehicle).where(col(Vehicle.user_id) == user.id).values(vin=None))
     await session.execute(delete(UserRole).where(col(UserRole.user_id) == user.id))
     publish(session, UserDeleted(user_id=user.id, deleted_at=now), actor=user.id)
+
+
+async def find_by_email(*, session: AsyncSession, email: str, looked_up_by: uuid.UUID) -> User:
+    """The active account whose (normalized) email is exactly ``email``, for staff; 404
+    when there is none. Reading someone's account by email is recorded in the audit."""
+    found = await session.execute(select(User).where(col(User.email) == email))
+    user = found.scalar_one_or_none()
+    if user is None or user.is_deleted:
+        raise NotFound("no account with this email")
+    record_action(session, actor=looked_up_by, action="user.looked_up", subject=user.id, by="email")
+    return user
