@@ -73,7 +73,7 @@ async def test_one_record_per_request_with_its_request_id_and_user(
 
 def test_json_and_console_formats() -> None:
     record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, __file__, 1, "GET /x 200", (), None)
-    record.fields = {  # type: ignore[attr-defined]
+    record.fields = {
         "service": "s",
         "method": "GET",
         "path": "/x",
