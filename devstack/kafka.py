@@ -88,8 +88,15 @@ def ensure_jars(repo_root: Path = REPO_ROOT) -> Path:
 
 
 def kafka_cluster_id() -> str:
-    """A new cluster id in Kafka's format (URL-safe base64 of 16 random bytes, no padding)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A new cluster id in Kafka's format (URL-safe base64 of 16 random bytes, no padding).
+
+    Like Kafka's own ``Uuid.randomUuid``, never one starting with ``-``: the storage tool
+    would read it as an option (one start in 64 failed with "expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_properties(data_dir: Path, port: int, controller_port: int) -> str:

@@ -4,7 +4,7 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from devstack.kafka import server_properties
+from devstack.kafka import kafka_cluster_id, server_properties
 
 
 async def _consume_one(bootstrap: str, topic: str, **options: object) -> tuple[bytes, bytes]:
@@ -57,3 +57,10 @@ def test_server_properties_bind_localhost_only(tmp_path) -> None:
     text = server_properties(tmp_path, 19092, 19093)
     assert "listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093\n" in text
     assert "controller.quorum.voters=1@127.0.0.1:19093\n" in text
+
+
+def test_cluster_ids_never_look_like_an_option() -> None:
+    """About one random id in 64 starts with '-', which the storage tool took for a flag."""
+    ids = [kafka_cluster_id() for _ in range(2000)]
+    assert not [cluster_id for cluster_id in ids if cluster_id.startswith("-")]
+    assert all(len(cluster_id) == 22 for cluster_id in ids)
