@@ -24,7 +24,7 @@ from gateway.guard import Guard
 from gateway.proxy import downstream_headers
 from gateway.tracing import TRACEPARENT_HEADER, child_traceparent, trace_context
 from gateway.upstream import Upstream, UpstreamProblem, UpstreamResponse
-from kit.problems import Problem, problem_responses
+from kit.problems import Problem, problem_response, problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,7 @@ router = APIRouter(tags=["home"])
     summary="Everything the app's home screen shows, in one call",
 )
 async def get_home(request: Request) -> HomeScreen | Response:
+    """The profile, and each optional part or ``null`` (named in ``unavailable``)."""
     guard: Guard = request.app.state.guard
     await guard.admit(request.scope)
     aggregator: HomeAggregator = request.app.state.home
@@ -205,3 +206,20 @@ async def get_home(request: Request) -> HomeScreen | Response:
     response = Response(result.body, status_code=result.status)
     response.raw_headers = downstream_headers(result, head=False)
     return response
+
+
+# Every method but GET, QUERY (the draft safe method with a body) included.
+OTHER_METHODS = ["HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY"]
+
+
+@router.api_route("/v1/me/home", methods=OTHER_METHODS, include_in_schema=False)
+async def home_other_methods(request: Request) -> Response:
+    """405 for every other method, or the proxy's catch-all would send ``/v1/me/home`` on
+    to identity, which answers 404."""
+    return problem_response(
+        405,
+        detail="only GET",
+        code="method-not-allowed",
+        instance=request.url.path,
+        headers={"Allow": "GET"},
+    )

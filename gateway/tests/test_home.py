@@ -48,3 +48,11 @@ def test_home_documents_every_part_with_a_schema() -> None:
     assert schemas["HomeSignups"]["properties"]["items"]["items"] == {
         "$ref": "#/components/schemas/HomeSignup"
     }
+
+
+async def test_home_refuses_other_methods_with_405(gateway: httpx.AsyncClient) -> None:
+    for method in ("POST", "TRACE", "QUERY"):
+        response = await gateway.request(method, "/v1/me/home")
+        assert response.status_code == 405, method
+        assert response.headers["allow"] == "GET"
+    assert (await gateway.get("/v1/me/home")).status_code == 401

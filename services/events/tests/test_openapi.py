@@ -14,10 +14,9 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from kit.db.migrate import upgrade
+from kit.testing.contract import all_checks
 from kit.testing.servers import serving_in_thread
 from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
@@ -55,6 +54,35 @@ schema = schemathesis.openapi.from_dict(
     ).openapi()
 )
 
+# positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
+# rightly, for what a schema cannot say: a cursor must be one the API returned (422
+# bad-cursor), an event's schedule must hold together and its venue exist (422, 404).
+SCHEMA_VALID_BUT_REFUSED = {
+    ("GET", "/v1/events"),
+    ("GET", "/v1/venues"),
+    ("GET", "/v1/me/signups"),
+    ("POST", "/v1/events"),
+}
+
+# negative_data_rejection expects a 4xx for a request that breaks the schema; a list
+# ignores unknown query parameters (as HTTP APIs do), and the test's own Authorization
+# header undoes the "token missing" mutation, so such a request rightly succeeds.
+UNKNOWN_QUERY_IGNORED = {
+    ("GET", "/v1/events"),
+    ("GET", "/v1/venues"),
+    ("GET", "/v1/me/signups"),
+}
+
+
+def excluded(method: str, path: str) -> tuple[str, ...]:
+    """The checks that would report correct behaviour of this operation as a failure."""
+    found = []
+    if (method, path) in SCHEMA_VALID_BUT_REFUSED:
+        found.append("positive_data_acceptance")
+    if (method, path) in UNKNOWN_QUERY_IGNORED:
+        found.append("negative_data_rejection")
+    return tuple(found)
+
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -64,5 +92,5 @@ def test_api_conforms(
     case.call_and_validate(
         base_url=events_server,
         headers=superuser_headers,
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=all_checks(excluding=excluded(case.method, case.path)),
     )

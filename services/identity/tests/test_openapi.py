@@ -16,11 +16,10 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from devstack import run_sync
 from kit.db.migrate import upgrade
+from kit.testing.contract import all_checks
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app
 from services.identity.cli import create_admin
@@ -57,6 +56,42 @@ schema = schemathesis.openapi.from_dict(
     create_app(identity_settings("sqlite+aiosqlite://")).openapi()
 ).exclude(method="DELETE", path="/v1/me")
 
+# positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
+# rightly, for what a schema cannot say: a cursor must be one the API returned (422
+# bad-cursor), a login needs the right password (401), a registration a strong password and
+# a new email (422, 409), a role change an existing user (404) and owner follows a verified
+# vehicle (422), an avatar URL a resolvable host name (labels of at most 63 characters),
+# a lookup by email an existing account (404) and an address email-validator accepts
+# (it refuses special-use domains such as .test, which JSON Schema's format allows).
+SCHEMA_VALID_BUT_REFUSED = {
+    ("GET", "/v1/admin/users"),
+    ("GET", "/v1/admin/vehicles"),
+    ("POST", "/v1/auth/login"),
+    ("POST", "/v1/auth/register"),
+    ("PATCH", "/v1/me"),
+    ("POST", "/v1/admin/users/{user_id}/roles/{role}"),
+    ("DELETE", "/v1/admin/users/{user_id}/roles/{role}"),
+}
+
+# negative_data_rejection expects a 4xx for a request that breaks the schema; a list
+# ignores unknown query parameters (as HTTP APIs do), and the test's own Authorization
+# header undoes the "token missing" mutation, so such a request rightly succeeds.
+UNKNOWN_QUERY_IGNORED = {
+    ("GET", "/v1/admin/vehicles"),
+    ("GET", "/v1/admin/users"),
+    ("GET", "/v1/me/vehicles"),
+}
+
+
+def excluded(method: str, path: str) -> tuple[str, ...]:
+    """The checks that would report correct behaviour of this operation as a failure."""
+    found = []
+    if (method, path) in SCHEMA_VALID_BUT_REFUSED:
+        found.append("positive_data_acceptance")
+    if (method, path) in UNKNOWN_QUERY_IGNORED:
+        found.append("negative_data_rejection")
+    return tuple(found)
+
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
@@ -66,5 +101,5 @@ def test_api_conforms(
     case.call_and_validate(
         base_url=identity_server.base_url,
         headers=superuser_headers,
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=all_checks(excluding=excluded(case.method, case.path)),
     )
