@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 LogFormat = Literal["json", "console"]
 ACCESS_LOGGER = "paddock.access"
+OWN_LOGGERS = ("paddock", "kit", "services", "gateway")
 _INSTALLED = "_paddock_handler"
 
 
@@ -46,6 +47,7 @@ class ConsoleFormatter(logging.Formatter):
         when = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S.%f")[:-3]
         fields = fields_of(record)
         if record.name == ACCESS_LOGGER and fields:
+            fields.pop("event", None)
             text = (
                 f"{fields.pop('service', '')} {fields.pop('method', '')} "
                 f"{fields.pop('path', '')} {fields.pop('status', '')} "
@@ -69,6 +71,6 @@ def configure_logging(log_format: LogFormat = "json", *, level: int = logging.IN
         setattr(handler, _INSTALLED, True)
         root.addHandler(handler)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
-    if root.level > level or root.level == logging.NOTSET:
-        root.setLevel(level)
-    logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
+    # Paddock's own loggers at ``level``; libraries keep the root's (warnings and up).
+    for name in OWN_LOGGERS:
+        logging.getLogger(name).setLevel(level)
