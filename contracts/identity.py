@@ -42,6 +42,25 @@ class UserRoleChanged(Payload):
     granted: list[str]
     revoked: list[str]
     changed_by: UUID | None = None
+    changed_at: datetime | None = None
+    """When the change was committed; access tokens issued before it that lost a role are
+    refused everywhere (ADR 0009). Null only in events published before the field existed."""
+
+
+@event("identity.user.sessions_revoked.v1", topic=IDENTITY_USERS, subject="user_id")
+class SessionsRevoked(Payload):
+    """Sessions (refresh-token families, the ``sid`` claim of access tokens) were revoked.
+
+    Every service refuses the access tokens of ``session_ids`` at once (ADR 0009); an empty
+    list means every session of the user: tokens issued before ``revoked_at`` are refused.
+    """
+
+    user_id: UUID
+    session_ids: list[UUID]
+    revoked_at: datetime
+    reason: str
+    """``logout`` or ``refresh_reused`` today; a string, so that a new reason is not a new
+    version (readers must accept reasons they do not know)."""
 
 
 @event("identity.user.vehicle_verified.v1", topic=IDENTITY_USERS, subject="user_id")
@@ -56,7 +75,10 @@ class VehicleVerified(Payload):
 
 @event("identity.user.deleted.v1", topic=IDENTITY_USERS, subject="user_id")
 class UserDeleted(Payload):
-    """An account was deleted and its personal data erased; others drop what they hold."""
+    """An account was deleted and its personal data erased; others drop what they hold.
+
+    Access tokens of the account issued before ``deleted_at`` are refused everywhere.
+    """
 
     user_id: UUID
     deleted_at: datetime

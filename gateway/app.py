@@ -1,10 +1,12 @@
 """The gateway's app factory: ``uvicorn --factory gateway.app:create_app``.
 
 Built on :func:`kit.app.build_service_app` (problems, request ids, body limit, metrics,
-health). Its components are identity's JWKS cache and one pooled client per upstream,
-so ``/readyz`` shows each upstream's health. Routes, in matching order: health and
-metrics, ``/v1/me/home``, the merged ``/openapi.json`` and ``/docs``, then the proxy's
-catch-all. CORS sits outermost so that preflights and error answers carry its headers.
+health). Its components are identity's JWKS cache, one pooled client per upstream (so
+``/readyz`` shows each upstream's health) and, with ``GATEWAY_BUS_ENABLED`` (the default),
+the revocation view of identity's events that the token check consults (ADR 0009).
+Routes, in matching order: health and metrics, ``/v1/me/home``, the merged
+``/openapi.json`` and ``/docs``, then the proxy's catch-all. CORS sits outermost so that
+preflights and error answers carry its headers.
 """
 
 from fastapi import FastAPI
@@ -19,9 +21,10 @@ from gateway.proxy import Proxy
 from gateway.ratelimit import RateLimits
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.upstream import Upstream
-from kit.app import build_service_app
+from kit.app import Component, build_service_app
 from kit.auth import JwksCache, TokenVerifier
 from kit.clock import SYSTEM_CLOCK, Clock
+from kit.revocation import attach_revocation_view
 
 DESCRIPTION = (
     "Paddock's public API. Every path is served through the gateway; "
@@ -43,12 +46,21 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         per_user=settings.rate_limit_per_user, per_ip=settings.rate_limit_per_ip, clock=clock
     )
     guard = Guard(verifier, limits, public)
+    components: list[Component] = [jwks, *upstreams.values()]
+    if settings.bus_enabled:  # identity's revocations, read from Kafka (ADR 0009)
+        components.append(
+            attach_revocation_view(
+                verifier,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service=settings.service_name,
+            )
+        )
 
     app = build_service_app(
         settings=settings,
         title="Paddock API",
         routers=[aggregate.router],
-        components=[jwks, *upstreams.values()],
+        components=components,
         rate_limited=True,
     )
     app.description = DESCRIPTION

@@ -2,8 +2,10 @@
 
 A bearer token is verified with kit's :class:`~kit.auth.TokenVerifier` against identity's
 JWKS (which remembers a verified token until its ``exp``, so a client's burst costs one
-RSA verification). The services verify the token again (zero trust); the gateway
-forwards it unchanged.
+RSA verification) and, on every request, against the revocation view of identity's events
+(ADR 0009): a token of a deleted account, a logged-out or revoked session or a revoked role
+is a 401 here within about a second. The services verify the token again (zero trust);
+the gateway forwards it unchanged.
 
 Protected paths need a valid token. On public paths (login, refresh, public profiles)
 an invalid token is ignored rather than refused: a client holding an expired access

@@ -16,7 +16,7 @@ import logging
 import math
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import httpx
 import jwt
@@ -33,6 +33,19 @@ ACCESS_TOKEN_TYPE = "access"
 ROLES = ("fan", "owner", "volunteer", "staff", "admin")
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 CLOCK_SKEW_SECONDS = 60.0  # how far in our future iat/nbf may be: identity's clock vs ours
+ACCESS_TOKEN_TTL_SECONDS = 15 * 60.0  # identity's default access-token lifetime (ADR 0006)
+MAX_TOKEN_LIFETIME_SECONDS = ACCESS_TOKEN_TTL_SECONDS + CLOCK_SKEW_SECONDS
+"""The longest ``exp - iat`` a verifier accepts: the cap holds even if an issuer is wrong,
+and it bounds how long the revocation view must remember a revocation (ADR 0009)."""
+
+
+class RevocationCheck(Protocol):
+    """What the verifier asks after the signature: is this principal's token revoked?
+    (:class:`kit.revocation.RevocationView`; a protocol so that kit.auth imports no Kafka.)"""
+
+    def refuses(self, principal: "Principal") -> str | None:
+        """Why the token is refused, or ``None`` when it is not revoked."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +54,10 @@ class Principal:
 
     user_id: uuid.UUID
     roles: frozenset[str]
+    session_id: uuid.UUID | None = None
+    """The token's ``sid``: identity's refresh-token family (one login on one device)."""
+    issued_at: float = 0.0
+    """The token's ``iat`` (epoch seconds, possibly fractional)."""
 
     def has_any(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -172,9 +189,12 @@ class TokenVerifier:
 
     A verified token is remembered until its ``exp`` (at most ``cache_size`` tokens, oldest
     dropped first): a client's next requests cost a dictionary lookup instead of an RSA
-    verification and claim checks (about a millisecond in PyJWT). Tokens are immutable and
-    not revocable before ``exp``, so the cache answers exactly what verification would.
-    ``clock`` is the only source of time: for the cache and for ``exp``/``iat`` alike.
+    verification and claim checks (about a millisecond in PyJWT). Revocation is not
+    cached: every request, cached or not, asks ``revocations`` (two dictionary lookups)
+    whether the user or the session was revoked after the token was issued (ADR 0009).
+    Tokens whose ``exp - iat`` exceeds ``max_token_lifetime`` are refused, whatever the
+    issuer meant. ``clock`` is the only source of time: for the cache and for
+    ``exp``/``iat`` alike.
     """
 
     def __init__(
@@ -185,22 +205,29 @@ class TokenVerifier:
         audience: str,
         cache_size: int = 10_000,
         clock: Clock = SYSTEM_CLOCK,
+        revocations: RevocationCheck | None = None,
+        max_token_lifetime: float = MAX_TOKEN_LIFETIME_SECONDS,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.cache_size = cache_size
         self.clock = clock
+        self.revocations = revocations
+        self.max_token_lifetime = max_token_lifetime
         self._verified: dict[str, tuple[Principal, float]] = {}
 
     async def verify(self, token: str) -> Principal:
         cached = self._verified.get(token)
         if cached is not None and cached[1] > self.clock.time():
-            return cached[0]
-        principal, expires_at = await self._verify(token)
-        if len(self._verified) >= self.cache_size:
-            self._verified.pop(next(iter(self._verified)))
-        self._verified[token] = (principal, expires_at)
+            principal = cached[0]
+        else:
+            principal, expires_at = await self._verify(token)
+            if len(self._verified) >= self.cache_size:
+                self._verified.pop(next(iter(self._verified)))
+            self._verified[token] = (principal, expires_at)
+        if self.revocations is not None and (reason := self.revocations.refuses(principal)):
+            raise Unauthorized(reason, code="token-revoked")
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
@@ -231,7 +258,7 @@ class TokenVerifier:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("invalid token") from exc
         expires_at = self._check_times(claims)
-        return _principal(claims), expires_at
+        return _principal(claims, issued_at=_numeric_date(claims, "iat")), expires_at
 
     def _check_times(self, claims: dict[str, Any]) -> float:
         """``exp``, once it is in the future by ``clock`` and ``iat``/``nbf`` are not."""
@@ -245,6 +272,8 @@ class TokenVerifier:
             raise Unauthorized("token expired")
         if not_before > now + CLOCK_SKEW_SECONDS:
             raise Unauthorized("token not valid yet")
+        if expires_at - _numeric_date(claims, "iat") > self.max_token_lifetime:
+            raise Unauthorized("token lifetime exceeds the maximum")
         return expires_at
 
 
@@ -256,7 +285,7 @@ def _numeric_date(claims: dict[str, Any], name: str) -> float:
     return float(value)
 
 
-def _principal(claims: dict[str, Any]) -> Principal:
+def _principal(claims: dict[str, Any], *, issued_at: float) -> Principal:
     if claims.get("typ") != ACCESS_TOKEN_TYPE:
         raise Unauthorized("not an access token")
     try:
@@ -266,7 +295,18 @@ def _principal(claims: dict[str, Any]) -> Principal:
     roles = claims.get("roles", [])
     if not isinstance(roles, list):
         raise Unauthorized("invalid roles claim")
-    return Principal(user_id=user_id, roles=frozenset(str(role) for role in roles))
+    session_id = None
+    if "sid" in claims:
+        try:
+            session_id = uuid.UUID(str(claims["sid"]))
+        except ValueError as exc:
+            raise Unauthorized("invalid session claim") from exc
+    return Principal(
+        user_id=user_id,
+        roles=frozenset(str(role) for role in roles),
+        session_id=session_id,
+        issued_at=issued_at,
+    )
 
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from identity's /v1/auth/login")

@@ -9,6 +9,8 @@ every service has, the same way everywhere:
   per :class:`Subscription` (consumer group ``<service>.<name>``);
 * token verification against identity's JWKS, or the ``token_verifier`` given (identity
   verifies with its own keys; tests pass a :class:`kit.testing.tokens.TokenMinter`'s);
+* with ``settings.bus_enabled``: the :class:`kit.revocation.RevocationView` that verifier
+  consults, so a token identity revoked is refused here within a second (ADR 0009);
 * everything :func:`kit.app.build_service_app` adds (problems, health, metrics).
 
 Routes read ``app.state`` through :func:`kit.app.app_state` dependencies.
@@ -25,6 +27,7 @@ from kit.auth import JwksCache, TokenVerifier
 from kit.bus.consumer import EventConsumer, Handler
 from kit.bus.relay import OutboxRelay
 from kit.db import Database
+from kit.revocation import attach_revocation_view
 from kit.settings import ServiceSettings
 
 
@@ -73,6 +76,14 @@ def create_service_app(
         components.append(jwks)
         token_verifier = TokenVerifier(
             jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
+    if settings.bus_enabled and token_verifier.revocations is None:
+        components.append(
+            attach_revocation_view(
+                token_verifier,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                service=settings.service_name,
+            )
         )
     app = build_service_app(
         settings=settings,

@@ -32,6 +32,7 @@ def settings_for(upstream_url: str) -> SettingsFactory:
     def make(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
             "environment": "test",
+            "bus_enabled": False,  # no revocation view: these tests run without Kafka
             "jwks_url": f"{upstream_url}/.well-known/jwks.json",
             "upstreams": {
                 "identity": upstream_url,

@@ -50,6 +50,7 @@ def test_with_the_bus_it_runs_the_relay_and_one_consumer_group_per_subscription(
         "kafka",
         "consumer:users",
         "jwks",
+        "revocations",
     ]
     relay, consumer = components[1], components[2]
     assert isinstance(relay, OutboxRelay)
@@ -58,6 +59,7 @@ def test_with_the_bus_it_runs_the_relay_and_one_consumer_group_per_subscription(
     assert consumer.group_id == "shape-test.users"
     assert consumer.topics == ["identity.users"]
     assert app.state.database.service == "shape-test"
+    assert app.state.token_verifier.revocations is components[4], "the verifier asks the view"
 
 
 def test_without_the_bus_and_with_a_verifier_only_the_database_remains(

@@ -1,6 +1,9 @@
 """Signing keys, access tokens and refresh tokens.
 
-Access tokens are RS256 JWTs carrying ``iss aud sub exp iat jti typ roles``; their header
+Access tokens are RS256 JWTs carrying ``iss aud sub exp iat jti typ roles sid``; ``sid`` is
+the refresh-token family (the session a revocation names), ``iat`` keeps its fraction of a
+second so that a token issued just after a revocation is not taken for one issued before
+(ADR 0009). Their header
 names the signing key's ``kid`` (its RFC 7638 thumbprint). The JWKS publishes the
 current key and the previous ones still trusted after a rotation: to rotate, set the
 new private key and move the old public key to ``IDENTITY_JWT_PREVIOUS_PUBLIC_KEYS``
@@ -126,13 +129,16 @@ class TokenIssuer:
     access_ttl: timedelta
     refresh_ttl: timedelta
 
-    def access_token(self, *, user_id: UUID, roles: Sequence[str], now: datetime) -> str:
+    def access_token(
+        self, *, user_id: UUID, roles: Sequence[str], now: datetime, session_id: UUID
+    ) -> str:
         return self.keys.sign(
             {
                 "iss": self.issuer,
                 "aud": self.audience,
                 "sub": str(user_id),
-                "iat": now,
+                "sid": str(session_id),
+                "iat": now.timestamp(),
                 "exp": now + self.access_ttl,
                 "jti": str(new_id()),
                 "typ": ACCESS_TOKEN_TYPE,

@@ -16,7 +16,7 @@ from sqlmodel import col
 from contracts.identity import UserRoleChanged
 from kit.audit import record_action
 from kit.bus.outbox import publish
-from kit.db import dialect_insert
+from kit.db import dialect_insert, utcnow
 from kit.problems import Conflict, Problem
 from services.identity.models import User, UserRole
 from services.identity.passwords import Passwords
@@ -110,6 +110,7 @@ async def publish_role_change(
         granted=list(granted),
         revoked=list(revoked),
         changed_by=changed_by,
+        changed_at=utcnow(),
     )
     publish(session, payload, actor=changed_by)
 

@@ -16,6 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from contracts.identity import SessionsRevoked
+from kit.bus.outbox import publish
 from kit.db import utcnow
 from kit.ids import new_id
 from kit.problems import Unauthorized
@@ -93,7 +95,7 @@ async def refresh(*, session: AsyncSession, refresh_token: str, issuer: TokenIss
         .returning(col(RefreshToken.id))
     )
     if claimed.first() is None:
-        await _revoke_family(session, token.family_id, now)
+        await _revoke_family(session, token, now, reason="refresh_reused")
         detail = "refresh token already used: every session of this login was revoked"
         raise Unauthorized(detail, code="refresh-reused", commit=True)
     user = await active_user(session=session, user_id=token.user_id)
@@ -107,7 +109,7 @@ async def logout(*, session: AsyncSession, refresh_token: str) -> None:
     token = await _refresh_token(session, refresh_token)
     if token is None:
         raise Unauthorized("invalid refresh token", code="invalid-refresh")
-    await _revoke_family(session, token.family_id, utcnow())
+    await _revoke_family(session, token, utcnow(), reason="logout")
 
 
 async def _issue(
@@ -119,17 +121,20 @@ async def _issue(
     family_id: uuid.UUID | None = None,
 ) -> TokenPair:
     secret = new_refresh_token()
+    family_id = family_id or new_id()
     session.add(
         RefreshToken(
             user_id=user.id,
-            family_id=family_id or new_id(),
+            family_id=family_id,
             token_hash=hash_secret(secret),
             expires_at=now + issuer.refresh_ttl,
         )
     )
     roles = await roles_of(session=session, user_id=user.id)
     return TokenPair(
-        access_token=issuer.access_token(user_id=user.id, roles=roles, now=now),
+        access_token=issuer.access_token(
+            user_id=user.id, roles=roles, now=now, session_id=family_id
+        ),
         refresh_token=secret,
         expires_in=int(issuer.access_ttl.total_seconds()),
         refresh_expires_in=int(issuer.refresh_ttl.total_seconds()),
@@ -141,12 +146,23 @@ async def _refresh_token(session: AsyncSession, secret: str) -> RefreshToken | N
     return await session.scalar(query)
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+async def _revoke_family(
+    session: AsyncSession, token: RefreshToken, now: datetime, *, reason: str
+) -> None:
+    """Revoke the family of ``token`` and tell every service, which then refuses the
+    access tokens of that session (their ``sid``) at once (ADR 0009). Announced even when
+    the family was already revoked: a duplicate revocation changes nothing anywhere."""
     await session.execute(
         update(RefreshToken)
-        .where(col(RefreshToken.family_id) == family_id, col(RefreshToken.revoked_at).is_(None))
+        .where(
+            col(RefreshToken.family_id) == token.family_id, col(RefreshToken.revoked_at).is_(None)
+        )
         .values(revoked_at=now)
     )
+    revoked = SessionsRevoked(
+        user_id=token.user_id, session_ids=[token.family_id], revoked_at=now, reason=reason
+    )
+    publish(session, revoked, actor=token.user_id)
 
 
 async def _rehash_if_needed(

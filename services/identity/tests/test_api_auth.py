@@ -58,7 +58,8 @@ async def test_access_token_claims(client: httpx.AsyncClient, account: Account) 
     assert claims["sub"] == str(account.id)
     assert claims["typ"] == "access"
     assert claims["roles"] == ["fan"]
-    assert claims["exp"] - claims["iat"] == 900
+    assert claims["exp"] - claims["iat"] == pytest.approx(900, abs=1)  # iat keeps its fraction
+    assert claims["sid"], "the session (refresh family) that a revocation names"
     assert {"iss", "aud", "jti"} <= claims.keys()
 
 

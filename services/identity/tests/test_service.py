@@ -114,9 +114,13 @@ async def test_rotation_keeps_old_tokens_valid() -> None:
     assert [key["kid"] for key in new.jwks()["keys"]] == [new.kid, old.kid]
     verifier = TokenVerifier(StaticKeys(new.jwks()), issuer="iss", audience="aud")
     for ring in (old, new):
-        token = _issuer(ring).access_token(user_id=USER_ID, roles=["fan"], now=utcnow())
+        session_id = uuid.uuid4()
+        token = _issuer(ring).access_token(
+            user_id=USER_ID, roles=["fan"], now=utcnow(), session_id=session_id
+        )
         principal = await verifier.verify(token)
         assert principal.user_id == USER_ID
+        assert principal.session_id == session_id
 
 
 def _issuer(keys: KeyRing) -> TokenIssuer:
