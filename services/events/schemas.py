@@ -29,6 +29,10 @@ MAX_CAPACITY = 100_000
 MAX_FEE = 1_000_000
 MAX_TIER = 100
 SEED_MAX = 2**63 - 1
+# Text refuses control characters (PostgreSQL cannot store NUL); descriptions keep tab and
+# line breaks.
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 TimeZone = enum.StrEnum(  # type: ignore[misc]
     "TimeZone", {name: name for name in sorted(available_timezones())}
 )
@@ -37,9 +41,9 @@ referred to by every field that holds a time zone."""
 
 
 class VenueCreate(StrictBody):
-    name: str = Field(min_length=1, max_length=NAME_MAX)
-    city: str = Field(min_length=1, max_length=CITY_MAX)
-    address: str = Field(min_length=1, max_length=ADDRESS_MAX)
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=SINGLE_LINE)
+    city: str = Field(min_length=1, max_length=CITY_MAX, pattern=SINGLE_LINE)
+    address: str = Field(min_length=1, max_length=ADDRESS_MAX, pattern=SINGLE_LINE)
     capacity: int = Field(ge=1, le=MAX_CAPACITY)
     timezone: TimeZone = Field(
         examples=["Europe/Berlin"], description="an IANA time zone: the venue's local time"
@@ -47,9 +51,11 @@ class VenueCreate(StrictBody):
 
 
 class VenueUpdate(StrictBody):
-    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
-    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
-    address: str | None = Field(default=None, min_length=1, max_length=ADDRESS_MAX)
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=SINGLE_LINE)
+    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX, pattern=SINGLE_LINE)
+    address: str | None = Field(
+        default=None, min_length=1, max_length=ADDRESS_MAX, pattern=SINGLE_LINE
+    )
     capacity: int | None = Field(default=None, ge=1, le=MAX_CAPACITY)
     timezone: TimeZone | None = Field(
         default=None, examples=["Europe/Berlin"], description="an IANA time zone"
@@ -94,11 +100,15 @@ def check_schedule(starts: datetime, ends: datetime, opens: datetime, closes: da
 class EventCreate(Schedule):
     model_config = ConfigDict(json_schema_extra={"description": SCHEDULE_RULES})
 
-    title: str = Field(min_length=1, max_length=NAME_MAX)
-    description: str = Field(default="", max_length=DESCRIPTION_MAX)
+    title: str = Field(min_length=1, max_length=NAME_MAX, pattern=SINGLE_LINE)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX, pattern=MULTI_LINE)
     category: Category
     city: str | None = Field(
-        default=None, min_length=1, max_length=CITY_MAX, description="defaults to the venue's"
+        default=None,
+        min_length=1,
+        max_length=CITY_MAX,
+        pattern=SINGLE_LINE,
+        description="defaults to the venue's",
     )
     venue_id: uuid.UUID | None = None
     capacity: int = Field(ge=1, le=MAX_CAPACITY)
@@ -126,10 +136,10 @@ class EventUpdate(StrictBody):
         }
     )
 
-    title: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
-    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    title: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=SINGLE_LINE)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX, pattern=MULTI_LINE)
     category: Category | None = None
-    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX)
+    city: str | None = Field(default=None, min_length=1, max_length=CITY_MAX, pattern=SINGLE_LINE)
     starts_at: IsoDateTime | None = None
     ends_at: IsoDateTime | None = None
     opens_at: IsoDateTime | None = None
@@ -140,7 +150,7 @@ class EventUpdate(StrictBody):
 
 
 class ReasonRequest(StrictBody):
-    reason: str = Field(min_length=1, max_length=REASON_MAX)
+    reason: str = Field(min_length=1, max_length=REASON_MAX, pattern=MULTI_LINE)
 
 
 class ViewerSignupPublic(PublicModel):
@@ -214,7 +224,7 @@ class QrPublic(PublicModel):
 
 
 class CheckinRequest(StrictBody):
-    token: str = Field(min_length=1, max_length=200)
+    token: str = Field(min_length=1, max_length=200, pattern=SINGLE_LINE)
 
 
 class CheckinPublic(PublicModel):

@@ -45,3 +45,19 @@ def test_the_schema_says_the_rules(app: FastAPI) -> None:
     assert {} in get_event["security"], "reading an event needs no token"
     create = doc["paths"]["/v1/events"]["post"]["responses"]
     assert {"400", "401", "413", "422", "503"} <= set(create)
+
+
+async def test_control_characters_are_refused_by_the_schema(
+    client: httpx.AsyncClient, staff: User
+) -> None:
+    venue = {
+        "name": "Hub",
+        "city": "\x00Oslo",
+        "address": "1 Quay",
+        "capacity": 5,
+        "timezone": "Europe/Oslo",
+    }
+    response = await client.post("/v1/venues", json=venue, headers=staff.headers)
+    assert response.status_code == 422
+    assert response.json()["type"].endswith("/validation-error")
+    assert response.json()["errors"][0]["loc"] == ["body", "city"]
