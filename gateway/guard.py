@@ -33,6 +33,8 @@ class Guard:
     async def admit(self, scope: Scope) -> Principal | None:
         """The caller's principal (``None`` when anonymous on a public path), or a problem."""
         principal = await self._authenticate(scope)
+        if principal is not None:
+            scope.setdefault("state", {})["user_id"] = str(principal.user_id)  # the access log
         client = scope.get("client")
         await self.limits.hit(
             user=str(principal.user_id) if principal else None,

@@ -1,5 +1,6 @@
 """Token checks and rate limits at the gateway."""
 
+import logging
 import uuid
 
 import httpx
@@ -7,6 +8,7 @@ import jwt
 import pytest
 
 from gateway.tests.conftest import SettingsFactory, gateway_client
+from kit.logs import ACCESS_LOGGER
 from kit.testing.clock import FakeClock
 from kit.testing.tokens import TokenMinter
 
@@ -111,3 +113,28 @@ async def test_per_ip_limit_covers_anonymous_callers(settings_for: SettingsFacto
     assert statuses == [200, 200, 429]
     assert refused.headers["retry-after"] == "60"
     assert next_window.status_code == 200
+
+
+class AccessRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.fields.append(record.fields)  # type: ignore[attr-defined]
+
+
+async def test_the_access_log_names_the_caller_of_a_proxied_request(
+    gateway: httpx.AsyncClient, minter: TokenMinter
+) -> None:
+    user_id = uuid.uuid4()
+    records = AccessRecords()
+    logger = logging.getLogger(ACCESS_LOGGER)
+    logger.addHandler(records)
+    try:
+        response = await gateway.get("/v1/echo/x", headers=minter.headers(user_id))
+    finally:
+        logger.removeHandler(records)
+    assert response.status_code == 200
+    [proxied] = [fields for fields in records.fields if fields["path"] == "/v1/echo/x"]
+    assert proxied["user_id"] == str(user_id)
