@@ -25,9 +25,8 @@ from kit.db import Database
 from kit.logs import configure_logging
 from kit.metrics import COMPONENT_UP, metrics_endpoint
 from kit.middleware import (
-    AccessLogMiddleware,
     BodyLimitMiddleware,
-    MetricsMiddleware,
+    ObservingMiddleware,
     RequestIdMiddleware,
 )
 from kit.problems import (
@@ -115,8 +114,7 @@ def build_service_app(
     install_problem_schema(app)
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, service=settings.service_name)
-    app.add_middleware(AccessLogMiddleware, service=settings.service_name)
+    app.add_middleware(ObservingMiddleware, service=settings.service_name)
     app.add_middleware(RequestIdMiddleware)
     return app
 

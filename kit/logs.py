@@ -3,7 +3,7 @@ what Kubernetes collects) or one readable line (``console``, what ``make run`` s
 
 :func:`configure_logging` installs the formatter on the root logger once per process, so
 kit's and the services' own log records come out the same way; the access log
-(:class:`kit.middleware.AccessLogMiddleware`, logger ``paddock.access``) puts its fields in
+(:class:`kit.middleware.ObservingMiddleware`, logger ``paddock.access``) puts its fields in
 ``extra={"fields": {...}}``, which both formats show.
 """
 

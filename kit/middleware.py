@@ -91,42 +91,15 @@ class BodyTooLarge(Exception):
     """Raised inside the receive channel when a streamed body passes the limit."""
 
 
-class MetricsMiddleware:
-    """Count requests and observe latency by route template (never by raw path)."""
-
-    def __init__(self, app: ASGIApp, *, service: str) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_recording(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_recording)
-        finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, route).observe(time.perf_counter() - started)
-
-
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 
-class AccessLogMiddleware:
-    """One log record per request: request id, method, route template, path, status,
+class ObservingMiddleware:
+    """Each request, once: counted and timed by route template (never by raw path) for
+    ``/metrics``, and one access-log record with request id, method, route, path, status,
     duration and, when a token was verified, the user id (``scope["state"]["user_id"]``,
-    set by :func:`kit.auth.current_principal`). Sits inside :class:`RequestIdMiddleware`."""
+    set by :func:`kit.auth.current_principal` and the gateway's guard). Sits inside
+    :class:`RequestIdMiddleware`."""
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
@@ -148,27 +121,33 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_recording)
         finally:
-            state = scope.get("state", {})
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            access_log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status,
-                extra={
-                    "fields": {
-                        "event": "request",
-                        "service": self.service,
-                        "request_id": state.get("request_id"),
-                        "method": scope["method"],
-                        "route": getattr(scope.get("route"), "path", None),
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": duration_ms,
-                        "user_id": state.get("user_id"),
-                    }
-                },
-            )
+            self._observe(scope, status, time.perf_counter() - started)
+
+    def _observe(self, scope: Scope, status: int, seconds: float) -> None:
+        route = getattr(scope.get("route"), "path", None)
+        method = scope["method"]
+        HTTP_REQUESTS.labels(self.service, method, route or "unmatched", str(status)).inc()
+        HTTP_LATENCY.labels(self.service, method, route or "unmatched").observe(seconds)
+        state = scope.get("state", {})
+        access_log.info(
+            "%s %s %s",
+            method,
+            scope["path"],
+            status,
+            extra={
+                "fields": {
+                    "event": "request",
+                    "service": self.service,
+                    "request_id": state.get("request_id"),
+                    "method": method,
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                    "user_id": state.get("user_id"),
+                }
+            },
+        )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -23,7 +23,7 @@ from gateway.config import GatewaySettings
 from gateway.openapi import merge
 from gateway.routing import PublicRoutes, RouteTable
 from kit.db.migrate import upgrade
-from kit.testing.contract import all_checks
+from kit.testing.contract import checks_for
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
 from services.identity.cli import create_admin
@@ -130,21 +130,16 @@ SCHEMA_VALID_BUT_REFUSED = {
 UNKNOWN_QUERY_IGNORED = {("GET", "/v1/admin/vehicles"), ("GET", "/v1/admin/users")}
 
 
-def excluded(method: str, path: str) -> tuple[str, ...]:
-    """The checks that would report correct behaviour of this operation as a failure."""
-    found = []
-    if (method, path) in SCHEMA_VALID_BUT_REFUSED:
-        found.append("positive_data_acceptance")
-    if (method, path) in UNKNOWN_QUERY_IGNORED:
-        found.append("negative_data_rejection")
-    return tuple(found)
-
-
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
 def test_merged_api_conforms(case: schemathesis.Case, stack: Stack) -> None:
     case.call_and_validate(
         base_url=stack.gateway,
         headers=stack.superuser,
-        checks=all_checks(excluding=excluded(case.method, case.path)),
+        checks=checks_for(
+            case.method,
+            case.path,
+            schema_valid_but_refused=SCHEMA_VALID_BUT_REFUSED,
+            unknown_query_ignored=UNKNOWN_QUERY_IGNORED,
+        ),
     )
