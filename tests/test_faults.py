@@ -101,21 +101,6 @@ async def _load(request: Callable[[], Awaitable[int]]) -> AsyncIterator[list[int
 # -- Kafka killed under load ---------------------------------------------------------------
 
 
-@pytest.fixture
-async def own_broker(tmp_path: Path) -> AsyncIterator[KafkaBroker]:
-    """A broker of this test's own, to kill and start again: the session's is shared."""
-    broker = KafkaBroker(tmp_path / "kafka")
-    try:
-        try:
-            broker.start()  # from the event loop's thread: the broker dies with its starter
-            await asyncio.to_thread(broker.wait_ready)
-        except DevstackError as exc:
-            pytest.fail(f"cannot start a Kafka broker for the outage test: {exc}", pytrace=False)
-        yield broker
-    finally:
-        await asyncio.to_thread(broker.stop)
-
-
 async def test_a_kafka_outage_shows_in_readiness_and_metrics_and_heals(
     own_broker: KafkaBroker,
     migrated_database_factory: MigratedDatabaseFactory,

@@ -135,7 +135,7 @@ def _python_type(column: Any) -> type:
         column_type = column_type.impl_instance
     try:
         return column_type.python_type
-    except NotImplementedError:
+    except NotImplementedError:  # SQLAlchemy: this type declares no Python type
         return object
 
 

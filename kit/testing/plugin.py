@@ -9,6 +9,10 @@ session-scoped fixtures, each started only when a test first asks for it:
   throwaway broker in a temporary directory, stopped at the end of the session.
 * ``postgres_server -> str``: a server-level SQLAlchemy asyncpg URL; ``TEST_POSTGRES_URL`` when
   set, else a throwaway PostgreSQL server, stopped and deleted at the end of the session.
+* ``own_broker -> KafkaBroker``: a broker of the test's own (function scope), to stop and
+  start again; the session's broker is shared and must never be stopped.
+* ``any_backend_url -> str``: a fresh empty database on each backend a service runs on
+  (parametrized: real PostgreSQL, and SQLite as ``make run`` uses).
 * ``migrated_database_factory -> MigratedDatabaseFactory``: ``await new_migrated(service)``
   is a fresh database with that service's migrations applied.
 * ``postgres_database_factory -> DatabaseFactory``: ``new_database(prefix) -> url`` creates a
@@ -32,7 +36,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -191,3 +195,28 @@ def migrated_database_factory(
         return url
 
     return new_migrated
+
+
+@pytest.fixture
+async def own_broker(tmp_path: Path) -> AsyncIterator[KafkaBroker]:
+    """A broker of this test's own, to stop and start again: the session's is shared."""
+    broker = KafkaBroker(tmp_path / "kafka")
+    try:
+        try:
+            broker.start()  # from the event loop's thread: the broker dies with its starter
+            await asyncio.to_thread(broker.wait_ready)
+        except DevstackError as exc:
+            pytest.fail(f"cannot start a Kafka broker of the test's own: {exc}", pytrace=False)
+        yield broker
+    finally:
+        await asyncio.to_thread(broker.stop)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_backend_url(
+    request: pytest.FixtureRequest, postgres_database_factory: DatabaseFactory, tmp_path: Path
+) -> str:
+    """A fresh empty database on PostgreSQL, then on SQLite."""
+    if request.param == "postgresql":
+        return postgres_database_factory("any_backend")
+    return f"sqlite+aiosqlite:///{tmp_path / 'any_backend.db'}"

@@ -2,14 +2,10 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from devstack import DevstackError
 from devstack.kafka import KafkaBroker
 from kit.bus.envelope import Envelope
 from kit.bus.outbox import OutboxMessage, publish
@@ -42,21 +38,6 @@ async def _outage(relay: OutboxRelay) -> str | None:
     except ConnectionError as exc:
         return str(exc)
     return None
-
-
-@pytest.fixture
-async def own_broker(tmp_path: Path) -> AsyncIterator[KafkaBroker]:
-    """A broker of this test's own, to stop and start again: the session's is shared."""
-    broker = KafkaBroker(tmp_path / "kafka")
-    try:
-        try:
-            broker.start()  # from the event loop's thread: the broker dies with its starter
-            await asyncio.to_thread(broker.wait_ready)
-        except DevstackError as exc:
-            pytest.fail(f"cannot start a Kafka broker for the outage test: {exc}", pytrace=False)
-        yield broker
-    finally:
-        await asyncio.to_thread(broker.stop)
 
 
 async def test_committed_events_are_published_once_in_order(

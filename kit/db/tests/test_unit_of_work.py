@@ -2,8 +2,7 @@
 ``commit=True`` before answering it, runs after-commit callbacks only after a commit;
 the portable upsert behaves the same on PostgreSQL and SQLite."""
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
@@ -20,17 +19,9 @@ counters = Table(
 )
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
-async def database(
-    request: pytest.FixtureRequest,
-    postgres_database_factory: Callable[[str], str],
-    tmp_path: Path,
-) -> AsyncIterator[Database]:
-    if request.param == "postgresql":
-        url = postgres_database_factory("kit_uow")
-    else:
-        url = f"sqlite+aiosqlite:///{tmp_path / 'uow.db'}"
-    database = Database(url, service="uow-test")
+@pytest.fixture
+async def database(any_backend_url: str) -> AsyncIterator[Database]:
+    database = Database(any_backend_url, service="uow-test")
     async with database.engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
     yield database
