@@ -7,7 +7,10 @@ The broker lives in :mod:`devstack.kafka`, the database server in
 """
 
 import asyncio
+import os
+import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
@@ -60,3 +63,15 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         raise outcome["error"]
     result: T = outcome["result"]
     return result
+
+
+def ensure_wrk() -> None:
+    """The benchmarks' load generator: installed with apt-get when missing (as root)."""
+    if shutil.which("wrk"):
+        return
+    if os.geteuid() != 0:
+        raise SystemExit("the benchmarks need wrk: run `sudo apt-get install -y wrk` first")
+    print("installing wrk with apt-get ...", flush=True)
+    if subprocess.run(["apt-get", "install", "-y", "wrk"], check=False).returncode != 0:  # noqa: S607
+        subprocess.run(["apt-get", "update"], check=True)  # noqa: S607
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)  # noqa: S607

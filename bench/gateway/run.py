@@ -1,9 +1,10 @@
 """Gateway benchmark (``make bench-gateway``): what the gateway costs in front of a service.
 
-Starts real processes on loopback, one uvicorn worker each (uvloop, httptools, no access
-log): identity on a throwaway SQLite file (``GET /v1/me`` is a read; Kafka is not
-started, identity's outbox relay just retries in the background), the gateway in front of
-it, a plain FastAPI hello endpoint (the ceiling) and two minimal proxies, one on a pooled
+Starts real processes on loopback, one uvicorn worker each (uvloop, httptools, no uvicorn
+access log; kit's own request log stays on, to a file), with a Kafka broker as in
+production (identity's outbox relay publishes, identity and the gateway keep their
+revocation views): identity on a throwaway SQLite file, the gateway in front of it, a
+plain FastAPI hello endpoint (the ceiling) and two minimal proxies, one on a pooled
 ``httpx.AsyncClient`` and one on a pooled ``aiohttp.ClientSession`` (the client libraries
 alone, without the gateway's work). It registers a user, logs in, then runs wrk
 (2 threads, 50 connections, ``BENCH_SECONDS`` = 10 s after a 2 s warm-up) with the access
@@ -14,7 +15,6 @@ identity served directly. Everything shares the machine's cores, wrk included.
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,7 +28,8 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from devstack import LOCALHOST, REPO_ROOT, free_port
+from devstack import LOCALHOST, REPO_ROOT, ensure_wrk, free_port
+from devstack.kafka import KafkaBroker
 from gateway.config import DEFAULT_ROUTES
 from kit.db.migrate import upgrade
 
@@ -56,11 +57,12 @@ def main() -> None:
     ensure_wrk()
     with tempfile.TemporaryDirectory(prefix="paddock-bench-gateway-") as tmp, ExitStack() as stack:
         workdir = Path(tmp)
-        identity = stack.enter_context(start_identity(workdir))
+        kafka = stack.enter_context(kafka_broker(workdir))
+        identity = stack.enter_context(start_identity(workdir, kafka))
         token = sign_in(identity)
         hello = stack.enter_context(serve("hello", "baselines:hello", workdir))
         upstreams = {"identity": identity, "hello": hello}
-        gateway = stack.enter_context(start_gateway(workdir, upstreams))
+        gateway = stack.enter_context(start_gateway(workdir, upstreams, kafka))
         routes = json.dumps({"/hello": hello, "/v1/me": identity})
         aiohttp_proxy, httpx_proxy = (
             stack.enter_context(
@@ -83,19 +85,20 @@ def main() -> None:
     print(f"gateway: ratio {ratio:.2f} (gateway /v1/me / direct /v1/me)")
 
 
-def ensure_wrk() -> None:
-    if shutil.which("wrk"):
-        return
-    if os.geteuid() != 0:
-        raise SystemExit("bench-gateway needs wrk: run `sudo apt-get install -y wrk` first")
-    print("installing wrk with apt-get ...", flush=True)
-    if subprocess.run(["apt-get", "install", "-y", "wrk"], check=False).returncode != 0:
-        subprocess.run(["apt-get", "update"], check=True)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True)
+@contextmanager
+def kafka_broker(tmp: Path) -> Iterator[str]:
+    """A broker for the bus, as in production (relay, revocation views)."""
+    broker = KafkaBroker(tmp / "kafka")
+    broker.start()
+    try:
+        broker.wait_ready()
+        yield broker.bootstrap_servers
+    finally:
+        broker.stop()
 
 
 @contextmanager
-def start_identity(tmp: Path) -> Iterator[str]:
+def start_identity(tmp: Path, kafka: str) -> Iterator[str]:
     database_url = f"sqlite+aiosqlite:///{tmp / 'identity.db'}"
     upgrade("identity", database_url)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -107,15 +110,16 @@ def start_identity(tmp: Path) -> Iterator[str]:
     env = {
         "IDENTITY_DATABASE_URL": database_url,
         "IDENTITY_JWT_PRIVATE_KEY": pem,
-        "KAFKA_BOOTSTRAP_SERVERS": f"{LOCALHOST}:{free_port()}",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
     }
     with serve("identity", "services.identity.app:create_app", tmp, **env) as url:
         yield url
 
 
 @contextmanager
-def start_gateway(tmp: Path, upstreams: dict[str, str]) -> Iterator[str]:
+def start_gateway(tmp: Path, upstreams: dict[str, str], kafka: str) -> Iterator[str]:
     env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "GATEWAY_UPSTREAMS": json.dumps(upstreams),
         "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "/hello": "hello"}),
         "PADDOCK_JWKS_URL": f"{upstreams['identity']}/.well-known/jwks.json",

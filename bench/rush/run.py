@@ -3,9 +3,11 @@ speed at the same hot-row update, and the sold-out event page against a plain Fa
 
     make bench-rush
 
-Sets up a throwaway PostgreSQL, migrates events' database, serves a JWKS for pre-minted
-tokens, starts the events service with uvicorn (one worker, PostgreSQL, bus off: outbox
-rows are written but not relayed), creates a hot event, then runs, each for
+Sets up a throwaway PostgreSQL and a Kafka broker, migrates events' database, serves a
+JWKS for pre-minted tokens, starts the events service with uvicorn (one worker,
+PostgreSQL, the bus on as in production: the outbox relay publishes every signup to Kafka,
+and events and the gateway keep their revocation views), creates a hot event, then runs,
+each for
 ``DURATION`` seconds with ``CONNECTIONS`` connections:
 
 * wrk: ``POST /v1/events/{id}/signups`` through the gateway, every request a distinct
@@ -42,12 +44,15 @@ import httpx
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from devstack import LOCALHOST, free_port, run_sync  # noqa: E402
+from devstack import LOCALHOST, ensure_wrk, free_port, run_sync  # noqa: E402
+from devstack.kafka import KafkaBroker  # noqa: E402
 from devstack.postgres import PostgresServer, create_database, ensure_installed  # noqa: E402
 from kit.db.migrate import upgrade  # noqa: E402
 from kit.testing.tokens import TokenMinter  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+LOGS = REPO / ".data" / "bench-rush"  # the services' own logs, one file each
+TOKEN_TTL_SECONDS = 900  # what identity issues; verifiers refuse longer-lived tokens
 DURATION = 10
 CONNECTIONS = 50
 THREADS = 2
@@ -97,7 +102,11 @@ def uvicorn(target: str, port: int, env: dict[str, str], *extra: str) -> Iterato
         "warning",
         *extra,
     ]
-    process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
+    log = LOGS / f"{target.split(':')[0].replace('.', '-')}.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            command, cwd=REPO, env={**os.environ, **env}, stdout=output, stderr=output
+        )
     base = f"http://{LOCALHOST}:{port}"
     try:
         wait_ready(base, process)
@@ -217,7 +226,7 @@ _MINTER: list[TokenMinter] = []  # handed to the forked minting processes
 
 
 def _mint(count: int) -> list[str]:
-    return [_MINTER[0].token(ttl=3600) for _ in range(count)]
+    return [_MINTER[0].token(ttl=TOKEN_TTL_SECONDS) for _ in range(count)]
 
 
 def mint_tokens(minter: TokenMinter, path: Path, count: int) -> None:
@@ -231,8 +240,9 @@ def mint_tokens(minter: TokenMinter, path: Path, count: int) -> None:
     path.write_text("\n".join(tokens) + "\n")
 
 
-def gateway_env(events: str, jwks_url: str) -> dict[str, str]:
+def gateway_env(events: str, jwks_url: str, kafka: str) -> dict[str, str]:
     return {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "GATEWAY_UPSTREAMS": json.dumps({"events": events}),
         "GATEWAY_RATE_LIMIT_PER_IP": "100000000/minute",
         "PADDOCK_JWKS_URL": jwks_url,
@@ -251,20 +261,26 @@ def print_table(rows: list[tuple[str, list[Result]]]) -> None:
 
 
 def main() -> None:
+    ensure_wrk()
+    LOGS.mkdir(parents=True, exist_ok=True)
     bin_dir = ensure_installed()
     minter = TokenMinter()
     with tempfile.TemporaryDirectory(prefix="paddock-bench-rush-") as scratch:
         workdir = Path(scratch)
         os.chmod(workdir, 0o777)  # noqa: S103 - the postgres user writes its data below
         server = PostgresServer(workdir / "pg", bin_dir=bin_dir)
+        broker = KafkaBroker(workdir / "kafka")
         server.start()
         try:
-            run(server, workdir, minter)
+            broker.start()
+            broker.wait_ready()
+            run(server, broker.bootstrap_servers, workdir, minter)
         finally:
+            broker.stop()
             server.stop()
 
 
-def run(server: PostgresServer, workdir: Path, minter: TokenMinter) -> None:
+def run(server: PostgresServer, kafka: str, workdir: Path, minter: TokenMinter) -> None:
     database = "events_bench"
     url = run_sync(create_database(server.url(), database))
     upgrade("events", url)
@@ -275,14 +291,14 @@ def run(server: PostgresServer, workdir: Path, minter: TokenMinter) -> None:
     env = {
         "EVENTS_DATABASE_URL": url,
         "EVENTS_DATABASE_POOL_SIZE": str(CONNECTIONS),
-        "EVENTS_BUS_ENABLED": "false",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "PADDOCK_JWKS_URL": jwks_url,
     }
     staff = minter.headers(roles=("staff",))
     with (
         uvicorn("services.events.app:create_app", free_port(), env, "--factory") as base,
         uvicorn(
-            "gateway.app:create_app", free_port(), gateway_env(base, jwks_url), "--factory"
+            "gateway.app:create_app", free_port(), gateway_env(base, jwks_url, kafka), "--factory"
         ) as gateway,
     ):
         measured = {}
