@@ -7,7 +7,7 @@ gateway routes to that upstream, the gateway's own paths (which win), every
 ``components.schemas`` and ``securitySchemes``. Two sources defining *different*
 schemas under one name both get their source's name as prefix (``identity_User``),
 with their ``$ref`` rewritten. Proxied operations also document the problems the
-gateway itself answers with (401, 413, 429, 502, 503, 504).
+gateway itself answers with (401, 413, 429, 502, 503, 504) and their headers.
 """
 
 import asyncio
@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.upstream import Upstream, UpstreamProblem
+from kit.openapi import HTTP_METHODS, document_problem_headers
 from kit.problems import PROBLEM_MEDIA_TYPE
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 GATEWAY = "gateway"
 REF_PREFIX = "#/components/schemas/"
 PROBLEM_SCHEMA = "ProblemDocument"
-HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 GATEWAY_PROBLEMS = {
     "401": "Missing or invalid access token",
     "413": "Request body too large",
@@ -173,6 +173,7 @@ def _document_gateway_problems(
             if status == "413" and "requestBody" not in operation:
                 continue
             responses.setdefault(status, _problem_response(description, problem_ref))
+        document_problem_headers(operation)
 
 
 def _problem_response(description: str, problem_ref: str) -> Document:

@@ -29,12 +29,8 @@ from kit.middleware import (
     ObservingMiddleware,
     RequestIdMiddleware,
 )
-from kit.problems import (
-    install_problem_handlers,
-    install_problem_schema,
-    problem_response,
-    problem_responses,
-)
+from kit.openapi import LICENSE, SERVERS, Operation, install_openapi
+from kit.problems import install_problem_handlers, problem_response, problem_responses
 from kit.settings import ServiceSettings
 
 READINESS_TIMEOUT_SECONDS = 2.0
@@ -102,7 +98,14 @@ def build_service_app(
             for component in reversed(parts):
                 await component.stop()
 
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        servers=SERVERS,
+        license_info=LICENSE,
+        separate_input_output_schemas=True,  # responses: every field sent is required
+    )
     app.state.settings = settings
     app.state.database = database
     app.state.components = parts
@@ -110,8 +113,7 @@ def build_service_app(
     for router in routers:
         app.include_router(router)
     _document_request_problems(app, database=database is not None, rate_limited=rate_limited)
-    _install_optional_security(app)
-    install_problem_schema(app)
+    install_openapi(app, optional_token=_optional_token_operations(app))
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservingMiddleware, service=settings.service_name)
@@ -127,9 +129,6 @@ def app_state(attribute: str) -> Any:
         return getattr(request.app.state, attribute)
 
     return Depends(dependency)
-
-
-OPTIONAL_BEARER_SECURITY: list[dict[str, list[str]]] = [{}, {"HTTPBearer": []}]
 
 
 def _document_request_problems(app: FastAPI, *, database: bool, rate_limited: bool) -> None:
@@ -185,34 +184,14 @@ def _requires_roles(call: Any) -> bool:
     return getattr(call, "__qualname__", "").startswith(f"{require_roles.__name__}.<locals>.")
 
 
-def _optional_auth_routes(app: FastAPI) -> list[tuple[str, set[str]]]:
-    """``(path, methods)`` of the routes whose token is optional: anonymous callers too."""
-    found = []
+def _optional_token_operations(app: FastAPI) -> set[Operation]:
+    """The operations whose token is optional: they answer anonymous callers too."""
+    found = set()
     for route in api_routes(app):
         calls = set(_dependency_calls(route.dependant))
         if optional_principal in calls and current_principal not in calls:
-            found.append((route.path_format, {method.lower() for method in route.methods}))
+            found.update((method.lower(), route.path_format) for method in route.methods)
     return found
-
-
-def _install_optional_security(app: FastAPI) -> None:
-    """Document optional-token routes as public: ``security: [{}, {"HTTPBearer": []}]``.
-
-    FastAPI renders ``HTTPBearer(auto_error=False)`` as a required scheme, which would tell
-    clients (and schemathesis) that an anonymous call is refused when it is not."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for path, methods in _optional_auth_routes(app):
-                for method, operation in schema.get("paths", {}).get(path, {}).items():
-                    if method in methods and isinstance(operation, dict):
-                        operation["security"] = OPTIONAL_BEARER_SECURITY
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _add_health_routes(app: FastAPI, service: str, parts: Sequence[Component]) -> None:
@@ -227,7 +206,11 @@ def _add_health_routes(app: FastAPI, service: str, parts: Sequence[Component]) -
         failing = [part for part, result in zip(parts, results, strict=True) if result != "ok"]
         if any(getattr(part, "critical", False) for part in failing):
             return problem_response(
-                503, detail="a critical dependency is unavailable", code="not-ready", checks=checks
+                503,
+                detail="a critical dependency is unavailable",
+                code="not-ready",
+                instance="/readyz",
+                checks=checks,
             )
         return JSONResponse({"status": "degraded" if failing else "ready", "checks": checks})
 

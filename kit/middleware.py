@@ -82,7 +82,7 @@ class BodyLimitMiddleware:
             413,
             detail=f"request body larger than {self.max_bytes} bytes",
             code="payload-too-large",
-            instance=scope.get("path"),
+            instance=scope["path"],
         )
         await response(scope, receive, send)
 

@@ -14,7 +14,7 @@ from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
 from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,16 +23,32 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://paddock.dev/problems/"
 
 
+class FieldError(BaseModel):
+    """One input that broke the request's schema: where it is and what is wrong with it."""
+
+    loc: list[str | int] = Field(
+        description='where the input is: ``["body", "password"]``, ``["query", "limit"]``'
+    )
+    msg: str = Field(description="what is wrong with it, in English")
+    type: str = Field(description="a stable code for the rule broken: ``string_too_short``")
+
+
 class ProblemDocument(BaseModel):
-    """The RFC 9457 body, as documented in OpenAPI for every error response."""
+    """The RFC 9457 body, as documented in OpenAPI for every error response. Extension
+    members may follow (``checks`` on a readiness 503); a 422 for a body, query, path or
+    header that breaks its schema names each input at fault in ``errors``."""
 
     model_config = ConfigDict(extra="allow")
 
-    type: str = "about:blank"
-    title: str
+    type: str = Field(description=f"``{PROBLEM_TYPE_BASE}<code>``, or ``about:blank``")
+    title: str = Field(description="the HTTP status phrase")
     status: int
-    detail: str | None = None
-    instance: str | None = None
+    detail: str = Field(description="what went wrong, for a person to read")
+    instance: str = Field(description="the path of the request that failed")
+    errors: list[FieldError] = Field(
+        default_factory=list,
+        description="on a 422 ``validation-error``: the inputs at fault (absent otherwise)",
+    )
 
 
 class Problem(Exception):
@@ -94,22 +110,21 @@ class TooManyRequests(Problem):
 def problem_response(
     status: int,
     *,
+    instance: str,
     detail: str | None = None,
     code: str | None = None,
-    instance: str | None = None,
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    """Build an ``application/problem+json`` response."""
+    """Build an ``application/problem+json`` response (``detail`` defaults to the title)."""
+    title = HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": f"{PROBLEM_TYPE_BASE}{code}" if code else "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": title,
         "status": status,
+        "detail": detail or title,
+        "instance": instance,
     }
-    if detail:
-        body["detail"] = detail
-    if instance:
-        body["instance"] = instance
     body.update(extensions)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
@@ -237,21 +252,6 @@ async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         500, detail="internal error", code="internal-error", instance=request.url.path
     )
-
-
-def install_problem_schema(app: FastAPI) -> None:
-    """Add ``ProblemDocument`` to the app's OpenAPI components (the responses refer to it)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components["ProblemDocument"] = ProblemDocument.model_json_schema()
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install_problem_handlers(app: FastAPI) -> None:
