@@ -4,26 +4,30 @@
 through unchanged. The optional parts (:data:`gateway.config.DEFAULT_HOME_PARTS`:
 wallet, next signups, first feed page) are fetched concurrently with a short timeout;
 a part whose service is not configured, down, slow or answering an error is ``null``
-and named in ``unavailable``, so the screen renders what is there.
+and named in ``unavailable``, so the screen renders what is there. Each part's shape is
+a named component the gateway owns (ADR 0011): identity's and events' answers as they
+are today, and what rewards and content are to answer once they exist.
 """
 
 import asyncio
+import enum
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from fastapi import APIRouter, Request, Response, Security
 from fastapi.security import HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from gateway.config import HomePart, HomePartName
 from gateway.guard import Guard
 from gateway.proxy import downstream_headers
 from gateway.tracing import TRACEPARENT_HEADER, child_traceparent, trace_context
-from gateway.upstream import Upstream, UpstreamProblem, UpstreamResponse
+from gateway.upstream import RETRY_AFTER_SECONDS, Upstream, UpstreamProblem, UpstreamResponse
+from kit.api.schemas import PublicModel
+from kit.auth import Role
 from kit.problems import Problem, problem_response, problem_responses
 
 log = logging.getLogger(__name__)
@@ -34,13 +38,23 @@ PROFILE_PATH = "/v1/me"
 BEARER = HTTPBearer(auto_error=False, description="Access token from identity's /v1/auth/login")
 
 
-Role = Literal["fan", "owner", "volunteer", "staff", "admin"]
+class SignupStatus(enum.StrEnum):
+    # events' SignupStatus, value for value: the merged document keeps one component
+    APPLIED = "applied"
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
 
 
-class HomeProfile(BaseModel):
+class HomePostKind(enum.StrEnum):
+    """Who wrote a post: the brand (``official``) or a member (``ugc``)."""
+
+    OFFICIAL = "official"
+    UGC = "ugc"
+
+
+class HomeProfile(PublicModel):
     """The caller's account, as identity's ``GET /v1/me`` shows it."""
-
-    model_config = ConfigDict(extra="allow")
 
     id: uuid.UUID
     display_name: str
@@ -52,41 +66,56 @@ class HomeProfile(BaseModel):
     created_at: datetime
 
 
-class HomeSignup(BaseModel):
+class HomeSignup(PublicModel):
     """One of the caller's next signups, as events' ``GET /v1/me/signups`` shows it."""
-
-    model_config = ConfigDict(extra="allow")
 
     id: uuid.UUID
     event_id: uuid.UUID
-    status: str = Field(description="confirmed, waitlisted, applied (a draw) ...")
-    waitlist_position: int | None
+    status: SignupStatus
+    waitlist_position: int | None = Field(description="only while waitlisted; 1 is first")
     event_title: str
     event_starts_at: datetime
 
 
-class HomeSignups(BaseModel):
+class HomeSignups(PublicModel):
     """The first page of the caller's upcoming signups (``next_cursor`` continues it at
     events' ``GET /v1/me/signups?when=upcoming``)."""
-
-    model_config = ConfigDict(extra="allow")
 
     items: list[HomeSignup]
     next_cursor: str | None
 
 
-class HomeWallet(BaseModel):
-    """The caller's points and community value. Unavailable (``null``, and named in
-    ``unavailable``) until the rewards service exists; its fields are rewards' to define."""
+class HomeWallet(PublicModel):
+    """The caller's two currencies, as rewards' ``GET /v1/me/wallet`` is to answer
+    (ADR 0011: the gateway names what the screen needs; until rewards exists the part is
+    ``null`` and named in ``unavailable``)."""
 
-    model_config = ConfigDict(extra="allow")
+    points: int = Field(ge=0, description="spendable points (they expire)")
+    community_value: int = Field(
+        ge=0, description="the non-transferable reputation: every contribution, summed"
+    )
 
 
-class HomeFeed(BaseModel):
-    """The first page of the caller's feed. Unavailable (``null``, and named in
-    ``unavailable``) until the content service exists; its fields are content's to define."""
+class HomeFeedPost(PublicModel):
+    """One post of the feed's first page, as content's ``GET /v1/feed`` is to show it."""
 
-    model_config = ConfigDict(extra="allow")
+    id: uuid.UUID
+    kind: HomePostKind
+    author_id: uuid.UUID
+    author_name: str
+    title: str | None
+    excerpt: str = Field(description="the start of the text, for the card")
+    created_at: datetime
+    like_count: int = Field(ge=0)
+    comment_count: int = Field(ge=0)
+
+
+class HomeFeed(PublicModel):
+    """The first page of the caller's feed, as content's ``GET /v1/feed`` is to answer
+    (ADR 0011; until content exists the part is ``null`` and named in ``unavailable``)."""
+
+    items: list[HomeFeedPost]
+    next_cursor: str | None
 
 
 PART_MODELS: dict[str, type[BaseModel]] = {
@@ -96,7 +125,7 @@ PART_MODELS: dict[str, type[BaseModel]] = {
 }
 
 
-class HomeScreen(BaseModel):
+class HomeScreen(PublicModel):
     """The home screen; a part is ``null`` when its service could not answer in time."""
 
     profile: HomeProfile
@@ -159,7 +188,12 @@ class HomeAggregator:
     async def _profile(self, caller: Caller) -> UpstreamResponse:
         upstream = self.upstreams.get(PROFILE_UPSTREAM)
         if upstream is None:
-            raise Problem("identity is not configured", status=503, code="upstream-unavailable")
+            raise Problem(
+                "identity is not configured",
+                status=503,
+                code="upstream-unavailable",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return await upstream.request("GET", PROFILE_PATH, headers=caller.call_headers())
 
     async def _part(self, part: HomePart, caller: Caller) -> BaseModel | None:
@@ -190,6 +224,7 @@ router = APIRouter(tags=["home"])
 
 @router.get(
     "/v1/me/home",
+    operation_id="me.home",
     response_model=HomeScreen,
     dependencies=[Security(BEARER)],
     responses=problem_responses(401, 429, 502, 503, 504),

@@ -5,8 +5,9 @@ its base URL in ``GATEWAY_UPSTREAMS`` (``make run`` passes it). Both can be repl
 wholesale from the environment as JSON (``GATEWAY_ROUTES``, ``GATEWAY_UPSTREAMS``).
 """
 
+import enum
 import logging
-from typing import Literal, Self
+from typing import Self
 
 import limits
 from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
@@ -37,7 +38,13 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /v1/events",
 ]
 
-HomePartName = Literal["wallet", "signups", "feed"]
+
+class HomePartName(enum.StrEnum):
+    """An optional part of the home screen."""
+
+    WALLET = "wallet"
+    SIGNUPS = "signups"
+    FEED = "feed"
 
 
 class HomePart(BaseModel):
@@ -49,9 +56,11 @@ class HomePart(BaseModel):
 
 
 DEFAULT_HOME_PARTS: list[HomePart] = [
-    HomePart(name="wallet", upstream="rewards", path="/v1/me/wallet"),
-    HomePart(name="signups", upstream="events", path="/v1/me/signups?when=upcoming&limit=3"),
-    HomePart(name="feed", upstream="content", path="/v1/feed?limit=10"),
+    HomePart(name=HomePartName.WALLET, upstream="rewards", path="/v1/me/wallet"),
+    HomePart(
+        name=HomePartName.SIGNUPS, upstream="events", path="/v1/me/signups?when=upcoming&limit=3"
+    ),
+    HomePart(name=HomePartName.FEED, upstream="content", path="/v1/feed?limit=10"),
 ]
 
 

@@ -12,6 +12,7 @@ interval all agree on what time it is, and tests advance a fake clock instead of
 """
 
 import asyncio
+import enum
 import logging
 import math
 import uuid
@@ -30,7 +31,19 @@ log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 ACCESS_TOKEN_TYPE = "access"
-ROLES = ("fan", "owner", "volunteer", "staff", "admin")
+
+
+class Role(enum.StrEnum):
+    """A role a user holds; the access token's ``roles`` claim lists them."""
+
+    FAN = "fan"
+    OWNER = "owner"
+    VOLUNTEER = "volunteer"
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+ROLES = tuple(role.value for role in Role)
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 CLOCK_SKEW_SECONDS = 60.0  # how far in our future iat/nbf may be: identity's clock vs ours
 ACCESS_TOKEN_TTL_SECONDS = 15 * 60.0  # identity's default access-token lifetime (ADR 0006)

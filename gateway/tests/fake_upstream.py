@@ -53,7 +53,7 @@ def fake_upstream(jwks: dict[str, Any]) -> FastAPI:
 
     @app.get("/v1/me/wallet")
     async def wallet() -> dict[str, int]:
-        return {"points": 42}
+        return {"points": 42, "community_value": 7}
 
     @app.get("/v1/slow")
     async def slow() -> dict[str, str]:

@@ -14,7 +14,7 @@ async def test_home_has_profile_and_marks_missing_parts(
     assert response.status_code == 200, response.text
     home = response.json()
     assert home["profile"]["display_name"] == "Fan"
-    assert home["wallet"] == {"points": 42}
+    assert home["wallet"] == {"points": 42, "community_value": 7}
     assert home["signups"] is None  # events is configured but down
     assert home["feed"] is None  # content is not configured at all
     assert sorted(home["unavailable"]) == ["feed", "signups"]
@@ -43,8 +43,13 @@ def test_home_documents_every_part_with_a_schema() -> None:
         refs = [option.get("$ref") for option in screen[part]["anyOf"]]
         assert f"#/components/schemas/{model}" in refs, part
         assert schemas[model]["type"] == "object"
-    assert "until the rewards service exists" in schemas["HomeWallet"]["description"]
+    assert "until rewards exists" in schemas["HomeWallet"]["description"]
+    assert set(schemas["HomeWallet"]["required"]) == {"points", "community_value"}
+    assert set(schemas["HomeScreen"]["required"]) == {*screen}  # null, never left out
     assert {"id", "email", "roles"} <= set(schemas["HomeProfile"]["required"])
+    assert schemas["HomeProfile"]["properties"]["roles"]["items"] == {
+        "$ref": "#/components/schemas/Role"
+    }
     assert schemas["HomeSignups"]["properties"]["items"]["items"] == {
         "$ref": "#/components/schemas/HomeSignup"
     }

@@ -16,12 +16,16 @@ class StrictBody(BaseModel):
 
 
 class PublicModel(BaseModel):
-    """What a response shows; built from table rows by attribute."""
+    """What a response shows; built from table rows by attribute. Every field is always
+    sent, so its OpenAPI (serialization) schema lists each as required, defaults included:
+    generated clients then type none of them as optional."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True, json_schema_serialization_defaults_required=True
+    )
 
 
-class CursorPage(BaseModel, Generic[Item]):
+class CursorPage(PublicModel, Generic[Item]):
     """One page of a list; ``next_cursor`` continues it."""
 
     items: list[Item]

@@ -1,9 +1,14 @@
-"""Every check schemathesis offers, for the contract tests of each service and the gateway."""
+"""The contract tests' tools: every check schemathesis offers (:func:`checks_for`), and
+what a document must say for clients generated from it to need no hand-written types
+(:func:`contract_problems`, ADR 0011)."""
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 from schemathesis.checks import CHECKS, load_all_checks
+
+from kit.problems import PROBLEM_MEDIA_TYPE
 
 
 def all_checks(*, excluding: tuple[str, ...] = ()) -> list[Any]:
@@ -36,3 +41,121 @@ def checks_for(
     if (method, path) in unknown_query_ignored:
         excluding.append("negative_data_rejection")
     return all_checks(excluding=tuple(excluding))
+
+
+OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+$")
+COMPOSITIONS = ("anyOf", "oneOf", "allOf")
+TYPED = ("type", "$ref", "enum", "const", *COMPOSITIONS)
+SCHEMA_REF_PREFIX = "#/components/schemas/"
+EXTENSIBLE = frozenset({"ProblemDocument"})
+"""Components that may carry more members than they name: RFC 9457 problem extensions."""
+OPTIONAL_IN_RESPONSES = frozenset({("ProblemDocument", "errors")})
+"""Response members rightly left out at times: ``errors`` is only on a 422."""
+
+
+def contract_problems(document: dict[str, Any]) -> list[str]:
+    """What keeps a client generated from ``document`` from being exact without
+    hand-written types: an operation without a short dotted ``operationId`` (FastAPI's
+    defaults look like ``register_v1_auth_register_post``) or an explicit ``security``,
+    an error response that is not a problem document, an untyped or free-form schema, an
+    enum not named as a component, a response member that is not ``required``."""
+    problems: list[str] = []
+    seen_ids: dict[str, str] = {}
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            operation_id = operation.get("operationId", "")
+            if not OPERATION_ID.match(operation_id):
+                problems.append(f"{where}: operationId {operation_id!r} is not like 'auth.login'")
+            if operation_id in seen_ids:
+                problems.append(
+                    f"{where}: operationId {operation_id!r} is {seen_ids[operation_id]}'s"
+                )
+            seen_ids[operation_id] = where
+            if "security" not in operation:
+                problems.append(f"{where}: no security declared (public operations say [])")
+            problems += _operation_schema_problems(where, operation)
+    schemas = document.get("components", {}).get("schemas", {})
+    for name, schema in schemas.items():
+        problems += _schema_problems(f"schema {name}", schema, top_level=True, name=name)
+    for name in sorted(_response_only_components(document)):
+        problems += [
+            f"schema {name}: response member {member!r} is not required"
+            for member in schemas[name].get("properties", {})
+            if member not in schemas[name].get("required", [])
+            and (name, member) not in OPTIONAL_IN_RESPONSES
+        ]
+    return problems
+
+
+def _operation_schema_problems(where: str, operation: dict[str, Any]) -> list[str]:
+    problems = []
+    for parameter in operation.get("parameters", []):
+        problems += _schema_problems(f"{where} {parameter['name']}", parameter.get("schema", {}))
+    for media_type, content in operation.get("requestBody", {}).get("content", {}).items():
+        problems += _schema_problems(f"{where} body {media_type}", content.get("schema", {}))
+    for status, response in operation.get("responses", {}).items():
+        content = response.get("content", {})
+        if status >= "400" and set(content) != {PROBLEM_MEDIA_TYPE}:
+            problems.append(f"{where} {status}: not a problem document")
+        for media_type, body in content.items():
+            problems += _schema_problems(f"{where} {status} {media_type}", body.get("schema", {}))
+    return problems
+
+
+def _schema_problems(
+    where: str, schema: Any, *, top_level: bool = False, name: str = ""
+) -> list[str]:
+    if not isinstance(schema, dict):
+        return []
+    problems = []
+    if not any(key in schema for key in TYPED):
+        problems.append(f"{where}: untyped (any JSON value)")
+    if "enum" in schema and len(schema["enum"]) > 1 and not top_level:
+        problems.append(f"{where}: inline enum; name it (an enum.StrEnum is a component)")
+    if (
+        schema.get("type") == "object"
+        and "properties" not in schema
+        and not isinstance(schema.get("additionalProperties"), dict)
+    ):
+        problems.append(f"{where}: an object without properties")
+    if schema.get("additionalProperties") is True and name not in EXTENSIBLE:
+        problems.append(f"{where}: free-form (additionalProperties: true)")
+    for member, sub in schema.get("properties", {}).items():
+        problems += _schema_problems(f"{where}.{member}", sub)
+    for key in ("items", "additionalProperties"):
+        problems += _schema_problems(f"{where}[{key}]", schema.get(key))
+    for key in COMPOSITIONS:
+        for sub in schema.get(key, []):
+            problems += _schema_problems(f"{where}", sub)
+    return problems
+
+
+def _response_only_components(document: dict[str, Any]) -> set[str]:
+    """The schema components a response refers to, directly or not, and no request does."""
+    requests, responses = [], []
+    for item in document.get("paths", {}).values():
+        for operation in item.values():
+            requests += [parameter.get("schema") for parameter in operation.get("parameters", [])]
+            requests.append(operation.get("requestBody"))
+            responses.append(operation.get("responses"))
+    schemas = document.get("components", {}).get("schemas", {})
+    return _reachable(responses, schemas) - _reachable(requests, schemas)
+
+
+def _reachable(roots: list[Any], schemas: dict[str, Any]) -> set[str]:
+    found: set[str] = set()
+    pending = list(roots)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(SCHEMA_REF_PREFIX):
+                name = ref.removeprefix(SCHEMA_REF_PREFIX)
+                if name not in found:
+                    found.add(name)
+                    pending.append(schemas.get(name))
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return found

@@ -89,7 +89,12 @@ def draw_public(run: DrawRun) -> DrawPublic:
 # --- venues -----------------------------------------------------------------------------
 
 
-@venue_router.get("", response_model=CursorPage[VenuePublic], responses=problem_responses(422))
+@venue_router.get(
+    "",
+    operation_id="venues.list",
+    response_model=CursorPage[VenuePublic],
+    responses=problem_responses(422),
+)
 async def list_venues(
     session: SessionDep, page: PageDep, city: Annotated[str | None, Query(max_length=100)] = None
 ) -> CursorPage[VenuePublic]:
@@ -100,20 +105,32 @@ async def list_venues(
 
 
 @venue_router.post(
-    "", status_code=201, response_model=VenuePublic, responses=problem_responses(401, 403, 422)
+    "",
+    operation_id="venues.create",
+    status_code=201,
+    response_model=VenuePublic,
+    responses=problem_responses(401, 403, 422),
 )
 async def create_venue(session: SessionDep, staff: Staff, body: VenueCreate) -> VenuePublic:
     venue = await venues.create_venue(session=session, data=body, principal=staff)
     return VenuePublic.model_validate(venue)
 
 
-@venue_router.get("/{venue_id}", response_model=VenuePublic, responses=problem_responses(404, 422))
+@venue_router.get(
+    "/{venue_id}",
+    operation_id="venues.read",
+    response_model=VenuePublic,
+    responses=problem_responses(404, 422),
+)
 async def get_venue(session: SessionDep, venue_id: uuid.UUID) -> VenuePublic:
     return VenuePublic.model_validate(await venues.get_venue(session=session, venue_id=venue_id))
 
 
 @venue_router.patch(
-    "/{venue_id}", response_model=VenuePublic, responses=problem_responses(401, 403, 404, 422)
+    "/{venue_id}",
+    operation_id="venues.update",
+    response_model=VenuePublic,
+    responses=problem_responses(401, 403, 404, 422),
 )
 async def update_venue(
     session: SessionDep, staff: Staff, venue_id: uuid.UUID, body: VenueUpdate
@@ -127,7 +144,12 @@ async def update_venue(
 # --- events -----------------------------------------------------------------------------
 
 
-@event_router.get("", response_model=CursorPage[EventPublic], responses=problem_responses(422))
+@event_router.get(
+    "",
+    operation_id="events.list",
+    response_model=CursorPage[EventPublic],
+    responses=problem_responses(422),
+)
 async def browse_events(
     session: SessionDep,
     page: PageDep,
@@ -152,7 +174,11 @@ async def browse_events(
 
 
 @event_router.post(
-    "", status_code=201, response_model=EventPublic, responses=problem_responses(401, 403, 422)
+    "",
+    operation_id="events.create",
+    status_code=201,
+    response_model=EventPublic,
+    responses=problem_responses(401, 403, 422),
 )
 async def create_event(
     session: SessionDep, principal: CurrentPrincipal, body: EventCreate
@@ -162,7 +188,10 @@ async def create_event(
 
 
 @event_router.get(
-    "/{event_id}", response_model=EventPublic, responses=problem_responses(401, 404, 422)
+    "/{event_id}",
+    operation_id="events.read",
+    response_model=EventPublic,
+    responses=problem_responses(401, 404, 422),
 )
 async def get_event(session: ReadSessionDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
     """The event with seats left and, with a token, the viewer's own signup."""
@@ -171,7 +200,10 @@ async def get_event(session: ReadSessionDep, viewer: Viewer, event_id: uuid.UUID
 
 
 @event_router.patch(
-    "/{event_id}", response_model=EventPublic, responses=problem_responses(401, 403, 404, 409, 422)
+    "/{event_id}",
+    operation_id="events.update",
+    response_model=EventPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
 )
 async def update_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: EventUpdate
@@ -186,7 +218,12 @@ async def update_event(
 LIFECYCLE = problem_responses(401, 403, 404, 409, 422)
 
 
-@event_router.post("/{event_id}/publish", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/publish",
+    operation_id="events.publish",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def publish_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
@@ -196,7 +233,12 @@ async def publish_event(
     )
 
 
-@event_router.post("/{event_id}/submit", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/submit",
+    operation_id="events.submit",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def submit_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
@@ -206,7 +248,12 @@ async def submit_event(
     )
 
 
-@event_router.post("/{event_id}/approve", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/approve",
+    operation_id="events.approve",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def approve_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
@@ -215,7 +262,12 @@ async def approve_event(
     )
 
 
-@event_router.post("/{event_id}/reject", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/reject",
+    operation_id="events.reject",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def reject_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: ReasonRequest
 ) -> EventPublic:
@@ -225,7 +277,12 @@ async def reject_event(
     return event_public(event)
 
 
-@event_router.post("/{event_id}/cancel", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/cancel",
+    operation_id="events.cancel",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def cancel_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID, body: ReasonRequest
 ) -> EventPublic:
@@ -236,7 +293,12 @@ async def cancel_event(
     return event_public(event)
 
 
-@event_router.post("/{event_id}/complete", response_model=EventPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/complete",
+    operation_id="events.complete",
+    response_model=EventPublic,
+    responses=LIFECYCLE,
+)
 async def complete_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
@@ -250,6 +312,7 @@ async def complete_event(
 
 @event_router.post(
     "/{event_id}/signups",
+    operation_id="events.signup",
     status_code=201,
     response_model=SignupPublic,
     responses={
@@ -278,11 +341,12 @@ async def sign_up(
 
 @signup_router.get(
     "/v1/me/signups",
+    operation_id="signups.listMine",
     response_model=CursorPage[MySignupPublic],
     responses=problem_responses(401, 422),
 )
 async def my_signups(
-    session: SessionDep, principal: CurrentPrincipal, page: PageDep, when: When = "upcoming"
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep, when: When = When.UPCOMING
 ) -> CursorPage[MySignupPublic]:
     """The caller's live signups: upcoming soonest first, or past latest first."""
     rows, next_cursor = await signups.my_signups(
@@ -301,7 +365,12 @@ SIGNUP_ERRORS = problem_responses(401, 404, 422)
 CANCEL_ERRORS = problem_responses(401, 404, 409, 422)
 
 
-@signup_router.get("/v1/signups/{signup_id}", response_model=SignupPublic, responses=SIGNUP_ERRORS)
+@signup_router.get(
+    "/v1/signups/{signup_id}",
+    operation_id="signups.read",
+    response_model=SignupPublic,
+    responses=SIGNUP_ERRORS,
+)
 async def get_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
 ) -> SignupPublic:
@@ -310,7 +379,10 @@ async def get_signup(
 
 
 @signup_router.delete(
-    "/v1/signups/{signup_id}", response_model=SignupPublic, responses=CANCEL_ERRORS
+    "/v1/signups/{signup_id}",
+    operation_id="signups.delete",
+    response_model=SignupPublic,
+    responses=CANCEL_ERRORS,
 )
 async def delete_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
@@ -321,7 +393,10 @@ async def delete_signup(
 
 
 @signup_router.post(
-    "/v1/signups/{signup_id}/cancel", response_model=SignupPublic, responses=CANCEL_ERRORS
+    "/v1/signups/{signup_id}/cancel",
+    operation_id="signups.cancel",
+    response_model=SignupPublic,
+    responses=CANCEL_ERRORS,
 )
 async def cancel_signup(
     session: SessionDep, principal: CurrentPrincipal, signup_id: uuid.UUID
@@ -333,6 +408,7 @@ async def cancel_signup(
 
 @signup_router.get(
     "/v1/signups/{signup_id}/qr",
+    operation_id="signups.qr",
     response_model=QrPublic,
     responses=problem_responses(401, 404, 409, 422),
 )
@@ -350,7 +426,11 @@ async def signup_qr(
 
 
 @event_router.post(
-    "/{event_id}/draw", status_code=201, response_model=DrawPublic, responses=LIFECYCLE
+    "/{event_id}/draw",
+    operation_id="events.runDraw",
+    status_code=201,
+    response_model=DrawPublic,
+    responses=LIFECYCLE,
 )
 async def run_draw(
     session: SessionDep,
@@ -370,14 +450,22 @@ async def run_draw(
 
 
 @event_router.get(
-    "/{event_id}/draw", response_model=DrawPublic, responses=problem_responses(401, 404, 422)
+    "/{event_id}/draw",
+    operation_id="events.readDraw",
+    response_model=DrawPublic,
+    responses=problem_responses(401, 404, 422),
 )
 async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawPublic:
     """The audit record: seed, input order and allocation; recompute it to check."""
     return draw_public(await draw.get_draw(session=session, event_id=event_id, principal=viewer))
 
 
-@event_router.post("/{event_id}/checkins", response_model=CheckinPublic, responses=LIFECYCLE)
+@event_router.post(
+    "/{event_id}/checkins",
+    operation_id="events.checkIn",
+    response_model=CheckinPublic,
+    responses=LIFECYCLE,
+)
 async def check_in(
     session: SessionDep,
     principal: CurrentPrincipal,

@@ -5,7 +5,7 @@ let a bot time its application)."""
 import enum
 import uuid
 from datetime import datetime
-from typing import Literal, Self
+from typing import Self
 from zoneinfo import available_timezones
 
 from pydantic import ConfigDict, Field, model_validator
@@ -234,4 +234,8 @@ class CheckinPublic(PublicModel):
     already_checked_in: bool
 
 
-When = Literal["upcoming", "past"]
+class When(enum.StrEnum):
+    """Which of the caller's signups a list shows: of events yet to start, or started."""
+
+    UPCOMING = "upcoming"
+    PAST = "past"

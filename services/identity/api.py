@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
 from kit.app import app_state
-from kit.auth import CurrentPrincipal
+from kit.auth import CurrentPrincipal, Role
 from kit.db import SessionDep
 from kit.problems import problem_responses
 from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
@@ -26,7 +26,6 @@ from services.identity.schemas import (
     LoginRequest,
     ProfilePublic,
     RefreshRequest,
-    Role,
     TokenPair,
     UserCreate,
     UserPublic,
@@ -67,7 +66,11 @@ def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
 
 
 @auth.post(
-    "/register", status_code=201, responses=problem_responses(400, 409, 413, 422), summary="Sign up"
+    "/register",
+    operation_id="auth.register",
+    status_code=201,
+    responses=problem_responses(400, 409, 413, 422),
+    summary="Sign up",
 )
 async def register(body: UserCreate, session: SessionDep, passwords: PasswordsDep) -> UserPublic:
     user = await accounts.register(session=session, data=body, passwords=passwords)
@@ -91,6 +94,7 @@ def client_address(request: Request, hops: int) -> str | None:
 
 @auth.post(
     "/login",
+    operation_id="auth.login",
     responses=problem_responses(400, 401, 413, 422, 429),
     summary="Log in",
     description=(
@@ -134,7 +138,10 @@ async def login(
 
 
 @auth.post(
-    "/refresh", responses=problem_responses(400, 401, 413, 422), summary="Rotate a refresh token"
+    "/refresh",
+    operation_id="auth.refresh",
+    responses=problem_responses(400, 401, 413, 422),
+    summary="Rotate a refresh token",
 )
 async def refresh(body: RefreshRequest, session: SessionDep, issuer: IssuerDep) -> TokenPair:
     return await sessions.refresh(session=session, refresh_token=body.refresh_token, issuer=issuer)
@@ -142,6 +149,7 @@ async def refresh(body: RefreshRequest, session: SessionDep, issuer: IssuerDep) 
 
 @auth.post(
     "/logout",
+    operation_id="auth.logout",
     status_code=204,
     response_class=Response,
     responses=problem_responses(400, 401, 413, 422),
@@ -151,7 +159,9 @@ async def logout(body: RefreshRequest, session: SessionDep) -> None:
     await sessions.logout(session=session, refresh_token=body.refresh_token)
 
 
-@well_known.get("/jwks.json", summary="Public keys that verify access tokens")
+@well_known.get(
+    "/jwks.json", operation_id="auth.jwks", summary="Public keys that verify access tokens"
+)
 async def jwks(keys: KeyRingDep) -> Jwks:
     return Jwks.model_validate(keys.jwks())
 
@@ -159,24 +169,36 @@ async def jwks(keys: KeyRingDep) -> Jwks:
 # The caller's own account
 
 
-@me.get("", summary="My account")
+@me.get("", operation_id="me.read", summary="My account")
 async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
     return await _user_public(session, user)
 
 
-@me.patch("", responses=problem_responses(400, 413, 422), summary="Update my profile")
+@me.patch(
+    "",
+    operation_id="me.update",
+    responses=problem_responses(400, 413, 422),
+    summary="Update my profile",
+)
 async def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
     user = await accounts.update_profile(session=session, user=user, data=body)
     return await _user_public(session, user)
 
 
-@me.delete("", status_code=204, response_class=Response, summary="Delete my account")
+@me.delete(
+    "",
+    operation_id="me.delete",
+    status_code=204,
+    response_class=Response,
+    summary="Delete my account",
+)
 async def delete_me(user: CurrentUser, session: SessionDep) -> None:
     await accounts.delete_account(session=session, user=user)
 
 
 @me.post(
     "/vehicles",
+    operation_id="me.submitVehicle",
     status_code=201,
     responses=problem_responses(400, 409, 413, 422),
     summary="Submit my vehicle for verification",
@@ -188,7 +210,7 @@ async def submit_vehicle(
     return _vehicle_public(vehicle)
 
 
-@me.get("/vehicles", summary="My vehicles")
+@me.get("/vehicles", operation_id="me.listVehicles", summary="My vehicles")
 async def my_vehicles(user: CurrentUser, session: SessionDep) -> VehicleList:
     mine = await vehicles.vehicles_of(session=session, user_id=user.id)
     return VehicleList(items=[_vehicle_public(vehicle) for vehicle in mine])
@@ -197,7 +219,12 @@ async def my_vehicles(user: CurrentUser, session: SessionDep) -> VehicleList:
 # Public profiles
 
 
-@users.get("/{user_id}", responses=problem_responses(404, 422), summary="A user's profile")
+@users.get(
+    "/{user_id}",
+    operation_id="users.read",
+    responses=problem_responses(404, 422),
+    summary="A user's profile",
+)
 async def read_profile(
     user_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ProfilePublic:
@@ -211,6 +238,7 @@ async def read_profile(
 
 @admin.get(
     "/users",
+    operation_id="admin.findUser",
     responses=problem_responses(404, 422),
     summary="Find a user by email (staff and admin; recorded in the audit)",
 )
@@ -227,6 +255,7 @@ async def find_user(
 
 @admin.post(
     "/users/{user_id}/roles/{role}",
+    operation_id="admin.grantRole",
     responses=problem_responses(404, 422),
     summary="Grant a role (not owner: that follows a verified vehicle)",
 )
@@ -241,6 +270,7 @@ async def grant_role(
 
 @admin.delete(
     "/users/{user_id}/roles/{role}",
+    operation_id="admin.revokeRole",
     responses=problem_responses(404, 409, 422),
     summary="Revoke a role",
 )
@@ -255,6 +285,7 @@ async def revoke_role(
 
 @admin.get(
     "/vehicles",
+    operation_id="admin.listPendingVehicles",
     responses=problem_responses(422),
     summary="Vehicles waiting for verification, oldest first",
 )
@@ -269,6 +300,7 @@ async def pending_vehicles(
 
 @admin.post(
     "/vehicles/{vehicle_id}/verify",
+    operation_id="admin.verifyVehicle",
     responses=problem_responses(404, 409, 422),
     summary="Verify a vehicle: its user becomes an owner",
 )

@@ -10,7 +10,7 @@ documents, not resources, and keep their standard names.
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,13 +24,10 @@ from pydantic import (
 )
 
 from kit.api.schemas import PublicModel, StrictBody
-from kit.auth import ROLES
+from kit.auth import Role
 from services.identity import models
 from services.identity.models import VehicleStatus
 from services.identity.passwords import MAX_LENGTH, MIN_DISTINCT, MIN_LENGTH
-
-Role = Literal["fan", "owner", "volunteer", "staff", "admin"]
-assert set(get_args(Role)) == set(ROLES), "Role must list kit.auth.ROLES"
 
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
@@ -127,7 +124,7 @@ class RefreshRequest(StrictBody):
     refresh_token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class TokenPair(BaseModel):
+class TokenPair(PublicModel):
     """The tokens of a login or a refresh (an OAuth 2.0 token response)."""
 
     access_token: str
@@ -166,13 +163,13 @@ class VehiclePublic(VehicleBase, PublicModel):
     verified_at: datetime | None
 
 
-class VehicleList(BaseModel):
+class VehicleList(PublicModel):
     """The caller's own vehicles: at most ten, so one bounded list rather than pages."""
 
     items: list[VehiclePublic]
 
 
-class Jwk(BaseModel):
+class Jwk(PublicModel):
     kty: Literal["RSA"]
     kid: str
     use: Literal["sig"]
@@ -181,7 +178,7 @@ class Jwk(BaseModel):
     e: str
 
 
-class Jwks(BaseModel):
+class Jwks(PublicModel):
     """The JSON Web Key Set (RFC 7517) that verifies access tokens."""
 
     keys: list[Jwk]

@@ -401,7 +401,7 @@ async def my_signups(
 ) -> tuple[list[tuple[Signup, str, datetime]], str | None]:
     """The caller's live signups with their events' titles, soonest (or latest past) first."""
     now = utcnow()
-    past = when == "past"
+    past = when == When.PAST
     query = (
         select(Signup, col(Event.title), col(Event.starts_at))
         .join(Event, col(Event.id) == col(Signup.event_id))
