@@ -186,7 +186,7 @@ def _requires_roles(call: Any) -> bool:
 
 def _optional_token_operations(app: FastAPI) -> set[Operation]:
     """The operations whose token is optional: they answer anonymous callers too."""
-    found = set()
+    found: set[Operation] = set()
     for route in api_routes(app):
         calls = set(_dependency_calls(route.dependant))
         if optional_principal in calls and current_principal not in calls:

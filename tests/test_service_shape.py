@@ -4,8 +4,9 @@ reader who knows one knows all and a new service copies the template, not a neig
 Fails when a service lacks a file of the shape, builds its app another way than
 :func:`kit.service.create_service_app`, defines its own pagination or ``Idempotency-Key``
 handling, commits or rolls back outside the unit of work, takes its session positionally
-in a service function, or imports another service. (import-linter checks imports too;
-this test says which file and line.)
+in a service function, imports another service, or has an OpenAPI document a generated
+client could not type exactly (ADR 0011). (import-linter checks imports too; this test
+says which file and line.)
 """
 
 import ast
@@ -20,6 +21,7 @@ from fastapi.routing import APIRoute
 
 from kit.api.pagination import page_params
 from kit.settings import ServiceSettings
+from kit.testing.contract import contract_problems
 
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
 SERVICES = sorted(path.name for path in SERVICES_DIR.iterdir() if (path / "__init__.py").exists())
@@ -237,3 +239,11 @@ def _called_name(node: ast.Call) -> str:
     if isinstance(node.func, ast.Attribute):
         return node.func.attr
     return ""
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_openapi_needs_no_hand_written_client_types(service: str) -> None:
+    """Every route has a short dotted ``operation_id``, named enums, typed objects and
+    response members all required, as kit.testing.contract.contract_problems asks
+    (ADR 0011); the gateway's merged document is checked in tests/test_client_contract.py."""
+    assert contract_problems(_app(service).openapi()) == []

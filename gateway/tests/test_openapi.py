@@ -5,9 +5,12 @@ from typing import Any
 import httpx
 
 from devstack import LOCALHOST, free_port
+from gateway.app import create_app
+from gateway.config import GatewaySettings
 from gateway.openapi import collision_renames, merge
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.tests.conftest import SettingsFactory, gateway_client
+from kit.testing.contract import contract_problems
 
 
 async def test_merged_document_has_upstream_and_own_paths(gateway: httpx.AsyncClient) -> None:
@@ -83,3 +86,7 @@ def test_paths_not_routed_to_their_service_are_left_out() -> None:
         _doc({}, {}), {"identity": identity}, RouteTable({"/v1/me": "identity"}), PublicRoutes([])
     )
     assert list(merged["paths"]) == ["/v1/me"]
+
+
+def test_the_gateway_s_own_document_needs_no_hand_written_client_types() -> None:
+    assert contract_problems(create_app(GatewaySettings(environment="test")).openapi()) == []
