@@ -82,7 +82,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
             "x-request-id",
             "traceparent",
         ],
-        expose_headers=["x-request-id", "retry-after"],
+        expose_headers=["x-request-id", "retry-after", "location", "www-authenticate"],
         max_age=600,
     )
     return app

@@ -10,7 +10,8 @@ generated from it needs no hand-written types (ADR 0011).
   ``HTTPBearer(auto_error=False)`` as required, which would tell clients and schemathesis
   that an anonymous call is refused when it is not);
 * documents the headers problem responses carry: ``WWW-Authenticate`` on a 401,
-  ``Retry-After`` on a 429 and a 503;
+  ``Retry-After`` on a 429 and a 503 (a 201's ``Location`` is the route's to declare, with
+  :func:`created_response`);
 * writes integer bounds as integers (FastAPI's OpenAPI models hold ``maximum`` as a float,
   which turns ``le=100000`` into ``100000.0``).
 
@@ -41,6 +42,13 @@ LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 INTEGER_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
 SECONDS = {"type": "string", "pattern": "^[0-9]+$"}
+LOCATION_HEADER = {
+    "Location": {
+        "description": "the path of what was created",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+}
 PROBLEM_HEADERS: dict[str, dict[str, Any]] = {
     "401": {
         "WWW-Authenticate": {
@@ -64,6 +72,11 @@ PROBLEM_HEADERS: dict[str, dict[str, Any]] = {
         }
     },
 }
+
+
+def created_response(description: str) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` entry of a route answering 201 with ``Location`` (which it sets)."""
+    return {201: {"description": description, "headers": LOCATION_HEADER}}
 
 
 def install_openapi(app: FastAPI, *, optional_token: Collection[Operation]) -> None:

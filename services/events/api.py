@@ -18,6 +18,7 @@ from kit.api.times import IsoDateTime
 from kit.app import app_state
 from kit.auth import CurrentPrincipal
 from kit.db import ReadSessionDep, SessionDep
+from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
 from services.events.config import EventsSettings
@@ -109,10 +110,13 @@ async def list_venues(
     operation_id="venues.create",
     status_code=201,
     response_model=VenuePublic,
-    responses=problem_responses(401, 403, 422),
+    responses={**created_response("the venue"), **problem_responses(401, 403, 422)},
 )
-async def create_venue(session: SessionDep, staff: Staff, body: VenueCreate) -> VenuePublic:
+async def create_venue(
+    session: SessionDep, staff: Staff, body: VenueCreate, response: Response
+) -> VenuePublic:
     venue = await venues.create_venue(session=session, data=body, principal=staff)
+    response.headers["Location"] = f"/v1/venues/{venue.id}"
     return VenuePublic.model_validate(venue)
 
 
@@ -178,13 +182,15 @@ async def browse_events(
     operation_id="events.create",
     status_code=201,
     response_model=EventPublic,
-    responses=problem_responses(401, 403, 422),
+    responses={**created_response("the draft"), **problem_responses(401, 403, 422)},
 )
 async def create_event(
-    session: SessionDep, principal: CurrentPrincipal, body: EventCreate
+    session: SessionDep, principal: CurrentPrincipal, body: EventCreate, response: Response
 ) -> EventPublic:
     """A draft organized by the caller (volunteers and staff)."""
-    return event_public(await events.create_event(session=session, data=body, principal=principal))
+    event = await events.create_event(session=session, data=body, principal=principal)
+    response.headers["Location"] = f"/v1/events/{event.id}"
+    return event_public(event)
 
 
 @event_router.get(
@@ -316,7 +322,12 @@ async def complete_event(
     status_code=201,
     response_model=SignupPublic,
     responses={
-        200: {"model": SignupPublic, "description": "the caller's existing signup (a retry)"},
+        **created_response("a seat, a waitlist place or a draw application"),
+        200: {
+            "model": SignupPublic,
+            "description": "the caller's existing signup: a retry, with the same "
+            "Idempotency-Key or without one, answers what the first request made",
+        },
         **problem_responses(401, 403, 404, 409, 422),
     },
 )
@@ -334,7 +345,9 @@ async def sign_up(
     signup, created = await signups.sign_up(
         session=session, event_id=event_id, principal=principal, idempotency_key=idempotency_key
     )
-    if not created:
+    if created:
+        response.headers["Location"] = f"/v1/signups/{signup.id}"
+    else:
         response.status_code = status.HTTP_200_OK
     return signup_public(signup)
 
@@ -430,13 +443,14 @@ async def signup_qr(
     operation_id="events.runDraw",
     status_code=201,
     response_model=DrawPublic,
-    responses=LIFECYCLE,
+    responses={**created_response("the draw's result"), **LIFECYCLE},
 )
 async def run_draw(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: Settings,
     event_id: uuid.UUID,
+    response: Response,
     _: DrawRequest | None = None,
 ) -> DrawPublic:
     """Allocate the seats of a draw-mode event after applications closed; runs once (409)."""
@@ -446,6 +460,7 @@ async def run_draw(
         principal=principal,
         priority_days=settings.draw_loser_priority_days,
     )
+    response.headers["Location"] = f"/v1/events/{event_id}/draw"
     return draw_public(run)
 
 

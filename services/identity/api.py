@@ -16,6 +16,7 @@ from kit.api.schemas import CursorPage
 from kit.app import app_state
 from kit.auth import CurrentPrincipal, Role
 from kit.db import SessionDep
+from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
 from services.identity.models import User, Vehicle
@@ -69,11 +70,14 @@ def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
     "/register",
     operation_id="auth.register",
     status_code=201,
-    responses=problem_responses(400, 409, 413, 422),
+    responses={**created_response("the account"), **problem_responses(400, 409, 413, 422)},
     summary="Sign up",
 )
-async def register(body: UserCreate, session: SessionDep, passwords: PasswordsDep) -> UserPublic:
+async def register(
+    body: UserCreate, session: SessionDep, passwords: PasswordsDep, response: Response
+) -> UserPublic:
     user = await accounts.register(session=session, data=body, passwords=passwords)
+    response.headers["Location"] = f"/v1/users/{user.id}"
     return await _user_public(session, user)
 
 

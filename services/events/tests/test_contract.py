@@ -1,13 +1,15 @@
 """Events' OpenAPI says the rules the API enforces: RFC 3339 date-times (never a Unix
-number), IANA time zones, a schedule that holds together, optional tokens, ``Allow``."""
+number), IANA time zones, a schedule that holds together, optional tokens, ``Allow``, and
+the ``Location`` of what a 201 created."""
 
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
 
-from services.events.tests.support import User, event_body, now
+from services.events.tests.support import User, event_body, now, published_event
 
 
 async def test_a_number_is_not_a_date_time(client: httpx.AsyncClient, staff: User) -> None:
@@ -61,3 +63,19 @@ async def test_control_characters_are_refused_by_the_schema(
     assert response.status_code == 422
     assert response.json()["type"].endswith("/validation-error")
     assert response.json()["errors"][0]["loc"] == ["body", "city"]
+
+
+async def test_what_is_created_says_where_it_is(
+    client: httpx.AsyncClient, staff: User, make_user: Callable[..., User]
+) -> None:
+    venue = {"name": "Hub", "city": "Oslo", "address": "1 Quay", "capacity": 5}
+    created_venue = await client.post(
+        "/v1/venues", json={**venue, "timezone": "Europe/Oslo"}, headers=staff.headers
+    )
+    event = await published_event(client, staff)
+    fan = make_user()
+    signup = await client.post(f"/v1/events/{event['id']}/signups", headers=fan.headers)
+    for created in (created_venue, signup):
+        assert created.status_code == 201, created.text
+        found = await client.get(created.headers["location"], headers=fan.headers)
+        assert found.json() == created.json()

@@ -34,6 +34,7 @@ async def test_register_login_me(client: httpx.AsyncClient, database: Database) 
     assert user["display_name"] == "Ann"
     assert user["roles"] == ["fan"]
     assert "password" not in str(user)
+    assert registered.headers["location"] == f"/v1/users/{user['id']}"
 
     tokens = (await login(client, email)).json()
     assert tokens["token_type"] == "bearer"
