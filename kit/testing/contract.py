@@ -57,8 +57,9 @@ def contract_problems(document: dict[str, Any]) -> list[str]:
     """What keeps a client generated from ``document`` from being exact without
     hand-written types: an operation without a short dotted ``operationId`` (FastAPI's
     defaults look like ``register_v1_auth_register_post``) or an explicit ``security``,
-    an error response that is not a problem document, an untyped or free-form schema, an
-    enum not named as a component, a response member that is not ``required``."""
+    an error response that is not a problem document, a response object that is not a
+    named component, an untyped or free-form schema, an enum not named as a component, a
+    response member that is not ``required``."""
     problems: list[str] = []
     seen_ids: dict[str, str] = {}
     for path, item in document.get("paths", {}).items():
@@ -99,7 +100,10 @@ def _operation_schema_problems(where: str, operation: dict[str, Any]) -> list[st
         if status >= "400" and set(content) != {PROBLEM_MEDIA_TYPE}:
             problems.append(f"{where} {status}: not a problem document")
         for media_type, body in content.items():
-            problems += _schema_problems(f"{where} {status} {media_type}", body.get("schema", {}))
+            schema = body.get("schema", {})
+            problems += _schema_problems(f"{where} {status} {media_type}", schema)
+            if schema.get("type") == "object":
+                problems.append(f"{where} {status}: an anonymous object; name its model")
     return problems
 
 

@@ -1,17 +1,20 @@
 """What kit documents in OpenAPI agrees with what the app answers: the problems a route
-can give, optional tokens shown as optional, ``Allow`` on a 405, RFC 3339 date-times."""
+can give, optional tokens shown as optional, ``Allow`` on a 405, RFC 3339 date-times; and
+what :func:`kit.testing.contract.contract_problems` finds in a careless document."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import APIRouter, FastAPI, Query
 from pydantic import BaseModel
 
+from kit.api.schemas import PublicModel
 from kit.api.times import IsoDateTime
 from kit.app import build_service_app
 from kit.auth import CurrentPrincipal, OptionalPrincipal, Principal, require_roles
 from kit.db import Database
 from kit.settings import ServiceSettings
+from kit.testing.contract import contract_problems
 from kit.testing.tokens import TokenMinter
 
 router = APIRouter()
@@ -137,3 +140,34 @@ def test_a_date_time_is_documented_as_one() -> None:
     parameters = operation(app().openapi(), "/items", "get")["parameters"]
     (since,) = [parameter for parameter in parameters if parameter["name"] == "from"]
     assert {"type": "string", "format": "date-time"} in since["schema"]["anyOf"]
+
+
+class Shown(PublicModel):
+    name: str
+    note: str | None = None
+
+
+loose = APIRouter()
+
+
+@loose.get("/loose/{kind}")
+async def loose_route(kind: Literal["a", "b"]) -> dict:
+    return {"kind": kind}
+
+
+@loose.get("/shown", operation_id="shown.read")
+async def shown_route() -> Shown:
+    return Shown(name="x")
+
+
+def test_contract_problems_name_what_a_generated_client_could_not_type() -> None:
+    built = build_service_app(
+        settings=ServiceSettings(service_name="loose"), title="l", routers=[loose]
+    )
+    problems = contract_problems(built.openapi())
+    assert any("operationId 'loose_route_loose__kind__get'" in problem for problem in problems)
+    assert any("GET /loose/{kind} kind: inline enum" in problem for problem in problems)
+    assert any("GET /loose/{kind} 200 application/json: free-form" in p for p in problems)
+    assert any("GET /loose/{kind} 200: an anonymous object" in p for p in problems)
+    assert not any("GET /shown" in problem for problem in problems), problems
+    assert not any("Shown" in problem for problem in problems), "defaults are required"
