@@ -137,7 +137,9 @@ def test_a_typescript_client_types_an_app_without_casts(
         str(tmp_path / "paddock.d.ts"),
     )
     assert generated.returncode == 0, generated.stdout + generated.stderr
-    checked = _tool(node_modules, "tsc", "--project", str(tmp_path / "tsconfig.json"))
+    checked = _tool(
+        node_modules, "tsc", "--project", str(tmp_path / "tsconfig.json"), "--strict", "--noEmit"
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
