@@ -25,6 +25,9 @@ from typing import Any
 
 import pytest
 
+from gateway.config import GatewaySettings
+from gateway.routing import PublicRoutes
+from kit.openapi import operations
 from kit.testing.contract import contract_problems
 from tests.openapi_documents import events_app, identity_app, merged_openapi
 
@@ -101,6 +104,17 @@ def test_the_merged_document_says_who_may_call_what(merged: dict[str, Any]) -> N
         assert paths[path][method]["security"] == [{}, {"HTTPBearer": []}], (method, path)
     assert merged["servers"]
     assert merged["info"]["license"]["identifier"] == "Apache-2.0"
+
+
+def test_what_the_document_calls_public_the_gateway_lets_through(merged: dict[str, Any]) -> None:
+    public = PublicRoutes(GatewaySettings(environment="test").public_routes)
+    refused = [
+        f"{method.upper()} {path}"
+        for (method, path), operation in operations(merged)
+        if (operation["security"] == [] or {} in operation["security"])
+        and not public.allows(method.upper(), path)
+    ]
+    assert refused == [], "documented as public, refused by the gateway without a token"
 
 
 def test_redocly_lints_the_merged_document(document: Path, node_modules: Path) -> None:
