@@ -1,0 +1,105 @@
+"""schemathesis over events' part of the gateway's merged OpenAPI, through the gateway.
+
+Identity (which signs the tokens), events and the gateway run on real uvicorn servers, each
+on its own thread and event loop, with their own PostgreSQL databases and the bus off.
+Events' operations are explored through the gateway against the merged document, which adds
+the gateway's own answers (401, 413, 429, 502, 503, 504) and their headers to events' own;
+identity's are explored the same way in ``tests/test_gateway_identity.py``. Requests carry
+the token of an account holding admin, staff and volunteer; a few published events give the
+database something to return.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from devstack import run_sync
+from gateway.app import create_app as create_gateway
+from gateway.config import GatewaySettings
+from kit.db.migrate import upgrade
+from kit.testing.contract import checks_for
+from kit.testing.servers import serving_in_thread
+from services.events.app import create_app as create_events
+from services.events.config import EventsSettings
+from services.events.tests.support import QR_SECRET, event_body
+from services.events.tests.test_openapi import SCHEMA_VALID_BUT_REFUSED, UNKNOWN_QUERY_IGNORED
+from services.identity.app import create_app as create_identity
+from services.identity.cli import create_admin
+from services.identity.tests import support
+from services.identity.tests.support import PASSWORD, identity_settings, new_email
+from tests.openapi_documents import events_app, identity_app, merged_openapi
+
+EVENTS_PATHS = r"^/v1/(venues|events|signups|me/signups)(/|$)"
+
+
+@dataclass(frozen=True)
+class Stack:
+    gateway: str
+    identity_database: str
+
+
+@pytest.fixture(scope="module")
+def stack(postgres_database_factory: Callable[[str], str]) -> Iterator[Stack]:
+    identity_url = postgres_database_factory("identity_gateway_events")
+    events_url = postgres_database_factory("events_gateway")
+    upgrade("identity", identity_url)
+    upgrade("events", events_url)
+    with serving_in_thread(
+        create_identity(identity_settings(identity_url)), "identity"
+    ) as identity:
+        jwks_url = f"{identity}/.well-known/jwks.json"
+        events_config = EventsSettings(
+            database_url=events_url, bus_enabled=False, qr_secret=QR_SECRET, jwks_url=jwks_url
+        )
+        with serving_in_thread(create_events(events_config), "events") as events:
+            gateway_config = GatewaySettings(
+                environment="test",
+                bus_enabled=False,
+                upstreams={"identity": identity, "events": events},
+                jwks_url=jwks_url,
+                rate_limit_per_user="100000/minute",
+                rate_limit_per_ip="100000/minute",
+            )
+            with serving_in_thread(create_gateway(gateway_config), "gateway") as gateway:
+                yield Stack(gateway, identity_url)
+
+
+@pytest.fixture(scope="module")
+def superuser(stack: Stack) -> dict[str, str]:
+    """Headers of an account holding admin, staff and volunteer, with two published events."""
+    config = identity_settings(stack.identity_database)
+    email = new_email()
+    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
+    with httpx.Client(base_url=stack.gateway) as http:
+        headers = support.superuser_headers(http, user_id, email)
+        for mode in ("first_come", "draw"):
+            created = http.post("/v1/events", json=event_body(signup_mode=mode), headers=headers)
+            assert created.status_code == 201, created.text
+            published = http.post(f"/v1/events/{created.json()['id']}/publish", headers=headers)
+            assert published.status_code == 200, published.text
+    return headers
+
+
+MERGED_OPENAPI = merged_openapi({"identity": identity_app(), "events": events_app()})
+schema = schemathesis.openapi.from_dict(MERGED_OPENAPI).include(path_regex=EVENTS_PATHS)
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_events_through_the_gateway_conform(
+    case: schemathesis.Case, stack: Stack, superuser: dict[str, str]
+) -> None:
+    case.call_and_validate(
+        base_url=stack.gateway,
+        headers=superuser,
+        checks=checks_for(
+            case.method,
+            case.path,
+            schema_valid_but_refused=SCHEMA_VALID_BUT_REFUSED,
+            unknown_query_ignored=UNKNOWN_QUERY_IGNORED,
+        ),
+    )
