@@ -1,13 +1,14 @@
 """The app factory every service and the gateway start from.
 
 :func:`build_service_app` wires problem documents, request ids, body limits, metrics,
-``/healthz``, ``/readyz`` and ``/metrics``, and starts and stops the service's
-background :class:`Component` objects (outbox relay, consumers, JWKS cache) in its
-lifespan. ``/readyz`` asks the database and every component and shows each answer. Only a failing
-*critical* component (the database) makes it 503, taking the pod out of its Service; any
-other failure (Kafka, an upstream, the JWKS) answers 200 ``degraded``, because the service
-still serves what does not depend on it (the outbox keeps events until Kafka is back).
-Every check also sets ``paddock_component_up``, so a degraded pod shows in metrics.
+``/healthz``, ``/readyz``, ``/metrics`` and the OpenAPI document as :mod:`kit.openapi`
+completes it, and starts and stops the service's background :class:`Component` objects
+(outbox relay, consumers, JWKS cache) in its lifespan. ``/readyz`` asks the database and
+every component and shows each answer. Only a failing *critical* component (the database)
+makes it 503, taking the pod out of its Service; any other failure (Kafka, an upstream, the
+JWKS) answers 200 ``degraded``, because the service still serves what does not depend on it
+(the outbox keeps events until Kafka is back). Every check also sets
+``paddock_component_up``, so a degraded pod shows in metrics.
 """
 
 import asyncio

@@ -8,6 +8,7 @@ from typing import Any
 
 from schemathesis.checks import CHECKS, load_all_checks
 
+from kit.openapi import operations
 from kit.problems import PROBLEM_MEDIA_TYPE
 
 
@@ -61,22 +62,29 @@ def contract_problems(document: dict[str, Any]) -> list[str]:
     named component, an untyped or free-form schema, an enum not named as a component, a
     response member that is not ``required``."""
     problems: list[str] = []
-    seen_ids: dict[str, str] = {}
-    for path, item in document.get("paths", {}).items():
-        for method, operation in item.items():
-            where = f"{method.upper()} {path}"
-            operation_id = operation.get("operationId", "")
-            if not OPERATION_ID.match(operation_id):
-                problems.append(f"{where}: operationId {operation_id!r} is not like 'auth.login'")
-            if operation_id in seen_ids:
-                problems.append(
-                    f"{where}: operationId {operation_id!r} is {seen_ids[operation_id]}'s"
-                )
-            seen_ids[operation_id] = where
-            if "security" not in operation:
-                problems.append(f"{where}: no security declared (public operations say [])")
-            problems += _operation_schema_problems(where, operation)
+    operation_ids: dict[str, str] = {}
+    for (method, path), operation in operations(document):
+        where = f"{method.upper()} {path}"
+        problems += _operation_id_problems(where, operation.get("operationId", ""), operation_ids)
+        if "security" not in operation:
+            problems.append(f"{where}: no security declared (public operations say [])")
+        problems += _operation_schema_problems(where, operation)
+    return problems + _component_problems(document)
+
+
+def _operation_id_problems(where: str, operation_id: str, seen: dict[str, str]) -> list[str]:
+    problems = []
+    if not OPERATION_ID.match(operation_id):
+        problems.append(f"{where}: operationId {operation_id!r} is not like 'auth.login'")
+    if operation_id in seen:
+        problems.append(f"{where}: operationId {operation_id!r} is {seen[operation_id]}'s too")
+    seen[operation_id] = where
+    return problems
+
+
+def _component_problems(document: dict[str, Any]) -> list[str]:
     schemas = document.get("components", {}).get("schemas", {})
+    problems = []
     for name, schema in schemas.items():
         problems += _schema_problems(f"schema {name}", schema, top_level=True, name=name)
     for name in sorted(_response_only_components(document)):
@@ -97,7 +105,7 @@ def _operation_schema_problems(where: str, operation: dict[str, Any]) -> list[st
         problems += _schema_problems(f"{where} body {media_type}", content.get("schema", {}))
     for status, response in operation.get("responses", {}).items():
         content = response.get("content", {})
-        if status >= "400" and set(content) != {PROBLEM_MEDIA_TYPE}:
+        if status.startswith(("4", "5")) and set(content) != {PROBLEM_MEDIA_TYPE}:
             problems.append(f"{where} {status}: not a problem document")
         for media_type, body in content.items():
             schema = body.get("schema", {})
@@ -138,11 +146,10 @@ def _schema_problems(
 def _response_only_components(document: dict[str, Any]) -> set[str]:
     """The schema components a response refers to, directly or not, and no request does."""
     requests, responses = [], []
-    for item in document.get("paths", {}).values():
-        for operation in item.values():
-            requests += [parameter.get("schema") for parameter in operation.get("parameters", [])]
-            requests.append(operation.get("requestBody"))
-            responses.append(operation.get("responses"))
+    for _, operation in operations(document):
+        requests += [parameter.get("schema") for parameter in operation.get("parameters", [])]
+        requests.append(operation.get("requestBody"))
+        responses.append(operation.get("responses"))
     schemas = document.get("components", {}).get("schemas", {})
     return _reachable(responses, schemas) - _reachable(requests, schemas)
 
