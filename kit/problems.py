@@ -47,7 +47,8 @@ class ProblemDocument(BaseModel):
     instance: str = Field(description="the path of the request that failed")
     errors: list[FieldError] = Field(
         default_factory=list,
-        description="on a 422 ``validation-error``: the inputs at fault (absent otherwise)",
+        description="on a 422 for input at fault (``validation-error``, or a rule the schema "
+        "cannot say, such as ``weak-password``): each input and why; absent otherwise",
     )
 
 

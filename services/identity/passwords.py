@@ -23,7 +23,14 @@ MIN_DISTINCT = 4
 
 
 class WeakPassword(Problem):
+    """A password that breaks a rule; ``errors`` names the field, as a 422 on the schema does,
+    so that an app shows the reason beside the password field."""
+
     status, code = 422, "weak-password"
+
+    def __init__(self, detail: str) -> None:
+        field_error = {"loc": ["body", "password"], "msg": detail, "type": self.code}
+        super().__init__(detail, errors=[field_error])
 
 
 def check_strength(password: str, email: str) -> None:

@@ -94,6 +94,9 @@ async def test_weak_password_is_422(
     assert response.status_code == 422
     assert response.json()["type"].endswith("/weak-password")
     assert reason in response.json()["detail"]
+    [field_error] = response.json()["errors"]
+    assert field_error["loc"] == ["body", "password"]
+    assert reason in field_error["msg"]
     assert await row_counts(database) == before
 
 
