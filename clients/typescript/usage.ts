@@ -93,6 +93,31 @@ export async function upcomingEventTitles(cursor: string | null): Promise<string
   return next === null ? titles : [...titles, ...(await upcomingEventTitles(next))];
 }
 
+/** A draft: the members with a default (description, eligibility, signup_mode ...) are left out. */
+export async function draftWorkshop(accessToken: string, startsAt: Date): Promise<string> {
+  const at = (hours: number): string => new Date(startsAt.getTime() + hours * 3_600_000).toISOString();
+  const category: Schemas["Category"] = "workshop";
+  const { data, error } = await api.POST("/v1/events", {
+    body: {
+      title: "Leather key fobs",
+      category,
+      city: "Oslo",
+      capacity: 12,
+      opens_at: at(-48),
+      closes_at: at(-1),
+      starts_at: at(0),
+      ends_at: at(3),
+    },
+    headers: { Authorization: `Bearer ${accessToken}` },
+  });
+  if (error) {
+    throw new Error(error.detail);
+  }
+  const status: Schemas["EventStatus"] = data.status;
+  const mine: Schemas["ViewerSignupPublic"] | null = data.my_signup;
+  return `${data.title}: ${status}, ${data.seats_left} seats${mine === null ? "" : ", signed up"}`;
+}
+
 export async function signUpForEvent(
   accessToken: string,
   eventId: string,
