@@ -21,6 +21,7 @@ generated clients use as method names; :func:`kit.testing.contract.contract_prob
 fails a document that has FastAPI's default ones.
 """
 
+import copy
 from collections.abc import Collection
 from typing import Any
 
@@ -41,7 +42,13 @@ SERVERS = [{"url": "/", "description": "the host that serves this document"}]
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 INTEGER_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
-SECONDS = {"type": "string", "pattern": "^[0-9]+$"}
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    }
+}
 LOCATION_HEADER = {
     "Location": {
         "description": "the path of what was created",
@@ -57,26 +64,14 @@ PROBLEM_HEADERS: dict[str, dict[str, Any]] = {
             "schema": {"type": "string"},
         }
     },
-    "429": {
-        "Retry-After": {
-            "description": "seconds to wait before trying again",
-            "required": True,
-            "schema": SECONDS,
-        }
-    },
-    "503": {
-        "Retry-After": {
-            "description": "seconds to wait before trying again",
-            "required": True,
-            "schema": SECONDS,
-        }
-    },
+    "429": RETRY_AFTER_HEADER,
+    "503": RETRY_AFTER_HEADER,
 }
 
 
 def created_response(description: str) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` entry of a route answering 201 with ``Location`` (which it sets)."""
-    return {201: {"description": description, "headers": LOCATION_HEADER}}
+    return {201: {"description": description, "headers": copy.deepcopy(LOCATION_HEADER)}}
 
 
 def install_openapi(app: FastAPI, *, optional_token: Collection[Operation]) -> None:
@@ -98,8 +93,8 @@ def complete_document(document: Document, *, optional_token: Collection[Operatio
     schemas.update(problem_schemas())
     for (method, path), operation in operations(document):
         if (method, path) in optional_token:
-            operation["security"] = OPTIONAL_BEARER_SECURITY
-        operation.setdefault("security", PUBLIC_SECURITY)
+            operation["security"] = copy.deepcopy(OPTIONAL_BEARER_SECURITY)
+        operation.setdefault("security", copy.deepcopy(PUBLIC_SECURITY))
         document_problem_headers(operation)
     integer_bounds_as_integers(document)
     return document
@@ -109,7 +104,7 @@ def document_problem_headers(operation: Document) -> None:
     """Add the headers of :data:`PROBLEM_HEADERS` to ``operation``'s problem responses."""
     for status, response in operation.get("responses", {}).items():
         if status in PROBLEM_HEADERS:
-            response.setdefault("headers", {}).update(PROBLEM_HEADERS[status])
+            response.setdefault("headers", {}).update(copy.deepcopy(PROBLEM_HEADERS[status]))
 
 
 def problem_schemas() -> Document:
