@@ -1,10 +1,15 @@
 """Base models of every service's API: ``<Thing>Create``/``<Thing>Update`` request bodies
 derive from :class:`StrictBody`, ``<Thing>Public`` responses from :class:`PublicModel`,
-lists from :class:`CursorPage`."""
+lists from :class:`CursorPage`; an enum whose values are not identifiers (``Etc/GMT+1``)
+is :func:`spelled_out`."""
 
-from typing import Generic, TypeVar
+import enum
+import re
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler
+from pydantic_core import CoreSchema
 
 Item = TypeVar("Item")
 
@@ -32,3 +37,37 @@ class CursorPage(PublicModel, Generic[Item]):
     next_cursor: str | None = Field(
         description="pass as ``cursor`` for the next page; null on the last page"
     )
+
+
+Spelled = TypeVar("Spelled", bound=enum.StrEnum)
+
+
+def spelled_members(values: Iterable[str]) -> dict[str, str]:
+    """Members for ``enum.StrEnum(name, ...)``, each ``value`` named by :func:`member_name`."""
+    values = list(values)
+    members = {member_name(value): value for value in values}
+    if len(members) != len(values):
+        raise ValueError("two values spell the same member name")
+    return members
+
+
+def member_name(value: str) -> str:
+    """``Etc/GMT+1`` → ``ETC_GMT_PLUS_1``, ``Etc/GMT-1`` → ``ETC_GMT_MINUS_1``,
+    ``America/Port-au-Prince`` → ``AMERICA_PORT_AU_PRINCE``."""
+    spelled = re.sub(r"-(?=\d)", "_MINUS_", value.replace("+", "_PLUS_"))
+    return re.sub(r"[^A-Za-z0-9]+", "_", spelled).strip("_").upper()
+
+
+def spelled_out(enum_class: type[Spelled]) -> type[Spelled]:
+    """``enum_class``, its OpenAPI schema naming each value by its member's name
+    (``x-enum-varnames``, which openapi-generator and openapi-python-client use). Without
+    it generators derive names from values that are not identifiers, and ``GMT+0``,
+    ``GMT-0`` and ``GMT0`` collide."""
+
+    def json_schema(core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        found = handler(core_schema)
+        handler.resolve_ref_schema(found)["x-enum-varnames"] = [m.name for m in enum_class]
+        return found
+
+    enum_class.__get_pydantic_json_schema__ = json_schema  # type: ignore[attr-defined]
+    return enum_class

@@ -59,8 +59,8 @@ def contract_problems(document: dict[str, Any]) -> list[str]:
     hand-written types: an operation without a short dotted ``operationId`` (FastAPI's
     defaults look like ``register_v1_auth_register_post``) or an explicit ``security``,
     an error response that is not a problem document, a response object that is not a
-    named component, an untyped or free-form schema, an enum not named as a component, a
-    response member that is not ``required``."""
+    named component, an untyped or free-form schema, an enum not named as a component or
+    whose values generators would name alike, a response member that is not ``required``."""
     problems: list[str] = []
     operation_ids: dict[str, str] = {}
     for (method, path), operation in operations(document):
@@ -125,6 +125,8 @@ def _schema_problems(
         problems.append(f"{where}: untyped (any JSON value)")
     if "enum" in schema and len(schema["enum"]) > 1 and not top_level:
         problems.append(f"{where}: inline enum; name it (an enum.StrEnum is a component)")
+    if "enum" in schema and "x-enum-varnames" not in schema and _names_collide(schema["enum"]):
+        problems.append(f"{where}: values collide as member names; kit.api.schemas.spelled_out")
     if (
         schema.get("type") == "object"
         and "properties" not in schema
@@ -141,6 +143,12 @@ def _schema_problems(
         for sub in schema.get(key, []):
             problems += _schema_problems(f"{where}", sub)
     return problems
+
+
+def _names_collide(values: list[Any]) -> bool:
+    """Whether generators would name two values alike (``GMT+0``, ``GMT-0`` and ``GMT0``)."""
+    names = [re.sub(r"[^A-Z0-9]", "", str(value).upper()) for value in values]
+    return len(set(names)) != len(names)
 
 
 def _response_only_components(document: dict[str, Any]) -> set[str]:

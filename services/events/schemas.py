@@ -10,7 +10,7 @@ from zoneinfo import available_timezones
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kit.api.schemas import PublicModel, StrictBody
+from kit.api.schemas import PublicModel, StrictBody, spelled_members, spelled_out
 from kit.api.times import IsoDateTime
 from services.events.models import (
     ADDRESS_MAX,
@@ -34,10 +34,12 @@ SEED_MAX = 2**63 - 1
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 TimeZone = enum.StrEnum(  # type: ignore[misc]
-    "TimeZone", {name: name for name in sorted(available_timezones())}
+    "TimeZone", spelled_members(sorted(available_timezones()))
 )
 """The IANA time zone names this Python knows (``Europe/Berlin``): one schema component,
-referred to by every field that holds a time zone."""
+referred to by every field that holds a time zone, with a member name for each
+(``EUROPE_BERLIN``) that generated clients keep."""
+spelled_out(TimeZone)
 
 
 class VenueCreate(StrictBody):
