@@ -57,10 +57,11 @@ OPTIONAL_IN_RESPONSES = frozenset({("ProblemDocument", "errors")})
 def contract_problems(document: dict[str, Any]) -> list[str]:
     """What keeps a client generated from ``document`` from being exact without
     hand-written types: an operation without a short dotted ``operationId`` (FastAPI's
-    defaults look like ``register_v1_auth_register_post``) or an explicit ``security``,
-    an error response that is not a problem document, a response object that is not a
-    named component, an untyped or free-form schema, an enum not named as a component or
-    whose values generators would name alike, a response member that is not ``required``."""
+    defaults look like ``register_v1_auth_register_post``), an explicit ``security`` or a
+    status it surely answers; an error response that is not a problem document, a response
+    object that is not a named component, an untyped or free-form schema, an enum not named
+    as a component or whose values generators would name alike, a response member that is
+    not ``required``."""
     problems: list[str] = []
     operation_ids: dict[str, str] = {}
     for (method, path), operation in operations(document):
@@ -68,6 +69,7 @@ def contract_problems(document: dict[str, Any]) -> list[str]:
         problems += _operation_id_problems(where, operation.get("operationId", ""), operation_ids)
         if "security" not in operation:
             problems.append(f"{where}: no security declared (public operations say [])")
+        problems += _undocumented_statuses(where, operation)
         problems += _operation_schema_problems(where, operation)
     return problems + _component_problems(document)
 
@@ -95,6 +97,20 @@ def _component_problems(document: dict[str, Any]) -> list[str]:
             and (name, member) not in OPTIONAL_IN_RESPONSES
         ]
     return problems
+
+
+def _undocumented_statuses(where: str, operation: dict[str, Any]) -> list[str]:
+    """The statuses an operation surely can answer but does not document: a success, a 401
+    where it reads a token, a 422 where it reads input. (schemathesis'
+    ``status_code_conformance`` catches the rest at run time.)"""
+    statuses = set(operation.get("responses", {}))
+    missing = [] if any(status.startswith("2") for status in statuses) else ["a 2xx"]
+    if any(requirement for requirement in operation.get("security", [])) and "401" not in statuses:
+        missing.append("401")
+    reads_input = operation.get("parameters") or operation.get("requestBody")
+    if reads_input and "422" not in statuses:
+        missing.append("422")
+    return [f"{where}: does not document {status}" for status in missing]
 
 
 def _operation_schema_problems(where: str, operation: dict[str, Any]) -> list[str]:

@@ -170,4 +170,10 @@ def test_contract_problems_name_what_a_generated_client_could_not_type() -> None
     assert any("GET /loose/{kind} 200 application/json: free-form" in p for p in problems)
     assert any("GET /loose/{kind} 200: an anonymous object" in p for p in problems)
     assert not any("GET /shown" in problem for problem in problems), problems
+    item_id = {"name": "id", "in": "path", "schema": {"type": "integer"}}
+    delete = {"operationId": "items.delete", "security": [{"HTTPBearer": []}]}
+    no_answers = {"paths": {"/items/{id}": {"delete": {**delete, "parameters": [item_id]}}}}
+    assert contract_problems(no_answers) == [
+        f"DELETE /items/{{id}}: does not document {status}" for status in ("a 2xx", "401", "422")
+    ]
     assert not any("Shown" in problem for problem in problems), "defaults are required"
