@@ -2,8 +2,9 @@
  * What an app developer writes with a client generated from the gateway's merged OpenAPI
  * (openapi-typescript types, openapi-fetch calls): every value below has its real type,
  * with no cast, no non-null assertion and no escape to an untyped value.
- * tests/test_client_contract.py generates ./paddock.d.ts next to this file and runs
- * `tsc --strict --noEmit` over it: a document change that breaks an app fails CI.
+ * tests/test_client_contract.py copies it beside ./paddock.d.ts, generated from the merged
+ * document (`openapi-typescript --default-non-nullable false`), and runs
+ * `tsc --strict --noEmit`: a document change that breaks an app fails CI.
  */
 import createClient from "openapi-fetch";
 import type { components, paths } from "./paddock";
