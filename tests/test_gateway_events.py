@@ -6,7 +6,8 @@ Events' operations are explored through the gateway against the merged document,
 the gateway's own answers (401, 413, 429, 502, 503, 504) and their headers to events' own;
 identity's are explored the same way in ``tests/test_gateway_identity.py``. Requests carry
 the token of an account holding admin, staff and volunteer; a few published events give the
-database something to return.
+database something to return. The document the gateway serves is the one
+``tests/test_client_contract.py`` builds, lints and compiles a client against.
 """
 
 from collections.abc import Callable, Iterator
@@ -86,6 +87,11 @@ def superuser(stack: Stack) -> dict[str, str]:
 
 MERGED_OPENAPI = merged_openapi({"identity": identity_app(), "events": events_app()})
 schema = schemathesis.openapi.from_dict(MERGED_OPENAPI).include(path_regex=EVENTS_PATHS)
+
+
+def test_the_gateway_serves_the_document_the_client_contract_checks(stack: Stack) -> None:
+    """tests/test_client_contract.py lints and compiles a client against MERGED_OPENAPI."""
+    assert httpx.get(f"{stack.gateway}/openapi.json").json() == MERGED_OPENAPI
 
 
 @schema.parametrize()
