@@ -24,11 +24,7 @@ from kit.auth import current_principal, optional_principal, require_roles
 from kit.db import Database
 from kit.logs import configure_logging
 from kit.metrics import COMPONENT_UP, metrics_endpoint
-from kit.middleware import (
-    BodyLimitMiddleware,
-    ObservingMiddleware,
-    RequestIdMiddleware,
-)
+from kit.middleware import BodyLimitMiddleware, ObservingMiddleware
 from kit.problems import (
     install_problem_handlers,
     install_problem_schema,
@@ -102,7 +98,13 @@ def build_service_app(
             for component in reversed(parts):
                 await component.stop()
 
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    telemetry = settings.opentelemetry
+    app = FastAPI(
+        title=title,
+        version=version,
+        lifespan=lifespan,
+        telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
+    )
     app.state.settings = settings
     app.state.database = database
     app.state.components = parts
@@ -115,7 +117,6 @@ def build_service_app(
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservingMiddleware, service=settings.service_name)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

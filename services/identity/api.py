@@ -15,9 +15,9 @@ from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
 from kit.app import app_state
 from kit.auth import CurrentPrincipal
-from kit.db import SessionDep
-from kit.problems import problem_responses
-from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
+from kit.db import ReadsDep, SessionDep
+from kit.problems import Unauthorized, problem_responses
+from services.identity.auth import ACCOUNT_GONE, Admin, CurrentUser, StaffOrAdmin
 from services.identity.models import User, Vehicle
 from services.identity.passwords import Passwords
 from services.identity.schemas import (
@@ -160,8 +160,12 @@ async def jwks(keys: KeyRingDep) -> Jwks:
 
 
 @me.get("", summary="My account")
-async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
-    return await _user_public(session, user)
+async def read_me(principal: CurrentPrincipal, reads: ReadsDep) -> UserPublic:
+    account = await accounts.own_account(reads=reads, user_id=principal.user_id)
+    if account is None:
+        raise Unauthorized(ACCOUNT_GONE)
+    row, held = account
+    return UserPublic.model_validate({**row, "roles": held})
 
 
 @me.patch("", responses=problem_responses(400, 413, 422), summary="Update my profile")
