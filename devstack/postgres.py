@@ -31,13 +31,11 @@ INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) not found: run `apt-get install -y postgresql`"
 )
 DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-TEST_SETTINGS = {
-    "listen_addresses": f"'{LOCALHOST}'",
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "max_connections": "300",
-}
+SERVER_SETTINGS = {"listen_addresses": f"'{LOCALHOST}'", "max_connections": "300"}
+TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+"""Fast and fine for tests, whose data may vanish with a crash; never for benchmarks."""
+DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+"""PostgreSQL's stock durability, as in production: what benchmarks and crash tests run."""
 
 
 def _version(bin_dir: Path) -> int:
@@ -113,16 +111,23 @@ async def drop_database(server_url: str, name: str) -> None:
 
 
 class PostgresServer:
-    """A PostgreSQL cluster under ``base_dir`` (data, socket, log), served on a free port.
+    """A PostgreSQL cluster under ``base_dir`` (data, socket, log), served on a free port,
+    on :data:`TEST_SETTINGS`, or on :data:`DURABLE_SETTINGS` when ``durable``.
 
     As root, ``base_dir`` is handed to the ``postgres`` system user; its parents must be
     traversable by that user (a fresh ``tempfile.mkdtemp()`` under /tmp is).
     """
 
     def __init__(
-        self, base_dir: Path, port: int | None = None, bin_dir: Path | None = None
+        self,
+        base_dir: Path,
+        port: int | None = None,
+        bin_dir: Path | None = None,
+        *,
+        durable: bool = False,
     ) -> None:
         self.base_dir = base_dir.resolve()
+        self.durable = durable
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "postgres.log"
         self.port = port or free_port()
@@ -163,7 +168,11 @@ class PostgresServer:
             "--no-locale",
             "--no-sync",
         )
-        settings = {**TEST_SETTINGS, "unix_socket_directories": f"'{self.base_dir}'"}
+        settings = {
+            **SERVER_SETTINGS,
+            **(DURABLE_SETTINGS if self.durable else TEST_SETTINGS),
+            "unix_socket_directories": f"'{self.base_dir}'",
+        }
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())
 

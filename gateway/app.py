@@ -5,11 +5,13 @@ health). Its components are identity's JWKS cache, one pooled client per upstrea
 ``/readyz`` shows each upstream's health) and, with ``GATEWAY_BUS_ENABLED`` (the default),
 the revocation view of identity's events that the token check consults (ADR 0009).
 Routes, in matching order: health and metrics, ``/v1/me/home``, the merged
-``/openapi.json`` and ``/docs``, then the proxy's catch-all. CORS sits outermost so that
+``/openapi.json`` and ``/docs``, then the proxy's catch-all; any other path goes to the
+proxy directly (:class:`gateway.proxy.ProxiedFirst`). CORS sits outermost so that
 preflights and error answers carry its headers.
 """
 
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route
 
@@ -17,7 +19,7 @@ from gateway import aggregate
 from gateway.config import GatewaySettings
 from gateway.guard import Guard
 from gateway.openapi import MergedOpenAPI, install_merged_openapi
-from gateway.proxy import Proxy
+from gateway.proxy import CATCH_ALL, ProxiedFirst, Proxy
 from gateway.ratelimit import RateLimits
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.upstream import Upstream
@@ -70,7 +72,11 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         upstreams, settings.home_parts, timeout=settings.home_part_timeout
     )
     install_merged_openapi(app, MergedOpenAPI(app.openapi, upstreams, table, public))
-    app.router.routes.append(Route("/{path:path}", Proxy(table, upstreams, guard)))
+    proxy = Proxy(table, upstreams, guard)
+    app.router.routes.append(Route(CATCH_ALL, proxy))
+    # Appended, not added: innermost, inside CORS and kit's middleware (see ProxiedFirst).
+    own_routes = [*app.router.routes, *aggregate.router.routes]  # included routers: by hand
+    app.user_middleware.append(Middleware(ProxiedFirst, proxy=proxy, routes=own_routes))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -13,13 +13,14 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDict
 from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.guard import Guard
 from gateway.routing import RouteTable
 from gateway.tracing import TRACEPARENT_HEADER, child_traceparent, trace_context
 from gateway.upstream import Upstream, UpstreamResponse
-from kit.problems import NotFound, Problem
+from kit.problems import NotFound, Problem, answer_problem
 
 HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade", b"host"}
@@ -57,6 +58,37 @@ class Proxy:
             body=body or None,
         )
         await send_upstream_response(response, scope["method"] == "HEAD", send)
+
+
+CATCH_ALL = "/{path:path}"
+
+
+class ProxiedFirst:
+    """Pure-ASGI middleware, the innermost: a request for any path the gateway does not
+    serve itself goes straight to the :class:`Proxy`, past FastAPI's exception layers and
+    router (which would only find the catch-all route after trying every other one); it
+    still passes CORS and kit's middleware (id, metrics, access log, body limit) outside.
+    A :class:`Problem` raised while forwarding is answered as the app's handler would.
+    The gateway's own paths (health, metrics, docs, ``/v1/me/home``) take the app's way,
+    which ends in the same proxy as its catch-all route (a method those routes do not
+    allow is forwarded, as before).
+    """
+
+    def __init__(self, app: ASGIApp, *, proxy: Proxy, routes: list[BaseRoute]) -> None:
+        self.app = app
+        self.proxy = proxy
+        self.own_paths = frozenset(
+            route.path for route in routes if isinstance(route, Route) and route.path != CATCH_ALL
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.own_paths:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.proxy(scope, receive, send)
+        except Problem as problem:
+            await answer_problem(problem, instance=scope["path"])(scope, receive, send)
 
 
 def has_dot_segment(path: str) -> bool:

@@ -25,11 +25,7 @@ from kit.auth import current_principal, optional_principal, require_roles
 from kit.db import Database
 from kit.logs import configure_logging
 from kit.metrics import COMPONENT_UP, metrics_endpoint
-from kit.middleware import (
-    BodyLimitMiddleware,
-    ObservingMiddleware,
-    RequestIdMiddleware,
-)
+from kit.middleware import BodyLimitMiddleware, ObservingMiddleware
 from kit.openapi import LICENSE, SERVERS, Operation, install_openapi
 from kit.problems import install_problem_handlers, problem_response, problem_responses
 from kit.settings import ServiceSettings
@@ -99,6 +95,7 @@ def build_service_app(
             for component in reversed(parts):
                 await component.stop()
 
+    telemetry = settings.opentelemetry
     app = FastAPI(
         title=title,
         version=version,
@@ -106,6 +103,7 @@ def build_service_app(
         servers=SERVERS,
         license_info=LICENSE,
         separate_input_output_schemas=True,  # responses: every field sent is required
+        telemetry={"tracing": telemetry, "metrics": telemetry, "logs": telemetry},
     )
     app.state.settings = settings
     app.state.database = database
@@ -118,7 +116,6 @@ def build_service_app(
     _add_health_routes(app, settings.service_name, parts)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ObservingMiddleware, service=settings.service_name)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

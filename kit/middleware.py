@@ -1,5 +1,5 @@
-"""Pure-ASGI middleware shared by every app: request ids, body limits, HTTP metrics and
-the access log.
+"""Pure-ASGI middleware shared by every app: request ids, HTTP metrics and the access log
+in one layer (:class:`ObservingMiddleware`), body limits in another.
 
 Written against ASGI directly (not ``BaseHTTPMiddleware``) because they sit on the
 hot path of every request.
@@ -10,6 +10,7 @@ import re
 import time
 import uuid
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kit.logs import ACCESS_LOGGER
@@ -19,31 +20,6 @@ from kit.problems import problem_response
 REQUEST_ID_HEADER = b"x-request-id"
 # A caller's id is kept only when it is short and plain: it is logged and forwarded.
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
-
-
-class RequestIdMiddleware:
-    """Keep the caller's ``X-Request-ID`` when plain (else mint one); echo it back."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        offered = _header(scope, REQUEST_ID_HEADER)
-        request_id = offered if offered and REQUEST_ID_PATTERN.fullmatch(offered) else None
-        request_id = request_id or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
 
 
 class BodyLimitMiddleware:
@@ -95,39 +71,51 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 class ObservingMiddleware:
-    """Each request, once: counted and timed by route template (never by raw path) for
-    ``/metrics``, and one access-log record with request id, method, route, path, status,
-    duration and, when a token was verified, the user id (``scope["state"]["user_id"]``,
-    set by :func:`kit.auth.current_principal` and the gateway's guard). Sits inside
-    :class:`RequestIdMiddleware`."""
+    """Each request, once, in one layer (the outermost of kit's):
+
+    * its id: the caller's ``X-Request-ID`` when short and plain, else a new one, put in
+      ``scope["state"]["request_id"]`` (logged, forwarded by the gateway) and echoed back;
+    * counted and timed by route template (never by raw path) for ``/metrics``;
+    * one access-log record with request id, method, route, path, status, duration and,
+      when a token was verified, the user id (``scope["state"]["user_id"]``, set by
+      :func:`kit.auth.current_principal` and the gateway's guard).
+    """
 
     def __init__(self, app: ASGIApp, *, service: str) -> None:
         self.app = app
         self.service = service
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        offered = _header(scope, REQUEST_ID_HEADER)
+        request_id = offered if offered and REQUEST_ID_PATTERN.fullmatch(offered) else None
+        request_id = request_id or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        id_header = (REQUEST_ID_HEADER, request_id.encode("latin-1"))
         started = time.perf_counter()
         status = 500
 
-        async def send_recording(message: Message) -> None:
+        async def send_observed(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_recording)
+            await self.app(scope, receive, send_observed)
         finally:
             self._observe(scope, status, time.perf_counter() - started)
 
     def _observe(self, scope: Scope, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", None)
         method = scope["method"]
-        HTTP_REQUESTS.labels(self.service, method, route or "unmatched", str(status)).inc()
-        HTTP_LATENCY.labels(self.service, method, route or "unmatched").observe(seconds)
+        requests, latency = self._series_of(method, route or "unmatched", status)
+        requests.inc()
+        latency.observe(seconds)
         state = scope.get("state", {})
         access_log.info(
             "%s %s %s",
@@ -148,6 +136,18 @@ class ObservingMiddleware:
                 }
             },
         )
+
+    def _series_of(self, method: str, route: str, status: int) -> tuple[Counter, Histogram]:
+        """The labelled metrics of one (method, route, status), looked up once each."""
+        key = (method, route, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+            self._series[key] = series
+        return series
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -10,7 +10,7 @@ import socket
 from http import HTTPStatus
 from typing import Any
 
-from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError
+from asyncpg.exceptions import CannotConnectNowError, PostgresConnectionError, PostgresError
 from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -130,16 +130,22 @@ def problem_response(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
+def answer_problem(problem: "Problem", *, instance: str) -> JSONResponse:
+    """The problem document answering ``problem`` raised while serving ``instance``; what the
+    app's exception handler sends, for pure-ASGI code that runs past it (the gateway's proxy)."""
+    return problem_response(
+        problem.status,
+        detail=problem.detail,
+        code=problem.code,
+        instance=instance,
+        headers=problem.headers,
+        **problem.extensions,
+    )
+
+
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, Problem)
-    return problem_response(
-        exc.status,
-        detail=exc.detail,
-        code=exc.code,
-        instance=request.url.path,
-        headers=exc.headers,
-        **exc.extensions,
-    )
+    return answer_problem(exc, instance=request.url.path)
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -226,11 +232,13 @@ def _unavailable(request: Request) -> JSONResponse:
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL refuses to store or compare (a NUL character, a number out of
     range) is the client's input: 422, and the unit of work has rolled back. A database
-    that is away (connection-class errors) answers 503 with ``Retry-After``: it heals."""
-    assert isinstance(exc, DBAPIError)
+    that is away (connection-class errors) answers 503 with ``Retry-After``: it heals.
+    ``exc`` is SQLAlchemy's wrapper, or asyncpg's own error (:mod:`kit.db.reads`)."""
+    assert isinstance(exc, DBAPIError | PostgresError)
     if is_database_unavailable(exc):
         return _unavailable(request)
-    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    driver_error = exc.orig if isinstance(exc, DBAPIError) else exc
+    sqlstate = str(getattr(driver_error, "sqlstate", "") or "")
     if sqlstate.startswith(DATA_EXCEPTION_CLASS):
         return problem_response(
             422,
@@ -260,6 +268,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(DBAPIError, _on_database_error)
+    app.add_exception_handler(PostgresError, _on_database_error)
     for unwrapped in (OSError, PostgresConnectionError, CannotConnectNowError, PoolTimeout):
         app.add_exception_handler(unwrapped, _on_connection_error)
     app.add_exception_handler(Exception, _on_unhandled)

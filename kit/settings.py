@@ -55,6 +55,14 @@ class ServiceSettings(BaseSettings):
         description="json (one object per line, for collectors) or console (make run)",
     )
 
+    opentelemetry: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("PADDOCK_OPENTELEMETRY"),
+        description="FastAPI's native OpenTelemetry spans, metrics and logs per request, for "
+        "a deployment that configures an OpenTelemetry SDK; off, they cost every request a "
+        "provider lookup for nothing (kit's own metrics and access log stay either way)",
+    )
+
     @property
     def is_development(self) -> bool:
         return self.environment == "development"

@@ -7,7 +7,10 @@ Services never commit. The sanctioned ways to reach the database (ADR 0002):
   runs the :func:`after_commit` callbacks (the outbox relay publishes right after).
   A :class:`kit.problems.Problem` raised with ``commit=True`` is a refusal whose cause must
   stay recorded (a failed login counted): the unit of work commits, then answers it.
-* ``ReadSessionDep`` — read-only endpoints: each statement in autocommit, no ``BEGIN``.
+* ``ReadsDep`` — the hot read endpoints: Core statements without the ORM, rows as
+  mappings, on PostgreSQL straight on asyncpg (:mod:`kit.db.reads`, ADR 0010).
+* ``ReadSessionDep`` — read-only endpoints that want ORM objects: each statement in
+  autocommit, no ``BEGIN``.
 * :func:`execute_alone` — a hot path whose whole write is one statement, run before the
   unit of work begins (the signup rush).
 * ``session.begin_nested()`` — a savepoint around a step that may lose a race on a unique
@@ -34,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
+from kit.db.reads import Reads
 from kit.problems import Problem
 
 NAMING_CONVENTION = {
@@ -116,6 +120,7 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self.read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
+        self.reads = Reads(url, reads, pool_size=pool_size)
         self.session_info: dict[str, Any] = {SERVICE_KEY: service}
 
     @property
@@ -168,6 +173,7 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self.engine.dispose()
 
 
@@ -235,6 +241,13 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def _reads(request: Request) -> Reads:
+    database: Database = request.app.state.database
+    return database.reads
+
+
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 """For read-only endpoints (see :meth:`Database.reading`)."""
+ReadsDep = Annotated[Reads, Depends(_reads)]
+"""For the hottest reads (see :class:`kit.db.reads.Reads`)."""

@@ -6,7 +6,8 @@ organizer or staff manage it, volunteers need staff approval to publish.
 """
 
 import uuid
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
@@ -17,7 +18,7 @@ from kit.api.schemas import CursorPage
 from kit.api.times import IsoDateTime
 from kit.app import app_state
 from kit.auth import CurrentPrincipal
-from kit.db import ReadSessionDep, SessionDep
+from kit.db import ReadsDep, SessionDep
 from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
@@ -65,6 +66,20 @@ def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
             "my_signup": viewer_signup,
         }
     )
+
+
+def event_page_public(row: Mapping[str, Any]) -> EventPublic:
+    """The event page from :func:`events.event_page`'s row."""
+    mine = None
+    if row["my_signup_id"] is not None:
+        waitlisted = row["my_signup_status"] == SignupStatus.WAITLISTED
+        mine = ViewerSignupPublic(
+            id=row["my_signup_id"],
+            status=row["my_signup_status"],
+            waitlist_position=row["my_waitlist_position"] if waitlisted else None,
+        )
+    seats_left = max(row["capacity"] - row["confirmed_count"], 0)
+    return EventPublic.model_validate({**row, "seats_left": seats_left, "my_signup": mine})
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -199,10 +214,10 @@ async def create_event(
     response_model=EventPublic,
     responses=problem_responses(401, 404, 422),
 )
-async def get_event(session: ReadSessionDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
+async def get_event(reads: ReadsDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
     """The event with seats left and, with a token, the viewer's own signup."""
-    event, mine = await events.get_event(session=session, event_id=event_id, principal=viewer)
-    return json_response(event_public(event, mine))
+    row = await events.event_page(reads=reads, event_id=event_id, principal=viewer)
+    return json_response(event_page_public(row))
 
 
 @event_router.patch(

@@ -15,10 +15,10 @@ from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
 from kit.app import app_state
 from kit.auth import CurrentPrincipal, Role
-from kit.db import SessionDep
+from kit.db import ReadsDep, SessionDep
 from kit.openapi import created_response
-from kit.problems import problem_responses
-from services.identity.auth import Admin, CurrentUser, StaffOrAdmin
+from kit.problems import Unauthorized, problem_responses
+from services.identity.auth import ACCOUNT_GONE, Admin, CurrentUser, StaffOrAdmin
 from services.identity.models import User, Vehicle
 from services.identity.passwords import Passwords
 from services.identity.schemas import (
@@ -174,8 +174,12 @@ async def jwks(keys: KeyRingDep) -> Jwks:
 
 
 @me.get("", operation_id="me.read", summary="My account")
-async def read_me(user: CurrentUser, session: SessionDep) -> UserPublic:
-    return await _user_public(session, user)
+async def read_me(principal: CurrentPrincipal, reads: ReadsDep) -> UserPublic:
+    account = await accounts.own_account(reads=reads, user_id=principal.user_id)
+    if account is None:
+        raise Unauthorized(ACCOUNT_GONE)
+    row, held = account
+    return UserPublic.model_validate({**row, "roles": held})
 
 
 @me.patch(

@@ -28,13 +28,20 @@ def is_staff(principal: Principal | None) -> bool:
 
 def manages(principal: Principal | None, event: Event) -> bool:
     """Staff, or the event's own organizer."""
-    return principal is not None and (
-        is_staff(principal) or event.organizer_id == principal.user_id
-    )
+    return _organizes(principal, event.organizer_id)
 
 
 def can_see(principal: Principal | None, event: Event) -> bool:
-    return event.status in PUBLIC_STATUSES or manages(principal, event)
+    return may_see(principal, status=event.status, organizer_id=event.organizer_id)
+
+
+def may_see(principal: Principal | None, *, status: str, organizer_id: uuid.UUID) -> bool:
+    """Published (or over) events are public; the others only for their managers."""
+    return status in PUBLIC_STATUSES or _organizes(principal, organizer_id)
+
+
+def _organizes(principal: Principal | None, organizer_id: uuid.UUID) -> bool:
+    return principal is not None and (is_staff(principal) or organizer_id == principal.user_id)
 
 
 def require_manager(principal: Principal, event: Event) -> None:

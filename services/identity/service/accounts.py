@@ -4,8 +4,10 @@ Every account is a fan; a deleted account stays as a tombstone row without perso
 """
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -14,6 +16,7 @@ from contracts.identity import UserDeleted, UserRegistered, UserUpdated
 from kit.audit import record_action
 from kit.bus.outbox import publish
 from kit.db import utcnow
+from kit.db.reads import Reads
 from kit.problems import Conflict, NotFound
 from services.identity.models import RefreshToken, User, UserRole, Vehicle
 from services.identity.passwords import Passwords, check_strength
@@ -54,6 +57,26 @@ async def active_user(*, session: AsyncSession, user_id: uuid.UUID) -> User | No
     """The user, or ``None`` when there is no such account or it was deleted."""
     user = await session.get(User, user_id)
     return None if user is None or user.is_deleted else user
+
+
+_ACCOUNT = (
+    select(*inspect(User).columns, col(UserRole.role))
+    .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
+    .where(col(User.id) == bindparam("user_id"), col(User.deleted_at).is_(None))
+    .order_by(col(UserRole.role))
+)
+"""Built once: ``GET /v1/me`` is what every app start asks."""
+
+
+async def own_account(
+    *, reads: Reads, user_id: uuid.UUID
+) -> tuple[Mapping[str, Any], list[str]] | None:
+    """The active account's row and its roles (sorted), in one statement without the ORM;
+    ``None`` when there is no such account or it was deleted."""
+    rows = await reads.all(_ACCOUNT, user_id=user_id)
+    if not rows:
+        return None
+    return rows[0], [row["role"] for row in rows if row["role"] is not None]
 
 
 async def profile(*, session: AsyncSession, user_id: uuid.UUID) -> User:

@@ -1,5 +1,7 @@
 -- wrk script: every request carries its own pre-minted access token (one user each).
--- Usage: wrk -t<T> ... -s request.lua <url> -- <tokens file> <METHOD> <T>
+-- Usage: wrk -t<T> ... -s request.lua <url> -- <tokens file> <METHOD> <T> [<first token>]
+-- Thread i sends tokens first+i, first+i+T, ... (wrapping to the start of the file), so a
+-- warm-up started at the file's middle signs up other users than the run started at 0.
 local threads = {}
 
 function setup(thread)
@@ -14,7 +16,7 @@ function init(args)
   end
   method = args[2] or "GET"
   step = tonumber(args[3] or 1)
-  index = tonumber(id) + 1
+  index = tonumber(args[4] or 0) + tonumber(id) + 1
 end
 
 function request()
