@@ -72,7 +72,7 @@ def node_modules() -> Path:
     """The pinned npm tools, installed with ``npm ci`` once per lock file."""
     npm = shutil.which("npm")
     if npm is None:
-        pytest.fail("the client contract needs Node.js 20.19+ and npm (apt-get install nodejs npm)")
+        pytest.fail("the client contract needs Node.js 20.19+ with npm (https://nodejs.org)")
     lock = CLIENT_DIR / "package-lock.json"
     target = TOOLS_CACHE / hashlib.sha256(lock.read_bytes()).hexdigest()[:16]
     target.mkdir(parents=True, exist_ok=True)
