@@ -7,6 +7,8 @@ no ORM, no middleware, no metrics and no log, and returns the row as FastAPI ret
 * ``POST /v1/events/{id}/signups`` — events' first-come signup statement itself
   (:data:`services.events.service.rush.PLACE`: seat or waitlist place, signup row and
   outbox row in one statement), for a random new user each time;
+* ``POST /hot/{id}`` — only the hot-row part of it: one conditional ``UPDATE … RETURNING``
+  of the event's seat counter (what pgbench's hot-row script does, through FastAPI);
 * ``GET /v1/events/{id}`` — the event page's read: the event joined with the viewer's signup;
 * ``GET /v1/me`` — ``GET /v1/me``'s read: the user with their roles, of ``FLOOR_USER_ID``.
 
@@ -40,6 +42,11 @@ FROM events LEFT OUTER JOIN signups
   ON signups.event_id = events.id AND signups.user_id = $2
 WHERE events.id = $1
 """
+HOT_ROW_SQL = """
+UPDATE events SET confirmed_count = confirmed_count + 1
+WHERE id = $1 AND confirmed_count < capacity
+RETURNING confirmed_count
+"""
 ME_SQL = """
 SELECT users.*,
        ARRAY(SELECT role FROM user_roles WHERE user_id = users.id ORDER BY role) AS roles
@@ -56,11 +63,13 @@ def create_app() -> FastAPI:
         async with AsyncExitStack() as stack:
             for name in ("events", "identity"):
                 if dsn := os.environ.get(f"FLOOR_{name.upper()}_DSN"):
-                    pool = asyncpg.create_pool(dsn, min_size=pool_size, max_size=pool_size)
+                    pool = asyncpg.create_pool(
+                        dsn, min_size=pool_size, max_size=pool_size, reset=_nothing_to_reset
+                    )
                     pools[name] = await stack.enter_async_context(pool)
             yield
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
 
     def pool(name: str) -> asyncpg.Pool:
         if name not in pools:
@@ -74,6 +83,13 @@ def create_app() -> FastAPI:
         if row is None:
             raise HTTPException(409, "closed")
         return {"id": params["signup_id"], "event_id": event_id, **dict(row)}
+
+    @app.post("/hot/{event_id}")
+    async def hot_row(event_id: uuid.UUID) -> dict[str, Any]:
+        confirmed = await pool("events").fetchval(HOT_ROW_SQL, event_id)
+        if confirmed is None:
+            raise HTTPException(409, "full")
+        return {"confirmed_count": confirmed}
 
     @app.get("/v1/events/{event_id}")
     async def event_page(event_id: uuid.UUID) -> dict[str, Any]:
@@ -91,6 +107,10 @@ def create_app() -> FastAPI:
         return dict(row)
 
     return app
+
+
+async def _nothing_to_reset(_: asyncpg.Connection) -> None:
+    """Single statements change no session state: no reset round trip (as kit.db.reads)."""
 
 
 def _signup_params(event_id: uuid.UUID) -> dict[str, Any]:

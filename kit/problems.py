@@ -233,7 +233,7 @@ async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
     """A value PostgreSQL refuses to store or compare (a NUL character, a number out of
     range) is the client's input: 422, and the unit of work has rolled back. A database
     that is away (connection-class errors) answers 503 with ``Retry-After``: it heals.
-    ``exc`` is SQLAlchemy's wrapper, or asyncpg's own error (:mod:`kit.db.reads`)."""
+    ``exc`` is SQLAlchemy's wrapper, or asyncpg's own error (:mod:`kit.db.direct`)."""
     assert isinstance(exc, DBAPIError | PostgresError)
     if is_database_unavailable(exc):
         return _unavailable(request)

@@ -22,8 +22,13 @@ Forward = Callable[[Request], Awaitable[Response]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
+# FastAPI's native OpenTelemetry off, as kit's apps run (kit.settings.opentelemetry): a
+# baseline must not pay for what the subject does not do.
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
+
+
 def hello() -> FastAPI:
-    app = FastAPI()
+    app = FastAPI(telemetry=NO_TELEMETRY)
 
     @app.get("/hello")
     async def say_hello() -> dict[str, str]:
@@ -74,7 +79,7 @@ def _routes() -> dict[str, str]:
 
 
 def _proxy_app(lifespan: Lifespan, forward: Forward) -> FastAPI:
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.state.routes = _routes()
     for path in app.state.routes:
         app.add_api_route(path, forward, methods=["GET"])

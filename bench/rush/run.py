@@ -11,7 +11,8 @@ gateway keep their revocation views), the gateway in front of it and the floor a
 database of its own (so that no relay works for it), then measures with wrk:
 
 * ``POST /v1/events/{id}/signups`` of a hot event, every request a distinct user, through
-  the gateway, directly, and on the floor;
+  the gateway, directly, and on the floor; and the floor's hot-row update alone (the
+  signup statement's part that holds the event row's lock);
 * ``GET /v1/events/{id}`` of a sold-out event with a viewer token, the same three ways;
 * pgbench: ``UPDATE hot SET n = n + 1 WHERE id = 1 AND n < 1000000000``;
 * the direct signups again with events on 2 uvicorn workers instead of 1.
@@ -111,6 +112,13 @@ def run(server: PostgresServer, kafka: str, workdir: Path, minter: TokenMinter) 
                 tokens=signup_tokens,
                 method="POST",
             )
+        hot = event(HOT_CAPACITY, ON_THE_FLOOR)
+        measured["hot row"] = wrk(
+            "POST hot-row UPDATE alone on the floor",
+            f"{floor}/hot/{hot}",
+            tokens=signup_tokens,
+            method="POST",
+        )
         for via, target in fronts.items():
             sold_out = event(1, via, taken=minter.headers())
             measured[f"page {via}"] = wrk(
@@ -137,7 +145,8 @@ def report(measured: dict[str, Result]) -> None:
     print_table(
         "rush (durable PostgreSQL, relay publishing to Kafka, 1 uvicorn worker)",
         [
-            ("signups", [*signups, measured["signups 2 workers"], measured["pgbench"]]),
+            ("signups", [*signups, measured["signups 2 workers"]]),
+            ("hot row", [measured["hot row"], measured["pgbench"]]),
             ("event page", pages),
         ],
     )
@@ -147,6 +156,9 @@ def report(measured: dict[str, Result]) -> None:
     print_ratio("page-floor", pages[1], pages[2], "event page direct / floor event page")
     print_ratio("workers", measured["signups 2 workers"], direct, "signups/s 2 workers / 1")
     print_ratio("rush", gateway, measured["pgbench"], "signups/s via gateway / pgbench hot-row TPS")
+    print_ratio(
+        "floor-pgbench", floor, measured["pgbench"], "floor signups/s / pgbench hot-row TPS"
+    )
 
 
 def gateway_env(events: str, jwks_url: str, kafka: str) -> dict[str, str]:

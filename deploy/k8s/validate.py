@@ -53,6 +53,10 @@ SKIPPED_CHECKS = {
 # PostgreSQL connections kept for the operator, replication and a person's psql session.
 RESERVED_CONNECTIONS = 10
 DEFAULT_POOL_SIZE = 10  # kit.settings.ServiceSettings.database_pool_size
+# What a pod opens per unit of pool size, kit/db: SQLAlchemy's pool_size + max_overflow
+# (= pool_size) for units of work, and the direct asyncpg pool (pool_size) for hot reads
+# and one-statement writes.
+CONNECTIONS_PER_POOL_SIZE = 3
 
 
 def say(message: str) -> None:
@@ -196,8 +200,8 @@ def connection_budget(
         if isinstance(surge, str):  # "25%" of the replicas, rounded up
             surge = -(-most * int(surge.rstrip("%")) // 100)
         pods = most + surge
-        needed += pods * 2 * pool  # pool_size + max_overflow (= pool_size), kit/db
-        parts.append(f"{name} {pods}x{2 * pool}")
+        needed += pods * CONNECTIONS_PER_POOL_SIZE * pool
+        parts.append(f"{name} {pods}x{CONNECTIONS_PER_POOL_SIZE * pool}")
     say(f"  {overlay}: database connections at the autoscalers' maxima: {needed} of {limit}")
     if needed > limit - RESERVED_CONNECTIONS:
         yield (

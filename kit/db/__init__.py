@@ -8,11 +8,11 @@ Services never commit. The sanctioned ways to reach the database (ADR 0002):
   A :class:`kit.problems.Problem` raised with ``commit=True`` is a refusal whose cause must
   stay recorded (a failed login counted): the unit of work commits, then answers it.
 * ``ReadsDep`` — the hot read endpoints: Core statements without the ORM, rows as
-  mappings, on PostgreSQL straight on asyncpg (:mod:`kit.db.reads`, ADR 0010).
+  dicts, on PostgreSQL straight on asyncpg (:mod:`kit.db.direct`, ADR 0010).
 * ``ReadSessionDep`` — read-only endpoints that want ORM objects: each statement in
   autocommit, no ``BEGIN``.
 * :func:`execute_alone` — a hot path whose whole write is one statement, run before the
-  unit of work begins (the signup rush).
+  unit of work begins (the signup rush), the same direct way.
 * ``session.begin_nested()`` — a savepoint around a step that may lose a race on a unique
   key, so the unit of work can read the winner and go on.
 
@@ -24,10 +24,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from asyncpg.exceptions import IntegrityConstraintViolationError
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Executable, Row, event, text
+from sqlalchemy import DateTime, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -37,7 +39,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
-from kit.db.reads import Reads
+from kit.db.direct import DirectStatements, Statement
 from kit.problems import Problem
 
 NAMING_CONVENTION = {
@@ -51,6 +53,7 @@ SQLModel.metadata.naming_convention = NAMING_CONVENTION
 
 AFTER_COMMIT_KEY = "paddock.after_commit"
 SERVICE_KEY = "paddock.service"
+DIRECT_KEY = "paddock.direct"
 
 
 def utcnow() -> datetime:
@@ -105,8 +108,9 @@ class Database:
     """One service's database: an engine, a session factory and the unit of work.
 
     ``session_info`` is copied into every session's ``info``: the service's name (the
-    source of the events it publishes, see :func:`service_of`) and the outbox relay's
-    wake-up callback.
+    source of the events it publishes, see :func:`service_of`), its
+    :class:`DirectStatements` (for :func:`execute_alone`) and the outbox relay's wake-up
+    callback.
     """
 
     def __init__(self, url: str, *, service: str, pool_size: int = 10) -> None:
@@ -120,8 +124,8 @@ class Database:
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
         self.read_sessionmaker = async_sessionmaker(reads, expire_on_commit=False)
-        self.reads = Reads(url, reads, pool_size=pool_size)
-        self.session_info: dict[str, Any] = {SERVICE_KEY: service}
+        self.direct = DirectStatements(url, self.engine, pool_size=pool_size)
+        self.session_info: dict[str, Any] = {SERVICE_KEY: service, DIRECT_KEY: self.direct}
 
     @property
     def is_sqlite(self) -> bool:
@@ -173,31 +177,32 @@ class Database:
             await connection.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
-        await self.reads.close()
+        await self.direct.close()
         await self.engine.dispose()
 
 
 async def execute_alone(
-    session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None
-) -> list[Row[Any]]:
+    session: AsyncSession, statement: Statement, params: dict[str, Any] | None = None
+) -> list[Mapping[str, Any]]:
     """Run one self-contained statement as its own transaction and return its rows.
 
-    For a hot path whose whole write is one statement (data-modifying CTEs included): on
-    PostgreSQL the statement runs in autocommit, so its row locks last only while the
-    database executes and commits it, instead of also across the round trip back to this
-    process and the event loop's turn before ``COMMIT``. It is atomic by itself: an error
-    aborts all of it. Allowed only while ``session``'s unit of work has not begun, since
-    nothing before it could be rolled back with it; :func:`after_commit` callbacks
-    registered on ``session`` still run when the unit of work ends.
+    For a hot path whose whole write is one statement (data-modifying CTEs included): it
+    runs in autocommit on the database's :class:`DirectStatements`, so its row locks last
+    only while the database executes and commits it, instead of also across the round trip
+    back to this process and the event loop's turn before ``COMMIT``. It is atomic by
+    itself: an error aborts all of it; a constraint it violates raises SQLAlchemy's
+    ``IntegrityError``, as the unit of work would. Allowed only while ``session``'s unit of
+    work has not begun, since nothing before it could be rolled back with it;
+    :func:`after_commit` callbacks registered on ``session`` still run when the unit of
+    work ends.
     """
     if session.in_transaction():
         raise RuntimeError("execute_alone() needs a unit of work that has not begun")
-    engine = session.bind
-    assert isinstance(engine, AsyncEngine), "sessions are bound to their database's engine"
-    async with engine.connect() as connection:
-        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        result = await autocommit.execute(statement, params)
-        return list(result.all()) if result.returns_rows else []
+    direct: DirectStatements = session.info[DIRECT_KEY]
+    try:
+        return await direct.all(statement, **(params or {}))
+    except IntegrityConstraintViolationError as exc:
+        raise IntegrityError(str(statement), params, exc) from exc
 
 
 def service_of(session: AsyncSession) -> str:
@@ -241,13 +246,14 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def _reads(request: Request) -> Reads:
+async def _direct(request: Request) -> DirectStatements:
     database: Database = request.app.state.database
-    return database.reads
+    return database.direct
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
 """For read-only endpoints (see :meth:`Database.reading`)."""
-ReadsDep = Annotated[Reads, Depends(_reads)]
-"""For the hottest reads (see :class:`kit.db.reads.Reads`)."""
+ReadsDep = Annotated[DirectStatements, Depends(_direct)]
+"""For the hottest reads (see :class:`kit.db.direct.DirectStatements`); a plain async
+dependency, so FastAPI enters no context manager for it."""

@@ -29,7 +29,7 @@ from kit.audit import record_action
 from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
-from kit.db.reads import Reads
+from kit.db.direct import DirectStatements
 from kit.problems import Conflict, Forbidden, NotFound, Problem
 from services.events.models import (
     Category,
@@ -104,7 +104,7 @@ _EVENT_PAGE = (
 
 
 async def event_page(
-    *, reads: Reads, event_id: uuid.UUID, principal: Principal | None
+    *, reads: DirectStatements, event_id: uuid.UUID, principal: Principal | None
 ) -> Mapping[str, Any]:
     """The event's row with the viewer's signup to it (``my_signup_*``, all ``None`` when
     there is none or no viewer), in one statement without the ORM; unpublished events only

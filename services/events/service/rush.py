@@ -6,6 +6,7 @@ ADR 0007 explains why and what guards it.
 """
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -116,7 +117,7 @@ async def place(
     whole transaction back, counters included."""
     params = _params(session, event.id, user_id, key, now, [event.eligibility])
     row = (await session.execute(PLACE, params)).first()
-    return _placed(session, row, params)
+    return _placed(session, dict(row._mapping) if row else None, params)
 
 
 def _params(
@@ -142,7 +143,9 @@ def _params(
     }
 
 
-def _placed(session: AsyncSession, row: Any, params: dict[str, Any]) -> Signup | None:
+def _placed(
+    session: AsyncSession, row: Mapping[str, Any] | None, params: dict[str, Any]
+) -> Signup | None:
     if row is None:
         return None
     wake_relay_after_commit(session)
@@ -151,9 +154,9 @@ def _placed(session: AsyncSession, row: Any, params: dict[str, Any]) -> Signup |
         id=params["signup_id"],
         event_id=params["event_id"],
         user_id=params["user_id"],
-        status=SignupStatus(row[0]),
-        waitlist_position=row[1],
-        fee_points=row[2],
+        status=SignupStatus(row["status"]),
+        waitlist_position=row["waitlist_position"],
+        fee_points=row["fee_points"],
         idempotency_key=params["key"],
         created_at=now,
         updated_at=now,

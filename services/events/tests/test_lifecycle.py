@@ -272,3 +272,8 @@ async def test_portable_path_on_sqlite(tmp_path: Path, minter: TokenMinter) -> N
         assert again["status"] == "waitlisted"
         promoted = (await client.get(f"/v1/signups/{queued['id']}", headers=second.headers)).json()
         assert promoted["status"] == "confirmed"
+        page = (await client.get(f"/v1/events/{event['id']}", headers=first.headers)).json()
+        assert (page["seats_left"], page["my_signup"]["status"]) == (0, "waitlisted")
+        assert page["my_signup"]["waitlist_position"] == again["waitlist_position"]
+        anonymous = (await client.get(f"/v1/events/{event['id']}")).json()
+        assert anonymous["my_signup"] is None

@@ -16,7 +16,7 @@ from contracts.identity import UserDeleted, UserRegistered, UserUpdated
 from kit.audit import record_action
 from kit.bus.outbox import publish
 from kit.db import utcnow
-from kit.db.reads import Reads
+from kit.db.direct import DirectStatements
 from kit.problems import Conflict, NotFound
 from services.identity.models import RefreshToken, User, UserRole, Vehicle
 from services.identity.passwords import Passwords, check_strength
@@ -69,7 +69,7 @@ _ACCOUNT = (
 
 
 async def own_account(
-    *, reads: Reads, user_id: uuid.UUID
+    *, reads: DirectStatements, user_id: uuid.UUID
 ) -> tuple[Mapping[str, Any], list[str]] | None:
     """The active account's row and its roles (sorted), in one statement without the ORM;
     ``None`` when there is no such account or it was deleted."""
