@@ -24,6 +24,10 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     return dict(fields) if isinstance(fields, dict) else {}
 
 
+_JSON = json.JSONEncoder(default=str)
+"""One encoder for every record: ``json.dumps(..., default=str)`` would build one per call."""
+
+
 class JsonFormatter(logging.Formatter):
     """``{"ts": ..., "level": ..., "logger": ..., "message": ..., <fields>}`` on one line."""
 
@@ -37,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _JSON.encode(entry)
 
 
 class ConsoleFormatter(logging.Formatter):
