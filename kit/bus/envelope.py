@@ -3,7 +3,9 @@
 Binary content mode (ADR 0003): attributes travel as ``ce_*`` headers, the JSON payload
 is the record value, ``subject`` is also the record key. ``id`` is the dedupe key of
 every consumer. Who caused the event travels in the CloudEvents auth context extension:
-``authtype`` ``app_user`` with the user's id in ``authid``, or ``system``.
+``authtype`` ``app_user`` with the user's id in ``authid``, or ``system``. Events from an
+outbox carry ``sequence`` (the CloudEvents sequence extension): 1, 2, 3, ... per aggregate and
+topic in commit order, zero-padded to 20 digits so that it also orders as a string.
 """
 
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ JSON = "application/json"
 _FORMAT = JSONFormat()
 USER_ACTOR = "app_user"
 SYSTEM_ACTOR = "system"
+SEQUENCE_DIGITS = 20
 
 
 @dataclass(frozen=True)
@@ -35,10 +38,13 @@ class Envelope:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     actor: str | None = None
     """The id of the user whose action caused the event; ``None`` when the system acted."""
+    sequence: int | None = None
+    """The event's place among its aggregate's events on its topic (1 is the first)."""
 
     def to_record(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """Encode as Kafka ``(key, value, headers)``."""
         auth = {"authtype": USER_ACTOR, "authid": self.actor} if self.actor else {}
+        order = {"sequence": f"{self.sequence:0{SEQUENCE_DIGITS}d}"} if self.sequence else {}
         cloud_event = CloudEvent(
             attributes={
                 "id": self.id,
@@ -49,6 +55,7 @@ class Envelope:
                 "datacontenttype": JSON,
                 "authtype": SYSTEM_ACTOR,
                 **auth,
+                **order,
             },
             data=self.data,
         )
@@ -77,6 +84,7 @@ class Envelope:
             time=time,
             data=data,
             actor=_actor(cloud_event),
+            sequence=_sequence(cloud_event),
         )
 
 
@@ -85,3 +93,11 @@ def _actor(cloud_event: BaseCloudEvent) -> str | None:
         return None
     actor = cloud_event.get_extension("authid")
     return str(actor) if actor else None
+
+
+def _sequence(cloud_event: BaseCloudEvent) -> int | None:
+    sequence = cloud_event.get_extension("sequence")
+    try:
+        return int(sequence) if sequence else None
+    except ValueError:
+        raise ValueError(f"CloudEvent sequence {sequence!r} is not a number") from None

@@ -4,9 +4,14 @@ It wakes right after a commit that staged events (see :func:`kit.bus.outbox.publ
 and also sweeps every ``sweep_interval`` for rows left by a crash or an outage. A row
 is marked published only after Kafka acknowledged it (idempotent producer, acks=all),
 so a crash between the two steps republishes the row: a duplicate, never a loss.
-Rows are claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so replicas share the
-work. Each batch must be acknowledged within ``delivery_timeout``: while Kafka is
-unreachable the attempt fails, the relay reports it in ``/readyz``, drops its producer,
+Every aggregate's events reach Kafka in the order their transactions committed, with any
+number of replicas: rows carry a per-aggregate ``sequence`` and a global ``position`` (see
+:mod:`kit.bus.outbox`), and a relay publishes only rows of the lanes it has locked, oldest
+position first, so two relays never publish one aggregate at once (ADR 0003). Each event
+carries its sequence (CloudEvents ``sequence``), so consumers can see a gap or a replay.
+
+Each batch must be acknowledged within ``delivery_timeout``: while Kafka is unreachable
+the attempt fails, the relay reports it in ``/readyz``, drops its producer,
 backs off and keeps the backlog in the database until Kafka is back (the rows of a batch
 that timed out are sent again: a duplicate at worst). A batch waiting longer than
 ``stall_after`` for its acknowledgements already shows as failing, before it times out.
@@ -26,9 +31,10 @@ from datetime import timedelta
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
@@ -44,6 +50,12 @@ MAX_BACKOFF_SECONDS = 5.0
 DELIVERY_TIMEOUT_SECONDS = 5.0
 STALL_AFTER_SECONDS = 2.0
 MONITOR_INTERVAL_SECONDS = 1.0
+LANE_LOCKS = 0x0B0C
+"""The advisory lock namespace of outbox lanes: ``pg_try_advisory_xact_lock(LANE_LOCKS, lane)``."""
+LOCK_LANES = text(
+    "SELECT lane FROM unnest(CAST(:lanes AS integer[])) AS lane "
+    "WHERE pg_try_advisory_xact_lock(:namespace, lane) LIMIT :most"
+)
 
 
 class KafkaUnavailable(ConnectionError):
@@ -149,7 +161,7 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
-            if published < self.batch_size:
+            if published == 0:  # after a batch, look again at once: more may be waiting
                 await self._sweep_housekeeping()
                 await self._wait_for_work()
 
@@ -182,14 +194,7 @@ class OutboxRelay:
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """Publish one batch of pending rows in order; return how many were sent."""
         async with self.database.transaction() as session:
-            query = (
-                select(OutboxMessage)
-                .where(col(OutboxMessage.published_at).is_(None))
-                .order_by(col(OutboxMessage.id))
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            )
-            rows = list((await session.scalars(query)).all())
+            rows = await self._claim(session)
             if not rows:
                 return 0
             self._delivering_since = asyncio.get_running_loop().time()
@@ -216,6 +221,37 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(self.service, row.topic).inc()
         return len(rows)
 
+    async def _claim(self, session: AsyncSession) -> list[OutboxMessage]:
+        """The oldest pending rows this relay may publish now, in publication order.
+
+        On PostgreSQL it first locks lanes (transaction-scoped advisory locks, released
+        when the batch is marked published): the lanes of the oldest pending rows that no
+        other relay holds, at most half of them so that other replicas find work too. It
+        reads the rows only once it holds their lanes, so it never sees a row another relay
+        is still publishing. SQLite runs one relay (``make run``): it reads in order.
+        """
+        pending = (
+            select(OutboxMessage)
+            .where(col(OutboxMessage.published_at).is_(None))
+            .order_by(col(OutboxMessage.position))
+            .limit(self.batch_size)
+        )
+        if self.database.engine.dialect.name != "postgresql":
+            return list((await session.scalars(pending)).all())
+        oldest = pending.with_only_columns(col(OutboxMessage.lane)).subquery()
+        lanes = [lane for lane in (await session.scalars(select(oldest.c.lane))).unique()]
+        if not lanes:
+            return []
+        held = list(
+            await session.scalars(
+                LOCK_LANES, {"lanes": lanes, "namespace": LANE_LOCKS, "most": -(-len(lanes) // 2)}
+            )
+        )
+        if not held:
+            return []
+        owned = pending.where(col(OutboxMessage.lane).in_(held))
+        return list((await session.scalars(owned)).all())
+
     async def _send(
         self, producer: AIOKafkaProducer, row: OutboxMessage
     ) -> "asyncio.Future[object]":
@@ -224,6 +260,7 @@ class OutboxRelay:
             type=row.type,
             source=row.source,
             subject=row.key,
+            sequence=row.sequence,
             time=row.created_at,
             data=row.data,
             actor=str(row.actor_id) if row.actor_id else None,

@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from kit.audit import AuditRecord
-from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
 from kit.ids import new_id
 
@@ -39,6 +39,7 @@ __all__ = [
     "EventStatus",
     "MemberRoles",
     "OutboxMessage",
+    "OutboxSequence",
     "ProcessedEvent",
     "Signup",
     "SignupMode",

@@ -14,7 +14,7 @@ from sqlmodel import Field, SQLModel
 
 from kit.audit import AuditRecord
 from kit.auth import ROLES
-from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
 from kit.ids import new_id
 
@@ -24,6 +24,7 @@ __all__ = [
     "LoginClientThrottle",
     "LoginThrottle",
     "OutboxMessage",
+    "OutboxSequence",
     "ProcessedEvent",
     "RefreshToken",
     "User",

@@ -9,8 +9,11 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from contracts.catalog import Payload, Topic
-from kit.bus.outbox import OutboxMessage, ProcessedEvent
+from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
 from kit.db import Database
+
+OUTBOX_MODELS: tuple[type[SQLModel], ...] = (OutboxMessage, OutboxSequence, ProcessedEvent)
+"""The tables a service's outbox and consumers need."""
 
 
 class Pinged(Payload):
@@ -39,7 +42,7 @@ def topic_name() -> str:
 @pytest.fixture
 async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIterator[Database]:
     database = Database(postgres_database_factory("bus"), service="test")
-    tables = [OutboxMessage.__table__, ProcessedEvent.__table__]  # type: ignore[attr-defined]
+    tables = [model.__table__ for model in OUTBOX_MODELS]  # type: ignore[attr-defined]
     async with database.engine.begin() as connection:
         await connection.run_sync(SQLModel.metadata.create_all, tables=tables)
         await connection.execute(

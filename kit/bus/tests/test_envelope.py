@@ -34,3 +34,10 @@ def test_the_actor_travels_in_the_cloudevents_auth_context() -> None:
         key, value, headers = sent.to_record()
         assert dict(headers)["ce_authtype"] == authtype
         assert Envelope.from_record(key, value, headers).actor == actor
+
+
+def test_the_sequence_travels_zero_padded_and_comes_back_a_number() -> None:
+    envelope = Envelope(type="t.v1", source="s", subject="k", data={}, sequence=42)
+    key, value, headers = envelope.to_record()
+    assert dict(headers)["ce_sequence"] == b"00000000000000000042"
+    assert Envelope.from_record(key, value, headers).sequence == 42
