@@ -18,7 +18,15 @@ DOCUMENT_PATH = Path(__file__).with_name("asyncapi.yaml")
 CLOUDEVENTS_HEADERS = {
     "type": "object",
     "description": "CloudEvents 1.0 Kafka binary mode: attributes as ce_* headers",
-    "required": ["ce_specversion", "ce_id", "ce_type", "ce_source", "ce_subject", "ce_authtype"],
+    "required": [
+        "ce_specversion",
+        "ce_id",
+        "ce_type",
+        "ce_source",
+        "ce_subject",
+        "ce_authtype",
+        "ce_sequence",
+    ],
     "properties": {
         "ce_specversion": {"type": "string", "const": "1.0"},
         "ce_id": {"type": "string", "description": "UUIDv7; consumers dedupe on it"},
@@ -26,6 +34,12 @@ CLOUDEVENTS_HEADERS = {
         "ce_source": {"type": "string", "description": "the publishing service"},
         "ce_subject": {"type": "string", "description": "aggregate id, also the record key"},
         "ce_time": {"type": "string", "format": "date-time"},
+        "ce_sequence": {
+            "type": "string",
+            "pattern": "^[0-9]{20}$",
+            "description": "CloudEvents sequence extension: 1, 2, 3, ... per subject on this "
+            "topic in commit order, zero-padded to 20 digits; a jump is a gap, a repeat a replay",
+        },
         "ce_authtype": {
             "type": "string",
             "enum": ["app_user", "system"],
