@@ -32,7 +32,12 @@ INSTALL_HINT = (
 )
 DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 SERVER_SETTINGS = {"listen_addresses": f"'{LOCALHOST}'", "max_connections": "300"}
-TEST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+TEST_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "wal_level": "logical",  # tests read commit order from a logical replication slot
+}
 """Fast and fine for tests, whose data may vanish with a crash; never for benchmarks."""
 DURABLE_SETTINGS = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 """PostgreSQL's stock durability, as in production: what benchmarks and crash tests run."""

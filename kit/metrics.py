@@ -31,7 +31,9 @@ OUTBOX_PUBLISHED = Counter(
     "paddock_outbox_published_total", "Outbox rows published to Kafka", ["service", "topic"]
 )
 CONSUMER_LAG = Gauge(
-    "paddock_consumer_lag", "Records behind the partition end", ["service", "consumer", "topic"]
+    "paddock_consumer_lag",
+    "Records behind the partition end, per partition this replica owns",
+    ["service", "consumer", "topic", "partition"],
 )
 CONSUMER_EVENTS = Counter(
     "paddock_consumer_events_total",

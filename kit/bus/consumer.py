@@ -7,15 +7,25 @@ record and the claim turns the redelivery into a no-op. A handler that keeps fai
 is retried ``max_attempts`` times, then the record goes to ``<topic>.dlq`` with the
 reason in its headers (``python -m kit.bus.dlq`` lists and replays it). Records that
 cannot be decoded or validated go to the DLQ at once: retrying cannot fix them.
+
+Replicas of a service share its consumer group. When the group rebalances (a replica
+starts, stops or dies), a replica losing partitions finishes the record in hand, commits
+what it has handled and stops there before the partitions move (:class:`_Handover`), so the
+new owner starts where it left off. A replica that dies takes nothing committed with it:
+the new owner gets its uncommitted records again and their claims make them no-ops. Lag is
+exported per partition the replica owns (``paddock_consumer_lag``).
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.structs import TopicPartition
 from pydantic import ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -68,6 +78,8 @@ class EventConsumer:
         self.retry_backoff = retry_backoff
         self._task: asyncio.Task[None] | None = None
         self._last_error: str | None = "not started"
+        self._handling = asyncio.Lock()
+        self._handing_over = False
 
     @property
     def group_id(self) -> str:
@@ -101,8 +113,9 @@ class EventConsumer:
     async def _consume(self) -> None:
         client_id = f"{self.group_id}"
         consumer = committed_reader(
-            self.bootstrap_servers, *self.topics, group_id=self.group_id, client_id=client_id
+            self.bootstrap_servers, group_id=self.group_id, client_id=client_id
         )
+        consumer.subscribe(self.topics, listener=_Handover(self))
         dlq = idempotent_producer(self.bootstrap_servers, client_id=f"{client_id}-dlq")
         try:
             await consumer.start()
@@ -110,14 +123,51 @@ class EventConsumer:
             self._last_error = None
             while True:
                 batches = await consumer.getmany(timeout_ms=500, max_records=200)
-                for partition, records in batches.items():
-                    for record in records:
-                        await self._process(record, dlq)
-                    await consumer.commit({partition: records[-1].offset + 1})
+                async with self._handling:
+                    for partition, records in batches.items():
+                        await self._handle_batch(consumer, dlq, partition, records)
                 await self._record_lag(consumer)
         finally:
             await stop_within(consumer)
             await stop_within(dlq)
+
+    async def _handle_batch(
+        self,
+        consumer: AIOKafkaConsumer,
+        dlq: AIOKafkaProducer,
+        partition: TopicPartition,
+        records: list[ConsumerRecord[bytes, bytes]],
+    ) -> None:
+        """Handle ``records`` in order and commit them; during a handover, stop after the
+        record in hand and commit up to it."""
+        handled = None
+        for record in records:
+            if self._handing_over or partition not in consumer.assignment():
+                break
+            await self._process(record, dlq)
+            handled = record.offset
+        if handled is None:
+            return
+        try:
+            await consumer.commit({partition: handled + 1})
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The group moved on without us (a session timed out): the new owner gets these
+            # records again and the claims make them no-ops.
+            log.warning("%s could not commit %s: %s", self.group_id, partition, exc)
+
+    async def hand_over(self, revoked: set[TopicPartition]) -> None:
+        """Before ``revoked`` move to another replica: let the batch in hand stop and commit."""
+        self._handing_over = True
+        try:
+            async with self._handling:
+                pass
+        finally:
+            self._handing_over = False
+        for partition in revoked:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(
+                    self.service, self.consumer_name, partition.topic, str(partition.partition)
+                )
 
     async def _process(self, record: ConsumerRecord[bytes, bytes], dlq: AIOKafkaProducer) -> None:
         try:
@@ -197,15 +247,27 @@ class EventConsumer:
         )
 
     async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
-        lag_by_topic: dict[str, int] = {}
         for partition in consumer.assignment():
             highwater = consumer.highwater(partition)
             if highwater is None:
                 continue
             behind = max(highwater - await consumer.position(partition), 0)
-            lag_by_topic[partition.topic] = lag_by_topic.get(partition.topic, 0) + behind
-        for topic, lag in lag_by_topic.items():
-            CONSUMER_LAG.labels(self.service, self.consumer_name, topic).set(lag)
+            CONSUMER_LAG.labels(
+                self.service, self.consumer_name, partition.topic, str(partition.partition)
+            ).set(behind)
+
+
+class _Handover(ConsumerRebalanceListener):
+    """The group waits for these callbacks before it moves partitions."""
+
+    def __init__(self, consumer: EventConsumer) -> None:
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.consumer.hand_over(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("%s now owns %s", self.consumer.group_id, sorted(assigned))
 
 
 def _validate(model: type[Payload] | None, envelope: Envelope) -> Payload:
