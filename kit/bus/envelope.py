@@ -8,14 +8,14 @@ outbox carry ``sequence`` (the CloudEvents sequence extension): 1, 2, 3, ... per
 topic in commit order, zero-padded to 20 digits so that it also orders as a string.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary
 from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent
 
 from kit.ids import new_id
 
@@ -24,6 +24,10 @@ _FORMAT = JSONFormat()
 USER_ACTOR = "app_user"
 SYSTEM_ACTOR = "system"
 SEQUENCE_DIGITS = 20
+JSON_BYTES = JSON.encode()
+USER_ACTOR_BYTES = USER_ACTOR.encode()
+SYSTEM_ACTOR_BYTES = SYSTEM_ACTOR.encode()
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -42,25 +46,28 @@ class Envelope:
     """The event's place among its aggregate's events on its topic (1 is the first)."""
 
     def to_record(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-        """Encode as Kafka ``(key, value, headers)``."""
-        auth = {"authtype": USER_ACTOR, "authid": self.actor} if self.actor else {}
-        order = {"sequence": f"{self.sequence:0{SEQUENCE_DIGITS}d}"} if self.sequence else {}
-        cloud_event = CloudEvent(
-            attributes={
-                "id": self.id,
-                "type": self.type,
-                "source": self.source,
-                "subject": self.subject,
-                "time": self.time,
-                "datacontenttype": JSON,
-                "authtype": SYSTEM_ACTOR,
-                **auth,
-                **order,
-            },
-            data=self.data,
-        )
-        message = to_binary(cloud_event, _FORMAT, key_mapper=lambda _: self.subject)
-        return self.subject.encode(), message.value, list(message.headers.items())
+        """Encode as Kafka ``(key, value, headers)``.
+
+        Written out rather than through the SDK's ``to_binary``, which validates every
+        attribute again and cost the relay 200 µs per event (its largest share, profiled);
+        the tests decode what this writes with the SDK, attribute by attribute.
+        """
+        headers = [
+            ("ce_specversion", b"1.0"),
+            ("ce_id", self.id.encode()),
+            ("ce_type", self.type.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_subject", self.subject.encode()),
+            ("ce_time", _rfc3339(self.time).encode()),
+            ("content-type", JSON_BYTES),
+        ]
+        if self.actor:
+            headers += [("ce_authtype", USER_ACTOR_BYTES), ("ce_authid", self.actor.encode())]
+        else:
+            headers.append(("ce_authtype", SYSTEM_ACTOR_BYTES))
+        if self.sequence:
+            headers.append(("ce_sequence", f"{self.sequence:0{SEQUENCE_DIGITS}d}".encode()))
+        return self.subject.encode(), _ENCODER.encode(self.data).encode(), headers
 
     @classmethod
     def from_record(
@@ -101,3 +108,7 @@ def _sequence(cloud_event: BaseCloudEvent) -> int | None:
         return int(sequence) if sequence else None
     except ValueError:
         raise ValueError(f"CloudEvent sequence {sequence!r} is not a number") from None
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

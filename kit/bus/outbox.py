@@ -38,8 +38,14 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_pending", "published_at", "id"),
-        Index("ix_outbox_pending_position", "published_at", "position"),
+        # Only unsent rows, in publication order: what relays read, and small however long
+        # published rows are kept.
+        Index(
+            "ix_outbox_pending",
+            "position",
+            postgresql_where=text("published_at IS NULL"),
+            sqlite_where=text("published_at IS NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

@@ -1,5 +1,6 @@
 """Ordered outbox: every row gets its aggregate's next ``sequence``, a global ``position``
 and a relay ``lane`` on insert (kit.bus.outbox.ORDERING_DDL); existing rows are numbered.
+The pending index holds only unsent rows, by position.
 
 Revision ID: 0003
 Revises: 0002
@@ -32,8 +33,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("sequence", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("position", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("lane", sa.SmallInteger(), nullable=True))
+        batch_op.drop_index("ix_outbox_pending")
         batch_op.create_index(
-            "ix_outbox_pending_position", ["published_at", "position"], unique=False
+            "ix_outbox_pending",
+            ["position"],
+            unique=False,
+            postgresql_where=sa.text("published_at IS NULL"),
+            sqlite_where=sa.text("published_at IS NULL"),
         )
     order_outbox(op.get_bind())
 
@@ -41,7 +47,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     unorder_outbox(op.get_bind())
     with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending_position")
+        batch_op.drop_index("ix_outbox_pending")
+        batch_op.create_index("ix_outbox_pending", ["published_at", "id"], unique=False)
         batch_op.drop_column("lane")
         batch_op.drop_column("position")
         batch_op.drop_column("sequence")
