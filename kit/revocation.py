@@ -261,10 +261,14 @@ class RevocationView:
         lag = 0
         for partition in consumer.assignment():
             highwater = consumer.highwater(partition)
-            if highwater is not None:
-                lag += max(highwater - await consumer.position(partition), 0)
+            if highwater is None:
+                continue
+            behind = max(highwater - await consumer.position(partition), 0)
+            CONSUMER_LAG.labels(
+                self.service, "revocations", partition.topic, str(partition.partition)
+            ).set(behind)
+            lag += behind
         self.lag = lag
-        CONSUMER_LAG.labels(self.service, "revocations", self.topic).set(lag)
 
 
 def attach_revocation_view(

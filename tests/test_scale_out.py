@@ -87,6 +87,11 @@ class CommitLog:
         """Per (topic, key): the ids of the committed outbox rows, in commit order."""
         connection = await asyncpg.connect(self.dsn)
         try:
+            # Decoding reads flushed WAL only, and the test server commits asynchronously:
+            # one synchronous commit that wrote WAL flushes every commit before it.
+            async with connection.transaction():
+                await connection.execute("SET LOCAL synchronous_commit = on")
+                await connection.execute("SELECT pg_logical_emit_message(true, 'test', 'flush')")
             changes = await connection.fetch(
                 "SELECT data FROM pg_logical_slot_get_changes($1, NULL, NULL, "
                 "'include-xids', '0', 'skip-empty-xacts', '1')",
