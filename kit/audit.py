@@ -13,13 +13,13 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy import JSON, Column, Index
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from kit.db import UTCDateTime, utcnow
+from kit.db import KitTable, UTCDateTime, utcnow
 from kit.ids import new_id
 
 
-class AuditRecord(SQLModel, table=True):
+class AuditRecord(KitTable, table=True):
     """One staff or admin action: ``action`` like ``event.approved``, on ``subject_id``."""
 
     __tablename__ = "audit_records"

@@ -23,9 +23,9 @@ from fastapi import Header
 from sqlalchemy import JSON, Column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from kit.db import UTCDateTime, utcnow
+from kit.db import OptInKitTable, UTCDateTime, utcnow
 from kit.problems import Conflict, Problem
 
 KEY_MAX_LENGTH = 200
@@ -52,7 +52,7 @@ def refuse_reuse(*, used_for: object, requested: object, what: str) -> None:
         raise KeyReused(f"this Idempotency-Key was used for {what}")
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(OptInKitTable, table=True):
     """The answer given to ``(owner_id, key)``; ``status_code`` is null while in progress."""
 
     __tablename__ = "idempotency_records"

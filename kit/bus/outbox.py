@@ -16,16 +16,16 @@ from typing import Any
 
 from sqlalchemy import JSON, Column, Index
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from contracts.catalog import Payload
-from kit.db import UTCDateTime, after_commit, service_of, utcnow
+from kit.db import KitTable, UTCDateTime, after_commit, service_of, utcnow
 from kit.ids import new_id
 
 OUTBOX_WAKE_KEY = "paddock.outbox_wake"
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(KitTable, table=True):
     """An event waiting to be published (``published_at`` is null until Kafka acks)."""
 
     __tablename__ = "outbox"
@@ -42,7 +42,7 @@ class OutboxMessage(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ProcessedEvent(SQLModel, table=True):
+class ProcessedEvent(KitTable, table=True):
     """An event a consumer has handled; its key makes redelivery a no-op."""
 
     __tablename__ = "processed_events"

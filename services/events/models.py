@@ -28,15 +28,18 @@ from sqlmodel import Field, SQLModel
 from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
+from kit.db.metadata import service_registry
 from kit.ids import new_id
 
 __all__ = [
+    "METADATA",
     "AuditRecord",
     "Category",
     "DrawRun",
     "Eligibility",
     "Event",
     "EventStatus",
+    "EventsTable",
     "MemberRoles",
     "OutboxMessage",
     "ProcessedEvent",
@@ -97,7 +100,15 @@ def _one_of(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
 
 
-class Venue(SQLModel, table=True):
+class EventsTable(SQLModel, registry=service_registry()):
+    """Base of events's tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
+
+
+METADATA = EventsTable.metadata
+"""events's whole schema: its tables and kit's; what its migrations and tests build."""
+
+
+class Venue(EventsTable, table=True):
     """A city clubhouse or an outside location."""
 
     __tablename__ = "venues"
@@ -113,7 +124,7 @@ class Venue(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Event(SQLModel, table=True):
+class Event(EventsTable, table=True):
     """A community event with its seat counters (see the module docstring)."""
 
     __tablename__ = "events"
@@ -160,7 +171,7 @@ class Event(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Signup(SQLModel, table=True):
+class Signup(EventsTable, table=True):
     """One user's place at one event: applied, confirmed, waitlisted or cancelled."""
 
     __tablename__ = "signups"
@@ -193,7 +204,7 @@ class Signup(SQLModel, table=True):
     checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class DrawRun(SQLModel, table=True):
+class DrawRun(EventsTable, table=True):
     """The audit record of an event's lottery: seed, input order and allocation."""
 
     __tablename__ = "draw_runs"
@@ -211,7 +222,7 @@ class DrawRun(SQLModel, table=True):
     waitlisted: int
 
 
-class MemberRoles(SQLModel, table=True):
+class MemberRoles(EventsTable, table=True):
     """The latest roles identity announced for a user (grants that postdate a token)."""
 
     __tablename__ = "member_roles"

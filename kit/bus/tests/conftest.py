@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from contracts.catalog import Payload, Topic
 from kit.bus.outbox import OutboxMessage, ProcessedEvent
-from kit.db import Database
+from kit.db import KIT_METADATA, Database
 
 
 class Pinged(Payload):
@@ -41,7 +40,7 @@ async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIter
     database = Database(postgres_database_factory("bus"), service="test")
     tables = [OutboxMessage.__table__, ProcessedEvent.__table__]  # type: ignore[attr-defined]
     async with database.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=tables)
+        await connection.run_sync(KIT_METADATA.create_all, tables=tables)
         await connection.execute(
             text("CREATE TABLE effects (ping_id uuid NOT NULL, note text NOT NULL)")
         )
