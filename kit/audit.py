@@ -3,7 +3,8 @@
 A service calls :func:`record_action` in the unit of work of the action itself, so the
 record commits (or rolls back) with what it describes: who did it, what, to which
 object, and the details a reviewer needs ("why was this event rejected, and by whom").
-Each service's models import :class:`AuditRecord` so that its migrations create the table.
+:class:`AuditRecord` is one of kit's tables (:class:`kit.db.KitTable`): every service's
+MetaData holds a copy (:func:`kit.db.metadata.service_registry`), so its migrations create it.
 """
 
 import uuid

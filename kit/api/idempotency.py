@@ -11,6 +11,8 @@ Two ways to keep the promise, both behind the one header dependency
   :func:`claim` at the start of the unit of work (a concurrent duplicate waits on the
   record's primary key and is then told to retry), :func:`remember` the answer at the end;
   a retry gets the stored answer back. A key sent with a different request is a 422.
+  It is an opt-in table of kit (:class:`kit.db.OptInKitTable`): a service that uses it names
+  it in its base, ``service_registry(IdempotencyRecord)``, and migrates it.
 """
 
 import hashlib

@@ -4,9 +4,11 @@ Seats are guarded by the database. ``events.confirmed_count`` is the number of c
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
 conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
-``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. kit's tables
-(outbox, processed events, audit records) are imported so that they are part of events'
-metadata and migrations.
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct.
+
+They derive from :class:`EventsTable`, whose MetaData is events' own: :data:`METADATA` holds
+them and kit's tables (outbox, processed events, audit records), and no other service's.
+Migrations and tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum

@@ -1,8 +1,10 @@
 """Identity's tables: users, their roles, refresh tokens, vehicles, the login throttles
-(per account, per account and client) and the devices known to an account. kit's tables
-are imported so that they are part of identity's metadata and migrations: the outbox
-(``outbox``, ``processed_events``) and the audit record of staff and admin actions
-(``audit_records``).
+(per account, per account and client) and the devices known to an account.
+
+They derive from :class:`IdentityTable`, whose MetaData is identity's own: :data:`METADATA`
+holds them and kit's tables (the outbox's ``outbox`` and ``processed_events``, the audit
+record of staff and admin actions ``audit_records``), and no other service's. Migrations and
+tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum
