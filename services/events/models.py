@@ -103,7 +103,7 @@ def _one_of(column: str, values: type[enum.StrEnum]) -> str:
 
 
 class EventsTable(SQLModel, registry=service_registry()):
-    """Base of events's tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
+    """Base of events' tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
 
 
 METADATA = EventsTable.metadata
