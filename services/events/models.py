@@ -107,7 +107,7 @@ class EventsTable(SQLModel, registry=service_registry()):
 
 
 METADATA = EventsTable.metadata
-"""events's whole schema: its tables and kit's; what its migrations and tests build."""
+"""events' whole schema: its tables and kit's; what its migrations and tests build."""
 
 
 class Venue(EventsTable, table=True):
