@@ -3,7 +3,8 @@
 A service calls :func:`record_action` in the unit of work of the action itself, so the
 record commits (or rolls back) with what it describes: who did it, what, to which
 object, and the details a reviewer needs ("why was this event rejected, and by whom").
-Each service's models import :class:`AuditRecord` so that its migrations create the table.
+:class:`AuditRecord` is one of kit's tables (:class:`kit.db.KitTable`): every service's
+MetaData holds a copy (:func:`kit.db.metadata.service_registry`), so its migrations create it.
 """
 
 import uuid
@@ -13,13 +14,13 @@ from typing import Any
 from pydantic_core import to_jsonable_python
 from sqlalchemy import JSON, Column, Index
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from kit.db import UTCDateTime, utcnow
+from kit.db import KitTable, UTCDateTime, utcnow
 from kit.ids import new_id
 
 
-class AuditRecord(SQLModel, table=True):
+class AuditRecord(KitTable, table=True):
     """One staff or admin action: ``action`` like ``event.approved``, on ``subject_id``."""
 
     __tablename__ = "audit_records"

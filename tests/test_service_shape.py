@@ -2,11 +2,11 @@
 reader who knows one knows all and a new service copies the template, not a neighbour.
 
 Fails when a service lacks a file of the shape, builds its app another way than
-:func:`kit.service.create_service_app`, defines its own pagination or ``Idempotency-Key``
-handling, commits or rolls back outside the unit of work, takes its session positionally
-in a service function, imports another service, or has an OpenAPI document a generated
-client could not type exactly (ADR 0011). (import-linter checks imports too; this test
-says which file and line.)
+:func:`kit.service.create_service_app`, keeps a table outside its own MetaData, defines its
+own pagination or ``Idempotency-Key`` handling, commits or rolls back outside the unit of
+work, takes its session positionally in a service function, imports another service, or has
+an OpenAPI document a generated client could not type exactly (ADR 0011). (import-linter
+checks imports too; this test says which file and line.)
 """
 
 import ast
@@ -18,8 +18,11 @@ import pytest
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from sqlalchemy import MetaData
+from sqlmodel import SQLModel
 
 from kit.api.pagination import page_params
+from kit.db import KIT_METADATA, OPT_IN_METADATA
 from kit.settings import ServiceSettings
 from kit.testing.contract import contract_problems
 
@@ -122,6 +125,38 @@ def test_settings_are_named_after_the_service(service: str) -> None:
     settings_class = classes[0]
     assert settings_class.model_config.get("env_prefix") == f"{service.upper()}_"
     assert settings_class.model_fields["service_name"].default == service
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_tables_live_in_the_service_metadata(service: str) -> None:
+    """``models.METADATA`` is the service's own (``kit.db.metadata.service_registry``): all
+    its tables and kit's, nobody else's; migrations/env.py migrates to it."""
+    importlib.import_module(f"services.{service}.app")  # every module that could define one
+    models = importlib.import_module(f"services.{service}.models")
+    metadata = getattr(models, "METADATA", None)
+    assert isinstance(metadata, MetaData), (
+        f"services/{service}/models.py: METADATA = <its base, on service_registry()>.metadata"
+    )
+    assert metadata is not SQLModel.metadata
+    assert not SQLModel.metadata.tables, (
+        f"tables in SQLModel's global metadata: {sorted(SQLModel.metadata.tables)}; derive "
+        "them from the service's base (kit's from kit.db.KitTable)"
+    )
+    tables = {
+        value.__table__.name: value.__table__.metadata
+        for value in vars(models).values()
+        if isinstance(value, type)
+        and issubclass(value, SQLModel)
+        and value.__module__ == models.__name__
+        and hasattr(value, "__table__")
+    }
+    elsewhere = sorted(name for name, home in tables.items() if home is not metadata)
+    assert not elsewhere, f"services/{service}/models.py: tables not in METADATA: {elsewhere}"
+    assert set(KIT_METADATA.tables) <= set(metadata.tables)
+    foreign = set(metadata.tables) - set(tables) - set(KIT_METADATA.tables)
+    assert foreign <= set(OPT_IN_METADATA.tables), f"not {service}'s tables: {sorted(foreign)}"
+    env = (SERVICES_DIR / service / "migrations" / "env.py").read_text()
+    assert "run_migrations(METADATA," in env, f"services/{service}/migrations/env.py"
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -27,7 +27,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -37,7 +37,7 @@ from kit.bus.envelope import Envelope  # noqa: E402
 from kit.bus.kafka import idempotent_producer  # noqa: E402
 from kit.bus.outbox import OutboxMessage, OutboxSequence  # noqa: E402
 from kit.bus.relay import OutboxRelay  # noqa: E402
-from kit.db import Database  # noqa: E402
+from kit.db import KIT_METADATA, Database  # noqa: E402
 
 EVENTS = 50_000
 AGGREGATES = 2_000
@@ -56,7 +56,7 @@ async def _prepare(url: str) -> None:
     db = Database(url, service="bench")
     tables = [model.__table__ for model in (OutboxMessage, OutboxSequence)]  # type: ignore[attr-defined]
     async with db.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=tables)
+        await connection.run_sync(KIT_METADATA.create_all, tables=tables)
     await db.dispose()
 
 

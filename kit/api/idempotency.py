@@ -11,6 +11,8 @@ Two ways to keep the promise, both behind the one header dependency
   :func:`claim` at the start of the unit of work (a concurrent duplicate waits on the
   record's primary key and is then told to retry), :func:`remember` the answer at the end;
   a retry gets the stored answer back. A key sent with a different request is a 422.
+  It is an opt-in table of kit (:class:`kit.db.OptInKitTable`): a service that uses it names
+  it in its base, ``service_registry(IdempotencyRecord)``, and migrates it.
 """
 
 import hashlib
@@ -23,9 +25,9 @@ from fastapi import Header
 from sqlalchemy import JSON, Column
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
-from kit.db import UTCDateTime, utcnow
+from kit.db import OptInKitTable, UTCDateTime, utcnow
 from kit.problems import Conflict, Problem
 
 KEY_MAX_LENGTH = 200
@@ -52,7 +54,7 @@ def refuse_reuse(*, used_for: object, requested: object, what: str) -> None:
         raise KeyReused(f"this Idempotency-Key was used for {what}")
 
 
-class IdempotencyRecord(SQLModel, table=True):
+class IdempotencyRecord(OptInKitTable, table=True):
     """The answer given to ``(owner_id, key)``; ``status_code`` is null while in progress."""
 
     __tablename__ = "idempotency_records"

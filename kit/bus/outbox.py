@@ -24,16 +24,16 @@ from typing import Any
 
 from sqlalchemy import DDL, JSON, BigInteger, Column, Connection, Index, SmallInteger, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field
 
 from contracts.catalog import Payload
-from kit.db import UTCDateTime, after_commit, service_of, utcnow
+from kit.db import AFTER_CREATE_KEY, KitTable, UTCDateTime, after_commit, service_of, utcnow
 from kit.ids import new_id
 
 OUTBOX_WAKE_KEY = "paddock.outbox_wake"
 
 
-class OutboxMessage(SQLModel, table=True):
+class OutboxMessage(KitTable, table=True):
     """An event waiting to be published (``published_at`` is null until Kafka acks)."""
 
     __tablename__ = "outbox"
@@ -68,7 +68,7 @@ class OutboxMessage(SQLModel, table=True):
     )
 
 
-class OutboxSequence(SQLModel, table=True):
+class OutboxSequence(KitTable, table=True):
     """The last sequence number given to an aggregate's events on one topic."""
 
     __tablename__ = "outbox_sequences"
@@ -158,15 +158,19 @@ def unorder_outbox(connection: Connection) -> None:
 
 def _order_on_create() -> None:
     table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    for dialect, statements in ORDERING_DDL.items():
-        for statement in statements:
-            event.listen(table, "after_create", DDL(statement).execute_if(dialect=dialect))
+    table.info[AFTER_CREATE_KEY] = [
+        DDL(statement).execute_if(dialect=dialect)
+        for dialect, statements in ORDERING_DDL.items()
+        for statement in statements
+    ]
+    for statement in table.info[AFTER_CREATE_KEY]:
+        event.listen(table, "after_create", statement)
 
 
 _order_on_create()
 
 
-class ProcessedEvent(SQLModel, table=True):
+class ProcessedEvent(KitTable, table=True):
     """An event a consumer has handled; its key makes redelivery a no-op."""
 
     __tablename__ = "processed_events"

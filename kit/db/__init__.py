@@ -17,6 +17,11 @@ Services never commit. The sanctioned ways to reach the database (ADR 0002):
   key, so the unit of work can read the winner and go on.
 
 :func:`dialect_insert` and :func:`upsert` are the portable ``INSERT ... ON CONFLICT``.
+
+Tables never live in SQLModel's one global ``SQLModel.metadata``: kit's own tables derive
+from :class:`KitTable` (in :data:`KIT_METADATA`, every service's database has them) or
+:class:`OptInKitTable` (a service stores them when it names them), and each service's
+tables from a base of its own with a fresh MetaData (:mod:`kit.db.metadata`).
 """
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -26,7 +31,7 @@ from typing import Annotated, Any
 
 from asyncpg.exceptions import IntegrityConstraintViolationError
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +41,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import registry
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -49,7 +55,32 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-SQLModel.metadata.naming_convention = NAMING_CONVENTION
+
+
+def new_metadata() -> MetaData:
+    """An empty MetaData with the constraint naming convention every migration relies on."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+KIT_METADATA = new_metadata()
+"""kit's tables that every service's database holds: the outbox, processed events, audit
+records. :func:`kit.db.metadata.service_registry` copies them into each service's MetaData."""
+
+OPT_IN_METADATA = new_metadata()
+"""kit's tables a service holds only when it asks for them (the idempotency replay record)."""
+
+
+class KitTable(SQLModel, registry=registry(metadata=KIT_METADATA)):
+    """Base of kit's table models that every service's database has (``table=True``)."""
+
+
+class OptInKitTable(SQLModel, registry=registry(metadata=OPT_IN_METADATA)):
+    """Base of kit's table models a service stores by naming them in its registry."""
+
+
+AFTER_CREATE_KEY = "paddock.after_create"
+"""``Table.info`` key of the DDL a kit table needs right after ``CREATE TABLE`` (the outbox's
+ordering trigger): copies of the table in a service's MetaData get it too."""
 
 AFTER_COMMIT_KEY = "paddock.after_commit"
 SERVICE_KEY = "paddock.service"

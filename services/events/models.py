@@ -4,9 +4,11 @@ Seats are guarded by the database. ``events.confirmed_count`` is the number of c
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
 conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
-``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. kit's tables
-(outbox, processed events, audit records) are imported so that they are part of events'
-metadata and migrations.
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct.
+
+They derive from :class:`EventsTable`, whose MetaData is events' own: :data:`METADATA` holds
+them and kit's tables (outbox, processed events, audit records), and no other service's.
+Migrations and tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum
@@ -28,15 +30,18 @@ from sqlmodel import Field, SQLModel
 from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
+from kit.db.metadata import service_registry
 from kit.ids import new_id
 
 __all__ = [
+    "METADATA",
     "AuditRecord",
     "Category",
     "DrawRun",
     "Eligibility",
     "Event",
     "EventStatus",
+    "EventsTable",
     "MemberRoles",
     "OutboxMessage",
     "OutboxSequence",
@@ -98,7 +103,15 @@ def _one_of(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
 
 
-class Venue(SQLModel, table=True):
+class EventsTable(SQLModel, registry=service_registry()):
+    """Base of events' tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
+
+
+METADATA = EventsTable.metadata
+"""events' whole schema: its tables and kit's; what its migrations and tests build."""
+
+
+class Venue(EventsTable, table=True):
     """A city clubhouse or an outside location."""
 
     __tablename__ = "venues"
@@ -114,7 +127,7 @@ class Venue(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Event(SQLModel, table=True):
+class Event(EventsTable, table=True):
     """A community event with its seat counters (see the module docstring)."""
 
     __tablename__ = "events"
@@ -161,7 +174,7 @@ class Event(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class Signup(SQLModel, table=True):
+class Signup(EventsTable, table=True):
     """One user's place at one event: applied, confirmed, waitlisted or cancelled."""
 
     __tablename__ = "signups"
@@ -194,7 +207,7 @@ class Signup(SQLModel, table=True):
     checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class DrawRun(SQLModel, table=True):
+class DrawRun(EventsTable, table=True):
     """The audit record of an event's lottery: seed, input order and allocation."""
 
     __tablename__ = "draw_runs"
@@ -212,7 +225,7 @@ class DrawRun(SQLModel, table=True):
     waitlisted: int
 
 
-class MemberRoles(SQLModel, table=True):
+class MemberRoles(EventsTable, table=True):
     """The latest roles identity announced for a user (grants that postdate a token)."""
 
     __tablename__ = "member_roles"

@@ -1,8 +1,10 @@
 """Identity's tables: users, their roles, refresh tokens, vehicles, the login throttles
-(per account, per account and client) and the devices known to an account. kit's tables
-are imported so that they are part of identity's metadata and migrations: the outbox
-(``outbox``, ``processed_events``) and the audit record of staff and admin actions
-(``audit_records``).
+(per account, per account and client) and the devices known to an account.
+
+They derive from :class:`IdentityTable`, whose MetaData is identity's own: :data:`METADATA`
+holds them and kit's tables (the outbox's ``outbox`` and ``processed_events``, the audit
+record of staff and admin actions ``audit_records``), and no other service's. Migrations and
+tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum
@@ -16,10 +18,13 @@ from kit.audit import AuditRecord
 from kit.auth import ROLES
 from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
 from kit.db import UTCDateTime, utcnow
+from kit.db.metadata import service_registry
 from kit.ids import new_id
 
 __all__ = [
+    "METADATA",
     "AuditRecord",
+    "IdentityTable",
     "KnownDevice",
     "LoginClientThrottle",
     "LoginThrottle",
@@ -44,7 +49,15 @@ MODEL_MAX = 100
 _ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
 
 
-class User(SQLModel, table=True):
+class IdentityTable(SQLModel, registry=service_registry()):
+    """Base of identity's tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
+
+
+METADATA = IdentityTable.metadata
+"""identity's whole schema: its tables and kit's; what its migrations and tests build."""
+
+
+class User(IdentityTable, table=True):
     """An account. A deleted account stays as a tombstone row without personal data."""
 
     __tablename__ = "users"
@@ -70,7 +83,7 @@ class User(SQLModel, table=True):
         return self.deleted_at is not None
 
 
-class UserRole(SQLModel, table=True):
+class UserRole(IdentityTable, table=True):
     """One role held by one user; the primary key makes a grant happen at most once."""
 
     __tablename__ = "user_roles"
@@ -83,7 +96,7 @@ class UserRole(SQLModel, table=True):
     granted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
-class RefreshToken(SQLModel, table=True):
+class RefreshToken(IdentityTable, table=True):
     """A refresh token, stored as its SHA-256; every rotation stays in one family."""
 
     __tablename__ = "refresh_tokens"
@@ -105,7 +118,7 @@ class VehicleStatus(enum.StrEnum):
     verified = "verified"
 
 
-class Vehicle(SQLModel, table=True):
+class Vehicle(IdentityTable, table=True):
     """A vehicle a user says they own; verified by staff or by a partner's delivery report.
 
     A VIN is verified for at most one account at a time (partial unique index); the VIN
@@ -148,7 +161,7 @@ class Vehicle(SQLModel, table=True):
     verified_by: str | None = Field(default=None, max_length=200)
 
 
-class LoginThrottle(SQLModel, table=True):
+class LoginThrottle(IdentityTable, table=True):
     """The per-account ceiling on failed logins, keyed by the email's SHA-256.
 
     Every email is counted here, with or without an account, so that the throttle does not
@@ -165,7 +178,7 @@ class LoginThrottle(SQLModel, table=True):
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class LoginClientThrottle(SQLModel, table=True):
+class LoginClientThrottle(IdentityTable, table=True):
     """Failed logins of one client (an address, or a device id) against one email.
 
     Keyed by SHA-256s of the email and of the client key, for emails with and without
@@ -181,7 +194,7 @@ class LoginClientThrottle(SQLModel, table=True):
     blocked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class KnownDevice(SQLModel, table=True):
+class KnownDevice(IdentityTable, table=True):
     """A device id (its SHA-256) that logged in to the account successfully before."""
 
     __tablename__ = "known_devices"

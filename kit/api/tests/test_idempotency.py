@@ -6,7 +6,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from sqlmodel import SQLModel
 
 from kit.api.idempotency import (
     IdempotencyRecord,
@@ -16,7 +15,7 @@ from kit.api.idempotency import (
     refuse_reuse,
     remember,
 )
-from kit.db import Database
+from kit.db import OPT_IN_METADATA, Database
 from kit.problems import Conflict
 
 TABLES = [IdempotencyRecord.__table__]  # type: ignore[attr-defined]
@@ -25,7 +24,7 @@ TABLES = [IdempotencyRecord.__table__]  # type: ignore[attr-defined]
 @pytest.fixture
 async def records(database: Database) -> Database:
     async with database.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=TABLES)
+        await connection.run_sync(OPT_IN_METADATA.create_all, tables=TABLES)
     return database
 
 
@@ -63,7 +62,7 @@ async def test_keys_belong_to_their_owner(records: Database) -> None:
 async def pg_records(postgres_database_factory: Callable[[str], str]) -> AsyncIterator[Database]:
     database = Database(postgres_database_factory("kit_idem"), service="test")
     async with database.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=TABLES)
+        await connection.run_sync(OPT_IN_METADATA.create_all, tables=TABLES)
     yield database
     await database.dispose()
 

@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import SQLModel
 
 from contracts.catalog import Payload, Topic
 from kit.bus.outbox import OutboxMessage, OutboxSequence, ProcessedEvent
-from kit.db import Database
+from kit.db import KIT_METADATA, Database, KitTable
 
-OUTBOX_MODELS: tuple[type[SQLModel], ...] = (OutboxMessage, OutboxSequence, ProcessedEvent)
+OUTBOX_MODELS: tuple[type[KitTable], ...] = (OutboxMessage, OutboxSequence, ProcessedEvent)
 """The tables a service's outbox and consumers need."""
 
 
@@ -44,7 +43,7 @@ async def database(postgres_database_factory: Callable[[str], str]) -> AsyncIter
     database = Database(postgres_database_factory("bus"), service="test")
     tables = [model.__table__ for model in OUTBOX_MODELS]  # type: ignore[attr-defined]
     async with database.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=tables)
+        await connection.run_sync(KIT_METADATA.create_all, tables=tables)
         await connection.execute(
             text("CREATE TABLE effects (ping_id uuid NOT NULL, note text NOT NULL)")
         )

@@ -8,13 +8,13 @@ from collections import defaultdict
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlmodel import SQLModel, col
+from sqlmodel import col
 
 from kit.bus.envelope import Envelope
 from kit.bus.outbox import OutboxMessage, publish
 from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import OUTBOX_MODELS, Pinged, make_payload_type
-from kit.db import Database
+from kit.db import KIT_METADATA, Database
 from kit.testing.kafka import read_topic
 from kit.testing.waiting import eventually
 
@@ -64,7 +64,7 @@ async def test_a_later_commit_gets_the_later_sequence(database: Database, topic_
 async def test_rows_keep_the_order_on_sqlite(tmp_path: Path, topic_name: str) -> None:
     database = Database(f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}", service="test")
     async with database.engine.begin() as connection:
-        await connection.run_sync(SQLModel.metadata.create_all, tables=TABLES)
+        await connection.run_sync(KIT_METADATA.create_all, tables=TABLES)
     model = make_payload_type(topic_name)
     subjects = [uuid.uuid4(), uuid.uuid4()]
     try:

@@ -1,9 +1,8 @@
-"""Alembic environment of events: its tables (and the outbox's) on its own database."""
-
-from sqlmodel import SQLModel
+"""Alembic environment of events: its schema (``models.METADATA``: its tables and kit's) on
+its own database."""
 
 from kit.db.migrate import run_migrations
-from services.events import models  # noqa: F401  (registers the tables)
 from services.events.config import EventsSettings
+from services.events.models import METADATA
 
-run_migrations(SQLModel.metadata, EventsSettings().database_url)
+run_migrations(METADATA, EventsSettings().database_url)

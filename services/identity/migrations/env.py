@@ -1,9 +1,8 @@
-"""Alembic environment of identity: its tables (and the outbox's) on its own database."""
-
-from sqlmodel import SQLModel
+"""Alembic environment of identity: its schema (``models.METADATA``: its tables and kit's) on
+its own database."""
 
 from kit.db.migrate import run_migrations
-from services.identity import models  # noqa: F401  (registers the tables)
 from services.identity.config import IdentitySettings
+from services.identity.models import METADATA
 
-run_migrations(SQLModel.metadata, IdentitySettings().database_url)
+run_migrations(METADATA, IdentitySettings().database_url)
