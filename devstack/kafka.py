@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -110,12 +110,16 @@ def kafka_cluster_id() -> str:
 class BrokerTls:
     """The TLS listeners' material: the broker's ``key`` (unencrypted PKCS#8 PEM) and its
     ``certificate`` (PEM, naming 127.0.0.1), the ``client_ca`` that signs the certificates
-    the mutual TLS listener accepts, and the SCRAM users (name to password) of the SASL one."""
+    the mutual TLS listener accepts, and the SCRAM users (name to password) of the SASL one.
+    With ``authorize``, the broker enforces ACLs (:meth:`KafkaBroker.allow`) on both TLS
+    listeners, as Strimzi's ``authorization: simple`` does; a certificate's user is its CN,
+    and the plain listener stays a super user."""
 
     key: Path
     certificate: Path
     client_ca: Path
     scram_users: Mapping[str, str] = field(default_factory=dict)
+    authorize: bool = False
 
 
 def tls_properties(tls: BrokerTls, keystore: Path) -> dict[str, str]:
@@ -132,7 +136,15 @@ def tls_properties(tls: BrokerTls, keystore: Path) -> dict[str, str]:
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(tls.client_ca),
         f"listener.name.{mtls}.ssl.client.auth": "required",
-    }
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+    } | (
+        {
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:ANONYMOUS",  # the plain and controller listeners
+        }
+        if tls.authorize
+        else {}
+    )
 
 
 def server_properties(
@@ -299,6 +311,34 @@ class KafkaBroker:
                 return
             time.sleep(0.3)
         raise DevstackError(f"Kafka broker not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def allow(
+        self,
+        user: str,
+        operations: Sequence[str],
+        *,
+        topics: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        prefixed: bool = False,
+    ) -> None:
+        """Add ACLs allowing ``user`` ``operations`` on every one of ``topics`` and
+        ``groups`` (names, or prefixes), with Kafka's own ``kafka-acls`` tool."""
+        resources = [arg for t in topics for arg in ("--topic", t)]
+        resources += [arg for g in groups for arg in ("--group", g)]
+        command = self._java(
+            "org.apache.kafka.tools.AclCommand",
+            "--bootstrap-server",
+            self.bootstrap_servers,
+            "--add",
+            "--allow-principal",
+            f"User:{user}",
+            *[arg for operation in operations for arg in ("--operation", operation)],
+            *resources,
+            *(["--resource-pattern-type", "prefixed"] if prefixed else []),
+        )
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            raise DevstackError(f"adding ACLs failed:\n{result.stdout}{result.stderr}")
 
     def wait(self) -> int:
         """Block until the broker process exits; return its exit code."""
