@@ -3,15 +3,15 @@
 Each service subclasses :class:`ServiceSettings` with its own env prefix
 (``IDENTITY_``, ``EVENTS_`` ...). Secrets come only from the environment, and
 placeholder secrets are refused outside development (:func:`refuse_placeholder`).
-How to reach Kafka comes from the shared ``KAFKA_*`` names and is checked once, when the
-settings load (:attr:`ServiceSettings.kafka`): a pod of one service carries that
-service's Kafka identity.
+How to reach Kafka comes from the shared ``KAFKA_*`` names and is checked when the settings
+load (:attr:`ServiceSettings.kafka`): a pod of one service carries that service's Kafka
+identity.
 """
 
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kit.bus.kafka import KafkaConnection, SaslMechanism, SecurityProtocol
@@ -106,12 +106,17 @@ class ServiceSettings(BaseSettings):
         "provider lookup for nothing (kit's own metrics and access log stay either way)",
     )
 
-    _kafka: KafkaConnection = PrivateAttr()
-
     @model_validator(mode="after")
-    def _connect_kafka(self) -> Self:
-        """Build :attr:`kafka`, so that a nonsensical combination fails at startup."""
-        self._kafka = KafkaConnection(
+    def _refuse_nonsensical_kafka(self) -> Self:
+        """Fail when the settings load, not at the first connection: :attr:`kafka` raises
+        ``ValueError`` for a combination that makes no sense."""
+        _ = self.kafka
+        return self
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        """How this service's Kafka clients reach the cluster."""
+        return KafkaConnection(
             bootstrap_servers=self.kafka_bootstrap_servers,
             security_protocol=self.kafka_security_protocol,
             sasl_mechanism=self.kafka_sasl_mechanism,
@@ -121,12 +126,6 @@ class ServiceSettings(BaseSettings):
             cert_file=self.kafka_ssl_cert_file,
             key_file=self.kafka_ssl_key_file,
         )
-        return self
-
-    @property
-    def kafka(self) -> KafkaConnection:
-        """How this service's Kafka clients reach the cluster."""
-        return self._kafka
 
     @property
     def is_development(self) -> bool:
