@@ -11,7 +11,8 @@ foreground CLI that ``make run`` supervises::
 
 Everything listens on 127.0.0.1 only. A broker given :class:`BrokerTls` also has two TLS
 listeners, as production has (``deploy/k8s``): ``SASL_SSL`` with SCRAM-SHA-512 logins and
-``SSL`` that requires a client certificate (mutual TLS); the plain one stays for the rest.
+``SSL`` that requires a client certificate (mutual TLS), optionally enforcing ACLs
+(:meth:`KafkaBroker.allow`); the plain one stays for the rest.
 """
 
 import argparse
