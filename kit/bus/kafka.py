@@ -53,7 +53,7 @@ class KafkaConnection:
         if self.security_protocol == "PLAINTEXT" and (self.ca_file or self.cert_file):
             return "TLS files are set but KAFKA_SECURITY_PROTOCOL is PLAINTEXT"
         if not sasl and (self.username or self.password):
-            return f"KAFKA_USERNAME or KAFKA_PASSWORD is set, for {self.security_protocol}"
+            return f"KAFKA_USERNAME and KAFKA_PASSWORD need SASL_SSL, not {self.security_protocol}"
         if sasl and not (self.username and self.password and self.password.get_secret_value()):
             return "SASL_SSL needs both KAFKA_USERNAME and KAFKA_PASSWORD"
         if bool(self.cert_file) != bool(self.key_file):

@@ -58,7 +58,7 @@ def test_kafka_sasl_ssl_comes_from_the_environment(monkeypatch: pytest.MonkeyPat
     [
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_USERNAME": "events"}, "KAFKA_PASSWORD"),
         ({"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_PASSWORD": "hunter2"}, "KAFKA_USERNAME"),
-        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_PASSWORD": "hunter2"}, "for SSL"),
+        ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_PASSWORD": "hunter2"}, "not SSL"),
         ({"KAFKA_SSL_CAFILE": "ca.crt"}, "PLAINTEXT"),
         ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_KEYFILE": "k.pem"}, "KAFKA_SSL_CERTFILE"),
         ({"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "/nowhere"}, "no such file"),
