@@ -1,4 +1,4 @@
-"""The Kubernetes manifests keep up with the code: services, topics and settings.
+"""The Kubernetes manifests keep up with the code: services, topics, Kafka users, settings.
 
 These tests read deploy/k8s's YAML files directly (no kustomize, no Go): they run in every
 ``make test``. ``make k8s-validate`` builds the overlays and checks the schemas and lints.
