@@ -9,7 +9,10 @@ foreground CLI that ``make run`` supervises::
     python -m devstack.kafka wait --bootstrap-servers 127.0.0.1:9092
     python -m devstack.kafka jars
 
-Everything listens on 127.0.0.1 only.
+Everything listens on 127.0.0.1 only. A broker given :class:`BrokerTls` also has two TLS
+listeners, as production has (``deploy/k8s``): ``SASL_SSL`` with SCRAM-SHA-512 logins and
+``SSL`` that requires a client certificate (mutual TLS), optionally enforcing ACLs
+(:meth:`KafkaBroker.allow`); the plain one stays for the rest.
 """
 
 import argparse
@@ -26,6 +29,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -40,6 +45,9 @@ LIBS = Path(".cache/kafka/libs")
 POM_STAMP = ".pom.sha256"
 WARMUP_TOPIC = "__paddock_warmup"
 PR_SET_PDEATHSIG = 1
+SASL_LISTENER = "SASL"  # SASL_SSL, SCRAM-SHA-512
+MTLS_LISTENER = "MTLS"  # SSL, client certificate required
+SCRAM_MECHANISM = "SCRAM-SHA-512"
 
 LOG4J_PROPERTIES = """\
 log4j.rootLogger=INFO, stdout
@@ -99,17 +107,68 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
-def server_properties(data_dir: Path, port: int, controller_port: int) -> str:
-    """``server.properties`` for a one-node KRaft cluster tuned for development."""
+@dataclass(frozen=True)
+class BrokerTls:
+    """The TLS listeners' material: the broker's ``key`` (unencrypted PKCS#8 PEM) and its
+    ``certificate`` (PEM, naming 127.0.0.1), the ``client_ca`` that signs the certificates
+    the mutual TLS listener accepts, and the SCRAM users (name to password) of the SASL one.
+    With ``authorize``, the broker enforces ACLs (:meth:`KafkaBroker.allow`) on both TLS
+    listeners, as Strimzi's ``authorization: simple`` does; a certificate's user is its CN,
+    and the plain listener stays a super user."""
+
+    key: Path
+    certificate: Path
+    client_ca: Path
+    scram_users: Mapping[str, str] = field(default_factory=dict)
+    authorize: bool = False
+
+
+def tls_properties(tls: BrokerTls, keystore: Path) -> dict[str, str]:
+    """The settings of both TLS listeners; ``keystore`` is the key and certificate, in one
+    PEM file as Kafka reads them."""
+    sasl, mtls = SASL_LISTENER.lower(), MTLS_LISTENER.lower()
+    return {
+        "sasl.enabled.mechanisms": SCRAM_MECHANISM,
+        f"listener.name.{sasl}.{SCRAM_MECHANISM.lower()}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(keystore),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(tls.client_ca),
+        f"listener.name.{mtls}.ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+)$/$1/,DEFAULT",
+    } | (
+        {
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": "User:ANONYMOUS",  # the plain and controller listeners
+        }
+        if tls.authorize
+        else {}
+    )
+
+
+def server_properties(
+    data_dir: Path, port: int, controller_port: int, tls_ports: tuple[int, int] | None = None
+) -> str:
+    """``server.properties`` for a one-node KRaft cluster tuned for development; with
+    ``tls_ports``, the SASL_SSL and the mutual TLS listeners' ports are added (their
+    certificates come from :func:`tls_properties`)."""
+    protocols = {"PLAINTEXT": ("PLAINTEXT", port)}
+    if tls_ports is not None:
+        protocols[SASL_LISTENER] = ("SASL_SSL", tls_ports[0])
+        protocols[MTLS_LISTENER] = ("SSL", tls_ports[1])
+    advertised = ",".join(f"{name}://{LOCALHOST}:{p}" for name, (_, p) in protocols.items())
+    protocol_map = ",".join(f"{name}:{protocol}" for name, (protocol, _) in protocols.items())
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{LOCALHOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{LOCALHOST}:{port},CONTROLLER://{LOCALHOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{LOCALHOST}:{port}",
+        "listeners": f"{advertised},CONTROLLER://{LOCALHOST}:{controller_port}",
+        "advertised.listeners": advertised,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": f"{protocol_map},CONTROLLER:PLAINTEXT",
         "log.dirs": str(data_dir / "data"),
         "num.partitions": "3",
         "auto.create.topics.enable": "true",
@@ -133,9 +192,9 @@ def _die_with_parent() -> None:
 class KafkaBroker:
     """One Kafka broker process with its configuration and data under ``data_dir``.
 
-    Ports are chosen free when not given. An already formatted ``data_dir`` is reused. Call
-    :meth:`start` from a long-lived thread: the broker is terminated when that thread's process
-    dies, so it never outlives its owner.
+    Ports are chosen free when not given. An already formatted ``data_dir`` is reused (its
+    SCRAM users are those it was formatted with). Call :meth:`start` from a long-lived thread:
+    the broker is terminated when that thread's process dies, so it never outlives its owner.
     """
 
     def __init__(
@@ -145,10 +204,13 @@ class KafkaBroker:
         controller_port: int | None = None,
         libs: Path | None = None,
         heap: str = "512m",
+        tls: BrokerTls | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
+        self.tls = tls
+        self.tls_ports = (free_port(), free_port()) if tls is not None else None
         self.libs = libs
         self.heap = heap
         self.log_path = self.data_dir / "kafka.log"
@@ -158,6 +220,18 @@ class KafkaBroker:
     @property
     def bootstrap_servers(self) -> str:
         return f"{LOCALHOST}:{self.port}"
+
+    @property
+    def sasl_ssl_bootstrap_servers(self) -> str:
+        """The SASL_SSL listener (SCRAM-SHA-512 logins of ``tls.scram_users``)."""
+        assert self.tls_ports is not None, "a broker started with tls"
+        return f"{LOCALHOST}:{self.tls_ports[0]}"
+
+    @property
+    def mtls_bootstrap_servers(self) -> str:
+        """The SSL listener that requires a client certificate signed by ``tls.client_ca``."""
+        assert self.tls_ports is not None, "a broker started with tls"
+        return f"{LOCALHOST}:{self.tls_ports[1]}"
 
     def _java(self, main_class: str, *args: str) -> list[str]:
         libs = self.libs or ensure_jars()
@@ -178,10 +252,25 @@ class KafkaBroker:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
         config = self.data_dir / "server.properties"
-        config.write_text(server_properties(self.data_dir, self.port, self.controller_port))
+        text = server_properties(self.data_dir, self.port, self.controller_port, self.tls_ports)
+        scram: list[str] = []
+        if self.tls is not None:
+            keystore = self.data_dir / "keystore.pem"
+            keystore.write_text(self.tls.key.read_text() + self.tls.certificate.read_text())
+            keystore.chmod(0o600)
+            text += "".join(f"{k}={v}\n" for k, v in tls_properties(self.tls, keystore).items())
+            for name, password in self.tls.scram_users.items():
+                scram += ["--add-scram", f"{SCRAM_MECHANISM}=[name={name},password={password}]"]
+        config.write_text(text)
         if not (self.data_dir / "data" / "meta.properties").exists():
             command = self._java(
-                "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(), "-c", str(config)
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                kafka_cluster_id(),
+                "-c",
+                str(config),
+                *scram,
             )
             result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
             if result.returncode != 0:
@@ -223,6 +312,34 @@ class KafkaBroker:
                 return
             time.sleep(0.3)
         raise DevstackError(f"Kafka broker not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def allow(
+        self,
+        user: str,
+        operations: Sequence[str],
+        *,
+        topics: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        prefixed: bool = False,
+    ) -> None:
+        """Add ACLs allowing ``user`` ``operations`` on every one of ``topics`` and
+        ``groups`` (names, or prefixes), with Kafka's own ``kafka-acls`` tool."""
+        resources = [arg for t in topics for arg in ("--topic", t)]
+        resources += [arg for g in groups for arg in ("--group", g)]
+        command = self._java(
+            "org.apache.kafka.tools.AclCommand",
+            "--bootstrap-server",
+            self.bootstrap_servers,
+            "--add",
+            "--allow-principal",
+            f"User:{user}",
+            *[arg for operation in operations for arg in ("--operation", operation)],
+            *resources,
+            *(["--resource-pattern-type", "prefixed"] if prefixed else []),
+        )
+        result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
+        if result.returncode != 0:
+            raise DevstackError(f"adding ACLs failed:\n{result.stdout}{result.stderr}")
 
     def wait(self) -> int:
         """Block until the broker process exits; return its exit code."""

@@ -53,7 +53,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         components.append(
             attach_revocation_view(
                 verifier,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka=settings.kafka,
                 service=settings.service_name,
             )
         )

@@ -35,7 +35,7 @@ from contracts.catalog import Payload
 from contracts.identity import IDENTITY_USERS, SessionsRevoked, UserDeleted, UserRoleChanged
 from kit.auth import CLOCK_SKEW_SECONDS, MAX_TOKEN_LIFETIME_SECONDS, Principal, TokenVerifier
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import REQUEST_TIMEOUT_MS, stop_within
+from kit.bus.kafka import KafkaConnection, committed_reader, stop_within
 from kit.clock import SYSTEM_CLOCK, Clock
 from kit.metrics import CONSUMER_LAG
 
@@ -58,7 +58,7 @@ class RevocationView:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         *,
         service: str,
         topic: str = IDENTITY_USERS.name,
@@ -66,7 +66,7 @@ class RevocationView:
         catch_up_timeout: float = CATCH_UP_TIMEOUT_SECONDS,
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.service = service
         self.topic = topic
         self.max_token_lifetime = max_token_lifetime
@@ -179,15 +179,8 @@ class RevocationView:
                 backoff = min(backoff * 2, 5.0)
 
     async def _read(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=None,
-            client_id=f"{self.service}-revocations",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            request_timeout_ms=REQUEST_TIMEOUT_MS + 5_000,
-            metadata_max_age_ms=5_000,
+        consumer = committed_reader(
+            self.kafka, group_id=None, client_id=f"{self.service}-revocations"
         )
         try:
             await consumer.start()
@@ -272,12 +265,12 @@ class RevocationView:
 
 
 def attach_revocation_view(
-    verifier: TokenVerifier, *, bootstrap_servers: str, service: str
+    verifier: TokenVerifier, *, kafka: KafkaConnection, service: str
 ) -> RevocationView:
-    """A view read from ``bootstrap_servers`` that ``verifier`` consults from now on, with
+    """A view read from ``kafka`` that ``verifier`` consults from now on, with
     the verifier's clock and lifetime cap; start it as a component of the app."""
     view = RevocationView(
-        bootstrap_servers,
+        kafka,
         service=service,
         max_token_lifetime=verifier.max_token_lifetime,
         clock=verifier.clock,

@@ -57,7 +57,7 @@ def create_service_app(
         components.append(
             OutboxRelay(
                 database=database,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka=settings.kafka,
                 service=settings.service_name,
             )
         )
@@ -66,7 +66,7 @@ def create_service_app(
                 name=subscription.name,
                 service=settings.service_name,
                 database=database,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka=settings.kafka,
                 handlers=subscription.handlers,
             )
             for subscription in subscriptions
@@ -81,7 +81,7 @@ def create_service_app(
         components.append(
             attach_revocation_view(
                 token_verifier,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                kafka=settings.kafka,
                 service=settings.service_name,
             )
         )

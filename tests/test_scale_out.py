@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from contracts.events import EVENTS_EVENTS, EVENTS_SIGNUPS
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import KafkaConnection
 from kit.bus.outbox import OutboxMessage
 from kit.bus.relay import OutboxRelay
 from kit.db import Database
@@ -151,7 +152,7 @@ async def test_every_event_reaches_kafka_in_commit_order_from_three_replicas(
 ) -> None:
     database = Database(events_database, service="events")
     extra_relays = [
-        OutboxRelay(database=database, bootstrap_servers=kafka_bootstrap, service="events")
+        OutboxRelay(database=database, kafka=KafkaConnection(kafka_bootstrap), service="events")
         for _ in replicas
     ]
     for relay in extra_relays:

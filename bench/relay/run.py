@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.harness import Result, database, durable_postgres, kafka_broker  # noqa: E402
 from kit.bus.envelope import Envelope  # noqa: E402
-from kit.bus.kafka import idempotent_producer  # noqa: E402
+from kit.bus.kafka import KafkaConnection, idempotent_producer  # noqa: E402
 from kit.bus.outbox import OutboxMessage, OutboxSequence  # noqa: E402
 from kit.bus.relay import OutboxRelay  # noqa: E402
 from kit.db import KIT_METADATA, Database  # noqa: E402
@@ -83,7 +83,7 @@ def _relay_process(url: str, bootstrap: str, ready: "multiprocessing.synchronize
         db = Database(url, service="bench")
         relay = OutboxRelay(
             database=db,
-            bootstrap_servers=bootstrap,
+            kafka=KafkaConnection(bootstrap),
             service="bench",
             batch_size=BATCH,
             sweep_interval=SWEEP_SECONDS,
@@ -151,7 +151,9 @@ async def producer_alone(bootstrap: str) -> Result:
         ).to_record()
         for n in range(EVENTS)
     ]
-    producer: AIOKafkaProducer = idempotent_producer(bootstrap, client_id="bench-floor")
+    producer: AIOKafkaProducer = idempotent_producer(
+        KafkaConnection(bootstrap), client_id="bench-floor"
+    )
     started = time.perf_counter()  # starting a producer counts, as it does for a relay
     await producer.start()
     try:

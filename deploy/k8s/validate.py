@@ -3,12 +3,13 @@
 1. tools: kustomize (``go install`` into .cache/bin) and a tool venv (.cache/k8s-tools,
    from the hash-pinned deploy/k8s/tools.txt: checkov, kubernetes-validate, jsonschema,
    hadolint), each made once and remade when its pin changes;
-2. components/strimzi/topics.yaml is fresh (generate_topics.py --check);
+2. components/strimzi/topics.yaml and users.yaml are fresh (generate_topics.py --check);
 3. ``kustomize build`` of every overlay (into .cache/k8s-validate/<overlay>.yaml);
 4. schemas (schemas.py): Kubernetes kinds strictly against Kubernetes KUBERNETES_VERSION,
    custom resources against the Strimzi and CloudNativePG CRDs in deploy/k8s/crds/;
 5. Paddock's own rules (``policy``): references resolve, every Deployment has its Service,
-   PDB and HPA, prod spreads and keeps two replicas, the database connections fit;
+   PDB and HPA, prod spreads and keeps two replicas, the database connections fit, Kafka
+   listens only with TLS and a login, and every pod logs in as a KafkaUser of the build;
 6. checkov on the built manifests and the Dockerfile, hadolint on the Dockerfile.
 
 Exits non-zero on any finding. A finding that is accepted must be explained: checks
@@ -167,6 +168,44 @@ def policy(overlay: str, docs: list[dict[str, Any]]) -> Iterator[str]:
                 yield f"HorizontalPodAutoscaler/{name}: prod needs at least 2 replicas"
 
     yield from connection_budget(overlay, docs, deployments, config_maps, hpas)
+    yield from kafka_logins(docs, deployments)
+
+
+def kafka_logins(
+    docs: list[dict[str, Any]], deployments: dict[str, dict[str, Any]]
+) -> Iterator[str]:
+    """With Strimzi's Kafka in the build: no listener without TLS and authentication, and
+    every container's KAFKA_PASSWORD and CA volume come from a KafkaUser and a cluster of it."""
+    clusters = by_kind(docs, "Kafka")
+    if not clusters:  # a managed Kafka: its users are not in the manifests
+        return
+    users = by_kind(docs, "KafkaUser")
+    for name, kafka in clusters.items():
+        for listener in kafka["spec"]["kafka"]["listeners"]:
+            if not (listener.get("tls") and listener.get("authentication")):
+                yield f"Kafka/{name}: listener {listener['name']} needs tls and authentication"
+    for name, deployment in deployments.items():
+        pod = deployment["spec"]["template"]["spec"]
+        ca_secrets = {v.get("secret", {}).get("secretName") for v in pod.get("volumes", [])}
+        for container in containers(deployment):
+            where = f"Deployment/{name}/{container['name']}"
+            refs = [
+                var["valueFrom"]["secretKeyRef"]
+                for var in container.get("env", [])
+                if var["name"] == "KAFKA_PASSWORD" and "secretKeyRef" in var.get("valueFrom", {})
+            ]
+            if not refs:
+                yield f"{where}: no KAFKA_PASSWORD from a KafkaUser's Secret"
+                continue
+            user = users.get(refs[0]["name"])
+            if user is None:
+                yield f"{where}: KAFKA_PASSWORD from {refs[0]['name']}, which is no KafkaUser"
+                continue
+            cluster = user["metadata"].get("labels", {}).get("strimzi.io/cluster")
+            if cluster not in clusters:
+                yield f"KafkaUser/{refs[0]['name']}: no Kafka {cluster}"
+            elif f"{cluster}-cluster-ca-cert" not in ca_secrets:
+                yield f"Deployment/{name}: does not mount {cluster}-cluster-ca-cert"
 
 
 def connection_budget(
@@ -280,7 +319,7 @@ def main() -> int:
     say("== tools")
     binary, python = kustomize(), tools_python()
 
-    findings = step("topics.yaml matches contracts/", topics_fresh)
+    findings = step("topics.yaml and users.yaml match contracts/", topics_fresh)
 
     built: list[Path] = []
     docs: dict[str, list[dict[str, Any]]] = {}

@@ -33,7 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.catalog import Payload
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import STOP_TIMEOUT_SECONDS, committed_reader, idempotent_producer, stop_within
+from kit.bus.kafka import (
+    STOP_TIMEOUT_SECONDS,
+    KafkaConnection,
+    committed_reader,
+    idempotent_producer,
+    stop_within,
+)
 from kit.bus.outbox import ProcessedEvent
 from kit.db import Database
 from kit.metrics import CONSUMER_EVENTS, CONSUMER_LAG
@@ -62,7 +68,7 @@ class EventConsumer:
         name: str,
         service: str,
         database: Database,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         handlers: Mapping[type[Payload], Handler],
         max_attempts: int = 3,
         retry_backoff: float = 0.2,
@@ -71,7 +77,7 @@ class EventConsumer:
         self.consumer_name = name
         self.service = service
         self.database = database
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.handlers = {model.event_type: (model, handler) for model, handler in handlers.items()}
         self.topics = sorted({model.topic.name for model in handlers})
         self.max_attempts = max_attempts
@@ -112,11 +118,9 @@ class EventConsumer:
 
     async def _consume(self) -> None:
         client_id = f"{self.group_id}"
-        consumer = committed_reader(
-            self.bootstrap_servers, group_id=self.group_id, client_id=client_id
-        )
+        consumer = committed_reader(self.kafka, group_id=self.group_id, client_id=client_id)
         consumer.subscribe(self.topics, listener=_Handover(self))
-        dlq = idempotent_producer(self.bootstrap_servers, client_id=f"{client_id}-dlq")
+        dlq = idempotent_producer(self.kafka, client_id=f"{client_id}-dlq")
         try:
             await consumer.start()
             await dlq.start()

@@ -7,20 +7,22 @@
 is republished, so a record is replayed once however often the command runs; the
 original headers go back without the ``paddock_dlq_*`` diagnosis. Consumers dedupe on
 the event id, so only the consumer that failed on it does the work again.
-``KAFKA_BOOTSTRAP_SERVERS`` selects the cluster.
+``KAFKA_BOOTSTRAP_SERVERS`` selects the cluster, and the other ``KAFKA_*`` settings how to
+reach it (:class:`kit.settings.ServiceSettings`): in Kubernetes, run it with the
+credentials of a user that may read the DLQ and write the topic.
 """
 
 import argparse
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from kit.bus.consumer import DLQ_HEADER_PREFIX
-from kit.bus.kafka import committed_reader, idempotent_producer
+from kit.bus.kafka import KafkaConnection, committed_reader, idempotent_producer
+from kit.settings import ServiceSettings
 
 REPLAY_GROUP_PREFIX = "paddock-dlq-replay."
 IDLE_MS = 2_000
@@ -53,9 +55,9 @@ def describe(record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     )
 
 
-async def list_dead_letters(bootstrap_servers: str, topic: str) -> list[DeadLetter]:
+async def list_dead_letters(kafka: KafkaConnection, topic: str) -> list[DeadLetter]:
     """Every record in ``<topic>.dlq``, oldest first (no offsets are committed)."""
-    reader = committed_reader(bootstrap_servers, f"{topic}.dlq", group_id=None, client_id="dlq")
+    reader = committed_reader(kafka, f"{topic}.dlq", group_id=None, client_id="dlq")
     await reader.start()
     try:
         return [describe(record) async for record in _drain(reader)]
@@ -63,15 +65,15 @@ async def list_dead_letters(bootstrap_servers: str, topic: str) -> list[DeadLett
         await reader.stop()
 
 
-async def replay(bootstrap_servers: str, topic: str) -> int:
+async def replay(kafka: KafkaConnection, topic: str) -> int:
     """Republish not-yet-replayed records of ``<topic>.dlq`` to ``topic``; return the count."""
     reader = committed_reader(
-        bootstrap_servers,
+        kafka,
         f"{topic}.dlq",
         group_id=f"{REPLAY_GROUP_PREFIX}{topic}",
         client_id="dlq-replay",
     )
-    producer = idempotent_producer(bootstrap_servers, client_id="dlq-replay")
+    producer = idempotent_producer(kafka, client_id="dlq-replay")
     await reader.start()
     await producer.start()
     replayed = 0
@@ -105,12 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Inspect and replay dead-lettered events.")
     parser.add_argument("action", choices=["list", "replay"])
     parser.add_argument("topic", help="the original topic, e.g. identity.users")
-    parser.add_argument(
-        "--bootstrap-servers", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-    )
+    parser.add_argument("--bootstrap-servers", help="instead of KAFKA_BOOTSTRAP_SERVERS")
     args = parser.parse_args()
+    kafka = ServiceSettings().kafka
+    if args.bootstrap_servers:
+        kafka = replace(kafka, bootstrap_servers=args.bootstrap_servers)
     if args.action == "list":
-        letters = asyncio.run(list_dead_letters(args.bootstrap_servers, args.topic))
+        letters = asyncio.run(list_dead_letters(kafka, args.topic))
         for letter in letters:
             print(
                 f"{letter.offset}\t{letter.event_type}\t{letter.event_id}\t"
@@ -118,7 +121,7 @@ def main() -> None:
             )
         print(f"{len(letters)} dead letter(s) in {args.topic}.dlq")
     else:
-        count = asyncio.run(replay(args.bootstrap_servers, args.topic))
+        count = asyncio.run(replay(kafka, args.topic))
         print(f"replayed {count} record(s) from {args.topic}.dlq to {args.topic}")
 
 

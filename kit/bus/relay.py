@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import STOP_TIMEOUT_SECONDS, idempotent_producer, stop_within
+from kit.bus.kafka import STOP_TIMEOUT_SECONDS, KafkaConnection, idempotent_producer, stop_within
 from kit.bus.outbox import OUTBOX_WAKE_KEY, OutboxMessage
 from kit.db import Database, utcnow
 from kit.metrics import COMPONENT_UP, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED
@@ -104,7 +104,7 @@ class OutboxRelay:
         self,
         *,
         database: Database,
-        bootstrap_servers: str,
+        kafka: KafkaConnection,
         service: str,
         batch_size: int = 500,
         sweep_interval: float = 1.0,
@@ -113,7 +113,7 @@ class OutboxRelay:
         monitor_interval: float = MONITOR_INTERVAL_SECONDS,
     ) -> None:
         self.database = database
-        self.bootstrap_servers = bootstrap_servers
+        self.kafka = kafka
         self.service = service
         self.batch_size = batch_size
         self.sweep_interval = sweep_interval
@@ -196,9 +196,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = idempotent_producer(
-                self.bootstrap_servers, client_id=f"{self.service}-outbox"
-            )
+            producer = idempotent_producer(self.kafka, client_id=f"{self.service}-outbox")
             try:
                 async with asyncio.timeout(self.delivery_timeout):
                     await producer.start()

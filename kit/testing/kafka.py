@@ -1,21 +1,17 @@
 """Reading a topic back in tests, to assert what really reached Kafka."""
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import stop_within
+from kit.bus.kafka import KafkaConnection, committed_reader, stop_within
 
 
 async def read_topic(
     bootstrap: str, topic: str, *, expect: int, idle_ms: int = 1500, max_polls: int = 40
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every committed record on ``topic``: waits for at least ``expect``, then for quiet."""
-    reader = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        isolation_level="read_committed",
+    reader = committed_reader(
+        KafkaConnection(bootstrap), topic, group_id=None, client_id="test-reader"
     )
     await reader.start()
     records: list[ConsumerRecord[bytes, bytes]] = []

@@ -14,7 +14,7 @@ from contracts.identity import SessionsRevoked, UserDeleted, UserRegistered, Use
 from devstack import LOCALHOST, free_port
 from kit.auth import MAX_TOKEN_LIFETIME_SECONDS, Principal, TokenVerifier
 from kit.bus.envelope import Envelope
-from kit.bus.kafka import idempotent_producer
+from kit.bus.kafka import KafkaConnection, idempotent_producer
 from kit.problems import Unauthorized
 from kit.revocation import RevocationView, attach_revocation_view
 from kit.testing.clock import FakeClock
@@ -28,7 +28,7 @@ def topic() -> str:
 
 
 async def publish(bootstrap: str, topic: str, *payloads: Payload) -> None:
-    producer = idempotent_producer(bootstrap, client_id="revocation-test")
+    producer = idempotent_producer(KafkaConnection(bootstrap), client_id="revocation-test")
     await producer.start()
     try:
         for payload in payloads:
@@ -47,7 +47,7 @@ async def publish(bootstrap: str, topic: str, *payloads: Payload) -> None:
 @pytest.fixture
 async def view(kafka_bootstrap: str, topic: str) -> AsyncIterator[RevocationView]:
     await publish(kafka_bootstrap, topic, registered(uuid.uuid4()))  # the topic exists
-    running = RevocationView(kafka_bootstrap, service="test", topic=topic)
+    running = RevocationView(KafkaConnection(kafka_bootstrap), service="test", topic=topic)
     await running.start()
     yield running
     await running.stop()
@@ -135,7 +135,7 @@ async def test_a_starting_view_has_read_the_revocations_before_start_returns(
         topic,
         *(UserDeleted(user_id=user, deleted_at=datetime.now(UTC)) for user in users),
     )
-    view = RevocationView(kafka_bootstrap, service="test", topic=topic)
+    view = RevocationView(KafkaConnection(kafka_bootstrap), service="test", topic=topic)
     await view.start()
     try:
         assert all(view.refuses(principal(user, issued_at=before)) for user in users)
@@ -147,7 +147,7 @@ async def test_a_starting_view_has_read_the_revocations_before_start_returns(
 async def test_a_view_starting_before_the_topic_exists_picks_it_up(
     kafka_bootstrap: str, topic: str
 ) -> None:
-    view = RevocationView(kafka_bootstrap, service="test", topic=topic)
+    view = RevocationView(KafkaConnection(kafka_bootstrap), service="test", topic=topic)
     await view.start()
     try:
         user, before = uuid.uuid4(), time.time() - 1
@@ -190,7 +190,7 @@ async def test_the_verifier_rechecks_a_cached_token_on_every_request(
 
 def test_revocations_older_than_the_longest_token_lifetime_are_forgotten() -> None:
     clock = FakeClock()
-    view = RevocationView("unused:9092", service="test", clock=clock)
+    view = RevocationView(KafkaConnection("unused:9092"), service="test", clock=clock)
     user, session = uuid.uuid4(), uuid.uuid4()
     for payload in (
         UserDeleted(user_id=user, deleted_at=clock.now()),
@@ -215,7 +215,9 @@ def test_revocations_older_than_the_longest_token_lifetime_are_forgotten() -> No
 
 
 async def test_an_unreachable_broker_is_degraded_after_a_bounded_wait() -> None:
-    view = RevocationView(f"{LOCALHOST}:{free_port()}", service="test", catch_up_timeout=1.0)
+    view = RevocationView(
+        KafkaConnection(f"{LOCALHOST}:{free_port()}"), service="test", catch_up_timeout=1.0
+    )
     started = time.monotonic()
     await view.start()
     try:
@@ -230,7 +232,7 @@ def test_attach_shares_the_verifiers_clock_and_cap(minter: TokenMinter) -> None:
     clock = FakeClock()
     verifier: TokenVerifier = minter.with_clock(clock).verifier()
     verifier.max_token_lifetime = 300
-    view = attach_revocation_view(verifier, bootstrap_servers="unused:9092", service="test")
+    view = attach_revocation_view(verifier, kafka=KafkaConnection("unused:9092"), service="test")
     assert verifier.revocations is view
     assert view.clock is clock
     assert view.max_token_lifetime == 300

@@ -1,4 +1,4 @@
-"""The Kubernetes manifests keep up with the code: services, topics and settings.
+"""The Kubernetes manifests keep up with the code: services, topics, Kafka users, settings.
 
 These tests read deploy/k8s's YAML files directly (no kustomize, no Go): they run in every
 ``make test``. ``make k8s-validate`` builds the overlays and checks the schemas and lints.
@@ -24,6 +24,8 @@ K8S = REPO_ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 GATEWAY = "gateway"
 LOOPBACK = re.compile(r"127\.0\.0\.1|localhost|\[::1\]")
+KAFKA_PASSWORD = "KAFKA_PASSWORD"  # from the KafkaUser's Secret, which Strimzi makes
+CLUSTER_CA_SECRET = "paddock-cluster-ca-cert"
 
 
 def repo_services() -> list[str]:
@@ -71,6 +73,25 @@ def config_map_keys(config_map: str) -> set[str]:
                 keys |= set(read_env_file(BASE / env_file))
             return keys
     raise AssertionError(f"no ConfigMap {config_map} in base/kustomization.yaml")
+
+
+def load_generator() -> Any:
+    """deploy/k8s/generate_topics.py, which writes topics.yaml and users.yaml."""
+    spec = importlib.util.spec_from_file_location("generate_topics", K8S / "generate_topics.py")
+    assert spec is not None
+    assert spec.loader is not None
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    return generator
+
+
+def secret_refs(container: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Env var -> its secretKeyRef, for one container."""
+    return {
+        var["name"]: var["valueFrom"]["secretKeyRef"]
+        for var in container.get("env", [])
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
 
 
 def provided_env(container: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -193,12 +214,7 @@ def test_every_topic_has_a_kafka_topic() -> None:
     import contracts.registry  # noqa: F401  (imports every contract module)
     from contracts.catalog import TOPICS
 
-    spec = importlib.util.spec_from_file_location("generate_topics", K8S / "generate_topics.py")
-    assert spec is not None
-    assert spec.loader is not None
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
-
+    generator = load_generator()
     declared = {doc["spec"]["topicName"]: doc for doc in load_all(generator.TOPICS_FILE)}
     for topic in TOPICS.values():
         for name, partitions in ((topic.name, topic.partitions), (topic.dlq, None)):
@@ -215,7 +231,8 @@ def test_settings_env_vars_are_provided(name: str) -> None:
     the manifests set is read by that process's settings (a typo would be ignored
     silently: pydantic-settings skips unknown variables). See read_and_required for
     which variables are needed. Secrets are the process's own ``<name>-secrets``, key
-    named like the variable, so deploy/README.md can list them.
+    named like the variable, so deploy/README.md can list them; only KAFKA_PASSWORD comes
+    from the Secret Strimzi makes for the process's KafkaUser.
     """
     read, required = read_and_required(name)
     pod = resources(name)["Deployment"]["spec"]["template"]["spec"]
@@ -226,13 +243,11 @@ def test_settings_env_vars_are_provided(name: str) -> None:
         assert not missing, f"{where}: not provided: {sorted(missing)}"
         assert not unread, f"{where}: not read by {settings_class(name).__name__}: {sorted(unread)}"
         assert not plain & secret, f"{where}: in a ConfigMap and a Secret: {plain & secret}"
-    secret_refs = [
-        var["valueFrom"]["secretKeyRef"]
-        for var in main_container(name).get("env", [])
-        if "secretKeyRef" in var.get("valueFrom", {})
-    ]
-    for ref in secret_refs:
-        assert ref["name"] == f"{name}-secrets"
+    for var, ref in secret_refs(main_container(name)).items():
+        if var == KAFKA_PASSWORD:
+            assert ref == {"name": name, "key": "password"}, f"{var}: the KafkaUser's Secret"
+        else:
+            assert ref == {"name": f"{name}-secrets", "key": var}
     # Secret-typed settings never sit in a ConfigMap.
     plain, _ = provided_env(main_container(name))
     cls = settings_class(name)
@@ -253,9 +268,8 @@ def test_readme_shows_every_secret_key() -> None:
     """deploy/README.md's ``kubectl create secret`` lines name every key the pods read."""
     readme = (REPO_ROOT / "deploy" / "README.md").read_text()
     for name in processes():
-        for var in main_container(name).get("env", []):
-            ref = var.get("valueFrom", {}).get("secretKeyRef")
-            if ref:
+        for var, ref in secret_refs(main_container(name)).items():
+            if var != KAFKA_PASSWORD:  # Strimzi's User Operator makes that Secret
                 assert f"--from-literal={ref['key']}=" in readme or (
                     f"--from-file={ref['key']}=" in readme
                 ), f"deploy/README.md does not show how to set {ref['name']}/{ref['key']}"
@@ -273,3 +287,37 @@ def test_image_holds_every_package() -> None:
         assert f"COPY {package}/ {package}/" in dockerfile, f"Dockerfile: COPY {package}/"
         assert f"COPY --from=builder /app/{package} /app/{package}" in dockerfile
         assert f"!{package}/" in dockerignore, f".dockerignore must let {package}/ through"
+
+
+def test_every_kafka_user_is_generated() -> None:
+    """users.yaml is exactly what the generator writes from contracts/ and the services'
+    subscriptions (run ``.venv/bin/python deploy/k8s/generate_topics.py`` after a change)."""
+    generator = load_generator()
+    assert generator.USERS_FILE.read_text() == generator.render_users(), "users.yaml is stale"
+
+
+@pytest.mark.parametrize("name", processes())
+def test_every_process_logs_in_to_kafka_as_its_own_user(name: str) -> None:
+    """Each pod talks to Kafka over TLS as the KafkaUser of its name: username in its
+    ConfigMap, password from that user's Secret, the cluster CA mounted where
+    KAFKA_SSL_CAFILE says, in every container (the migrations load the settings too)."""
+    generator = load_generator()
+    users = {doc["metadata"]["name"]: doc for doc in load_all(generator.USERS_FILE)}
+    assert name in users, f"components/strimzi/users.yaml: no KafkaUser {name}"
+    assert users[name]["spec"]["authentication"]["type"] == "scram-sha-512"
+    common = read_env_file(BASE / "config" / "common.env")
+    assert common["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert common["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert common["KAFKA_BOOTSTRAP_SERVERS"].endswith(":9093"), "the TLS listener"
+    assert read_env_file(BASE / "config" / f"{name}.env")["KAFKA_USERNAME"] == name
+    ca_file = Path(common["KAFKA_SSL_CAFILE"])
+    pod = resources(name)["Deployment"]["spec"]["template"]["spec"]
+    volumes = {volume["name"]: volume["secret"] for volume in pod["volumes"] if "secret" in volume}
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        where = f"base/{name}.yaml, container {container['name']}"
+        assert secret_refs(container).get(KAFKA_PASSWORD) == {"name": name, "key": "password"}
+        mounts = [m for m in container["volumeMounts"] if Path(m["mountPath"]) == ca_file.parent]
+        assert mounts, f"{where}: nothing mounted at {ca_file.parent}"
+        secret = volumes.get(mounts[0]["name"], {})
+        assert secret.get("secretName") == CLUSTER_CA_SECRET, f"{where}: {CLUSTER_CA_SECRET}"
+        assert {"key": "ca.crt", "path": ca_file.name} in secret.get("items", [])

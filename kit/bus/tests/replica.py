@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.bus.consumer import EventConsumer
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import KafkaConnection
 from kit.bus.tests.conftest import Pinged, make_payload_type
 from kit.db import Database
 
@@ -35,7 +36,7 @@ async def main(database_url: str, bootstrap: str, topic: str, group: str) -> Non
         name=group,
         service="test",
         database=database,
-        bootstrap_servers=bootstrap,
+        kafka=KafkaConnection(bootstrap),
         handlers={make_payload_type(topic): record_effect},
     )
     stopping = asyncio.Event()

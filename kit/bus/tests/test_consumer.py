@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kit.bus.consumer import EventConsumer
 from kit.bus.dlq import list_dead_letters, replay
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import KafkaConnection
 from kit.bus.tests.conftest import Pinged, count_effects, make_payload_type
 from kit.db import Database
 from kit.testing.kafka import read_topic
@@ -52,7 +53,7 @@ async def consumer(
         name=f"effects-{uuid.uuid4().hex[:6]}",
         service="test",
         database=database,
-        bootstrap_servers=kafka_bootstrap,
+        kafka=KafkaConnection(kafka_bootstrap),
         handlers={make_payload_type(topic_name): record_effect},
         retry_backoff=0.01,
     )
@@ -112,7 +113,7 @@ async def wait_until_caught_up(
 ) -> None:
     """Until ``consumer`` has finished (committed to the database, then counted) every record
     on ``topic``: the positive sign that whatever it was going to do has been done."""
-    total = await records_on(consumer.bootstrap_servers, producer, topic)
+    total = await records_on(consumer.kafka.bootstrap_servers, producer, topic)
     assert total > 0, f"{topic} is empty: nothing to wait for"
     await eventually(
         lambda: sum(outcomes(consumer).values()) >= total,
@@ -158,14 +159,14 @@ async def test_poison_goes_to_the_dlq_and_replays_after_the_fix(
     await wait_for_effects(database, 1)
     dead = await read_topic(kafka_bootstrap, f"{topic_name}.dlq", expect=1)
     assert len(dead) == 1
-    letters = await list_dead_letters(kafka_bootstrap, topic_name)
+    letters = await list_dead_letters(KafkaConnection(kafka_bootstrap), topic_name)
     assert [letter.reason for letter in letters] == [
         "handler failed: RuntimeError: handler bug on poison"
     ]
 
     Switch.broken = False
-    assert await replay(kafka_bootstrap, topic_name) == 1
-    assert await replay(kafka_bootstrap, topic_name) == 0
+    assert await replay(KafkaConnection(kafka_bootstrap), topic_name) == 1
+    assert await replay(KafkaConnection(kafka_bootstrap), topic_name) == 0
     await wait_until_caught_up(consumer, producer, topic_name)  # poison, healthy, replayed
     assert outcomes(consumer) == {"dead-lettered": 1, "handled": 2}
     assert await count_effects(database) == 2

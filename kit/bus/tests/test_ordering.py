@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import KafkaConnection
 from kit.bus.outbox import OutboxMessage, publish
 from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import OUTBOX_MODELS, Pinged, make_payload_type
@@ -87,7 +88,7 @@ async def test_three_relays_deliver_every_aggregate_in_commit_order(
     subjects = [uuid.uuid4() for _ in range(6)]
     per_writer, writers = 25, 8
     relays = [
-        OutboxRelay(database=database, bootstrap_servers=kafka_bootstrap, service=f"test-{n}")
+        OutboxRelay(database=database, kafka=KafkaConnection(kafka_bootstrap), service=f"test-{n}")
         for n in range(3)
     ]
     for relay in relays:

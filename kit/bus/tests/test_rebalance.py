@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from devstack import REPO_ROOT
 from kit.bus.consumer import EventConsumer
+from kit.bus.kafka import KafkaConnection
 from kit.bus.tests.conftest import count_effects, make_payload_type
 from kit.bus.tests.test_consumer import ping, record_effect, send
 from kit.db import Database
@@ -135,7 +136,7 @@ async def test_lag_is_exported_per_partition_and_drains(
         name=f"lag-{uuid.uuid4().hex[:6]}",
         service="test",
         database=database,
-        bootstrap_servers=kafka_bootstrap,
+        kafka=KafkaConnection(kafka_bootstrap),
         handlers={make_payload_type(topic_name): record_effect},
     )
 

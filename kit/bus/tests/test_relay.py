@@ -8,6 +8,7 @@ from sqlmodel import col
 
 from devstack.kafka import KafkaBroker
 from kit.bus.envelope import Envelope
+from kit.bus.kafka import KafkaConnection
 from kit.bus.outbox import OutboxMessage, publish
 from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import make_payload_type
@@ -44,7 +45,7 @@ async def test_committed_events_are_published_once_in_order(
     database: Database, kafka_bootstrap: str, topic_name: str
 ) -> None:
     model = make_payload_type(topic_name)
-    relay = OutboxRelay(database=database, bootstrap_servers=kafka_bootstrap, service="test")
+    relay = OutboxRelay(database=database, kafka=KafkaConnection(kafka_bootstrap), service="test")
     subject = uuid.uuid4()
     await relay.start()
     try:
@@ -66,7 +67,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
     database: Database, kafka_bootstrap: str, topic_name: str
 ) -> None:
     model = make_payload_type(topic_name)
-    relay = OutboxRelay(database=database, bootstrap_servers=kafka_bootstrap, service="test")
+    relay = OutboxRelay(database=database, kafka=KafkaConnection(kafka_bootstrap), service="test")
     await relay.start()
     try:
         try:
@@ -89,7 +90,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 async def test_a_relay_that_never_reached_kafka_says_why(
     database: Database, topic_name: str
 ) -> None:
-    relay = OutboxRelay(database=database, bootstrap_servers="127.0.0.1:1", service="test")
+    relay = OutboxRelay(database=database, kafka=KafkaConnection("127.0.0.1:1"), service="test")
     await relay.start()
     try:
 
@@ -110,7 +111,7 @@ async def test_kafka_outage_keeps_events_and_heals(
     model = make_payload_type(topic_name)
     subject = uuid.uuid4()  # one key, one partition: the order on the topic is the order sent
     bootstrap = own_broker.bootstrap_servers
-    relay = OutboxRelay(database=database, bootstrap_servers=bootstrap, service="test")
+    relay = OutboxRelay(database=database, kafka=KafkaConnection(bootstrap), service="test")
     await relay.start()
     try:
         async with database.transaction() as session:
