@@ -98,7 +98,7 @@ class GatewaySettings(ServiceSettings):
         description="the store's password when the URL does not carry one (from a Secret)",
     )
     rate_limit_storage_timeout: float = Field(
-        default=0.05,
+        default=0.1,
         gt=0,
         description="seconds one limit check may wait for the store; slower or failing, "
         "the replica counts on its own (its local limit) until the store is back",

@@ -19,6 +19,9 @@ from gateway.tests.conftest import SettingsFactory, gateway_client
 from kit.testing.clock import FakeClock
 from kit.testing.tokens import TokenMinter
 
+# Where a test is about sharing, not slowness: a loaded test machine may stall one check past
+# the default timeout, and the replica would then rightly count on its own.
+PATIENT = 2.0
 UP_METRIC = f'paddock_component_up{{component="{STORE_COMPONENT}",service="gateway"}}'
 
 
@@ -51,7 +54,11 @@ async def _store_up_metric(gateway: httpx.AsyncClient) -> float:
 async def test_two_replicas_share_one_limit(
     settings_for: SettingsFactory, minter: TokenMinter, own_redis: RedisServer
 ) -> None:
-    settings = settings_for(rate_limit_per_user="10/minute", rate_limit_storage_url=own_redis.url)
+    settings = settings_for(
+        rate_limit_per_user="10/minute",
+        rate_limit_storage_url=own_redis.url,
+        rate_limit_storage_timeout=PATIENT,
+    )
     headers = minter.headers(uuid.uuid4())
     async with gateway_client(settings) as first, gateway_client(settings) as second:
         responses = await _alternating([first, second], headers, 20)
@@ -73,6 +80,7 @@ async def test_replicas_count_on_their_own_while_the_store_is_down_and_heal(
     settings = settings_for(
         rate_limit_per_user="3/minute",
         rate_limit_storage_url=own_redis.url,
+        rate_limit_storage_timeout=PATIENT,
         rate_limit_storage_retry_seconds=5,
     )
     async with gateway_client(settings, clock) as first, gateway_client(settings, clock) as second:
@@ -109,7 +117,7 @@ async def test_a_frozen_store_costs_one_timeout_then_the_replica_counts_alone(
     settings = settings_for(
         rate_limit_per_user="3/minute",
         rate_limit_storage_url=own_redis.url,
-        rate_limit_storage_timeout=0.1,
+        rate_limit_storage_timeout=0.5,
     )
     async with gateway_client(settings, clock) as gateway:
         shared = await gateway.get("/v1/echo/x", headers=headers)  # connected and counted
@@ -126,11 +134,11 @@ async def test_a_frozen_store_costs_one_timeout_then_the_replica_counts_alone(
             os.kill(own_redis.pid, signal.SIGCONT)
     assert shared.status_code == 200
     assert first.status_code == 200
-    assert 0.1 <= first_took < 1.0
+    assert 0.5 <= first_took < 2.0
     assert _statuses(local) == [200, 200, 429]  # the local window started with `first`
-    assert local_took < 0.3  # the frozen store is not asked again
+    assert local_took < 0.5  # the frozen store is not asked again (that would be 1.5 s)
     assert (status, overall) == (200, "degraded")
-    assert store.endswith("TimeoutError: no answer within 100 ms")
+    assert store.endswith("TimeoutError: no answer within 500 ms")
 
 
 async def test_without_a_store_the_limits_are_in_memory(settings_for: SettingsFactory) -> None:
