@@ -104,7 +104,7 @@ def _rate_limits(settings: GatewaySettings, clock: Clock) -> RateLimits:
     return SharedRateLimits(
         per_user=per_user,
         per_ip=per_ip,
-        store_url=settings.rate_limit_storage_url.get_secret_value(),
+        store_url=settings.rate_limit_storage_url,
         password=password.get_secret_value() if password else None,
         timeout=settings.rate_limit_storage_timeout,
         retry_seconds=settings.rate_limit_storage_retry_seconds,

@@ -87,15 +87,16 @@ class GatewaySettings(ServiceSettings):
     # Generous: mobile carriers put many users behind one address (CGNAT), and a rush
     # sends a city through them at once. The per-user limit is the tight one.
     rate_limit_per_ip: str = "3000/minute"
-    rate_limit_storage_url: SecretStr | None = Field(
+    rate_limit_storage_url: str | None = Field(
         default=None,
         description="redis:// or rediss:// (TLS) URL of a Redis or Valkey server that every "
-        "gateway replica shares, so that the limits hold cluster-wide (it may carry "
-        "credentials); unset, as under make run, each replica counts in its own memory",
+        "gateway replica shares, so that the limits hold cluster-wide: host, port, database "
+        "and an ACL user name, never the password (GATEWAY_RATE_LIMIT_STORAGE_PASSWORD); "
+        "unset, as under make run, each replica counts in its own memory",
     )
     rate_limit_storage_password: SecretStr | None = Field(
         default=None,
-        description="the store's password when the URL does not carry one (from a Secret)",
+        description="the store's password (from a Secret; none for a store without auth)",
     )
     rate_limit_storage_timeout: float = Field(
         default=0.1,
@@ -127,8 +128,8 @@ class GatewaySettings(ServiceSettings):
 
     @field_validator("rate_limit_storage_url")
     @classmethod
-    def _store_is_redis(cls, url: SecretStr | None) -> SecretStr | None:
-        if url is not None and not url.get_secret_value().startswith(STORE_SCHEMES):
+    def _store_is_redis(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(STORE_SCHEMES):
             raise ValueError(f"the rate-limit store URL must start with one of {STORE_SCHEMES}")
         return url
 
