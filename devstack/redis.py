@@ -55,23 +55,28 @@ def ensure_installed() -> Path:
 
 
 def ping(port: int, timeout: float = 0.5) -> bool:
-    """Whether a server on 127.0.0.1:``port`` answers ``PING``."""
+    """Whether a server on 127.0.0.1:``port`` answers ``PING`` (or, requiring a password,
+    refuses it with ``NOAUTH``: it is up all the same)."""
     try:
         with socket.create_connection((LOCALHOST, port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
+            return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
 
 class RedisServer:
-    """A Redis server on ``port`` (a free one by default), its log under ``base_dir``.
+    """A Redis server on ``port`` (a free one by default), its log under ``base_dir``,
+    requiring ``password`` when given.
 
     :meth:`stop` then :meth:`start` brings it back on the same port, empty."""
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, base_dir: Path, port: int | None = None, *, password: str | None = None
+    ) -> None:
         self.base_dir = base_dir.resolve()
         self.port = port or free_port()
+        self.password = password
         self.log_path = self.base_dir / "redis.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -93,6 +98,7 @@ class RedisServer:
             *("--bind", LOCALHOST, "--port", str(self.port), "--dir", str(self.base_dir)),
             *("--save", "", "--appendonly", "no", "--daemonize", "no"),
             *("--logfile", str(self.log_path)),
+            *(("--requirepass", self.password) if self.password else ()),
         ]
         self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL)  # noqa: S603
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

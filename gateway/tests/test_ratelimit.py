@@ -6,12 +6,14 @@ import signal
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import pydantic
 import pytest
 import redis
 
+from devstack import LOCALHOST, free_port
 from devstack.redis import RedisServer
 from gateway.config import GatewaySettings
 from gateway.ratelimit import STORE_COMPONENT
@@ -139,6 +141,42 @@ async def test_a_frozen_store_costs_one_timeout_then_the_replica_counts_alone(
     assert local_took < 0.5  # the frozen store is not asked again (that would be 1.5 s)
     assert (status, overall) == (200, "degraded")
     assert store.endswith("TimeoutError: no answer within 500 ms")
+
+
+async def test_a_gateway_started_without_its_store_counts_alone(
+    settings_for: SettingsFactory, minter: TokenMinter
+) -> None:
+    nothing_there = f"redis://{LOCALHOST}:{free_port()}/0"
+    settings = settings_for(rate_limit_per_user="2/minute", rate_limit_storage_url=nothing_there)
+    async with gateway_client(settings) as gateway:
+        responses = await _alternating([gateway], minter.headers(uuid.uuid4()), 3)
+        status, _, store = await _store_check(gateway)
+    assert _statuses(responses) == [200, 200, 429]
+    assert status == 200
+    assert "ConnectionError" in store
+
+
+async def test_the_store_password_is_sent(
+    settings_for: SettingsFactory, minter: TokenMinter, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", password="s3cret-store")
+    server.start()
+    try:
+        right = settings_for(
+            rate_limit_storage_url=server.url,
+            rate_limit_storage_password="s3cret-store",
+            rate_limit_storage_timeout=PATIENT,
+        )
+        wrong = settings_for(
+            rate_limit_storage_url=server.url, rate_limit_storage_password="guessed"
+        )
+        async with gateway_client(right) as with_it, gateway_client(wrong) as without_it:
+            _, _, accepted = await _store_check(with_it)
+            _, _, refused = await _store_check(without_it)
+    finally:
+        server.stop()
+    assert accepted == "ok"
+    assert "AuthenticationError" in refused
 
 
 async def test_without_a_store_the_limits_are_in_memory(settings_for: SettingsFactory) -> None:
