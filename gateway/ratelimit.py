@@ -143,7 +143,7 @@ def _refusal(item: RateLimitItem, kind: str, seconds_left: float) -> TooManyRequ
 
 
 class StoreUnavailable(RuntimeError):
-    """The shared store did not answer in time: this replica counts on its own."""
+    """The shared store failed or was slow: this replica counts on its own for now."""
 
 
 class SharedRateLimits(RateLimits):
@@ -250,6 +250,6 @@ class SharedRateLimits(RateLimits):
     def _store_is_back(self) -> None:
         if self.failure is None:
             return
-        log.warning("rate-limit store is back: limits are cluster-wide again")
+        log.info("rate-limit store is back: limits are cluster-wide again")
         self.failure = None
         self.up.set(1)
