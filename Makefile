@@ -11,7 +11,7 @@ PY := .venv/bin/python
 # Only package registries are reachable: never let uv try to download a Python build.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv kafka-jars postgres run test lint bench k8s-validate clean
+.PHONY: help venv kafka-jars postgres redis run test lint bench k8s-validate clean
 
 help:
 	@echo "make run | test | lint | bench | bench-<name> | k8s-validate | kafka-jars | venv | clean"
@@ -29,10 +29,13 @@ kafka-jars: venv
 postgres: venv
 	$(PY) -m devstack.postgres ensure
 
+redis: venv
+	$(PY) -m devstack.redis ensure
+
 run: venv kafka-jars
 	$(PY) deploy/local/run.py
 
-test: venv kafka-jars postgres
+test: venv kafka-jars postgres redis
 	.venv/bin/pytest -q -n 2
 	$(MAKE) --no-print-directory k8s-validate
 

@@ -1,9 +1,9 @@
-"""Local infrastructure for `make run` and the tests: a Kafka broker and a PostgreSQL server.
+"""Local infrastructure for `make run` and the tests: Kafka, PostgreSQL and Redis servers.
 
 This package owns what both need: the repository root, the error type that carries one
 actionable line for the developer, free localhost ports and running a coroutine from sync code.
 The broker lives in :mod:`devstack.kafka`, the database server in
-:mod:`devstack.postgres`.
+:mod:`devstack.postgres`, the gateway's shared rate-limit store in :mod:`devstack.redis`.
 """
 
 import asyncio

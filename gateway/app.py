@@ -2,8 +2,9 @@
 
 Built on :func:`kit.app.build_service_app` (problems, request ids, body limit, metrics,
 health). Its components are identity's JWKS cache, one pooled client per upstream (so
-``/readyz`` shows each upstream's health) and, with ``GATEWAY_BUS_ENABLED`` (the default),
-the revocation view of identity's events that the token check consults (ADR 0009).
+``/readyz`` shows each upstream's health), with ``GATEWAY_RATE_LIMIT_STORAGE_URL`` the
+shared rate-limit store (ADR 0012) and, with ``GATEWAY_BUS_ENABLED`` (the default), the
+revocation view of identity's events that the token check consults (ADR 0009).
 Routes, in matching order: health and metrics, ``/v1/me/home``, the merged
 ``/openapi.json`` and ``/docs``, then the proxy's catch-all; any other path goes to the
 proxy directly (:class:`gateway.proxy.ProxiedFirst`). CORS sits outermost so that
@@ -20,7 +21,7 @@ from gateway.config import GatewaySettings
 from gateway.guard import Guard
 from gateway.openapi import MergedOpenAPI, install_merged_openapi
 from gateway.proxy import CATCH_ALL, ProxiedFirst, Proxy
-from gateway.ratelimit import RateLimits
+from gateway.ratelimit import RateLimits, SharedRateLimits
 from gateway.routing import PublicRoutes, RouteTable
 from gateway.upstream import Upstream
 from kit.app import Component, build_service_app
@@ -44,11 +45,11 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
     )
     table = RouteTable(settings.routes)
     public = PublicRoutes(settings.public_routes)
-    limits = RateLimits(
-        per_user=settings.rate_limit_per_user, per_ip=settings.rate_limit_per_ip, clock=clock
-    )
+    limits = _rate_limits(settings, clock)
     guard = Guard(verifier, limits, public)
     components: list[Component] = [jwks, *upstreams.values()]
+    if isinstance(limits, SharedRateLimits):  # the store shows in /readyz (ADR 0012)
+        components.append(limits)
     if settings.bus_enabled:  # identity's revocations, read from Kafka (ADR 0009)
         components.append(
             attach_revocation_view(
@@ -92,6 +93,24 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         max_age=600,
     )
     return app
+
+
+def _rate_limits(settings: GatewaySettings, clock: Clock) -> RateLimits:
+    """In memory, or in the shared store when ``GATEWAY_RATE_LIMIT_STORAGE_URL`` is set."""
+    per_user, per_ip = settings.rate_limit_per_user, settings.rate_limit_per_ip
+    if settings.rate_limit_storage_url is None:
+        return RateLimits(per_user=per_user, per_ip=per_ip, clock=clock)
+    password = settings.rate_limit_storage_password
+    return SharedRateLimits(
+        per_user=per_user,
+        per_ip=per_ip,
+        store_url=settings.rate_limit_storage_url,
+        password=password.get_secret_value() if password else None,
+        timeout=settings.rate_limit_storage_timeout,
+        retry_seconds=settings.rate_limit_storage_retry_seconds,
+        service=settings.service_name,
+        clock=clock,
+    )
 
 
 def _upstream(settings: GatewaySettings, name: str) -> Upstream:

@@ -10,7 +10,7 @@ import logging
 from typing import Self
 
 import limits
-from pydantic import AnyHttpUrl, BaseModel, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from kit.settings import ServiceSettings
@@ -37,6 +37,10 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /v1/venues",
     "GET /v1/events",
 ]
+
+
+STORE_SCHEMES = ("redis://", "rediss://")
+"""Valkey speaks Redis' protocol: its URL starts the same."""
 
 
 class HomePartName(enum.StrEnum):
@@ -83,6 +87,29 @@ class GatewaySettings(ServiceSettings):
     # Generous: mobile carriers put many users behind one address (CGNAT), and a rush
     # sends a city through them at once. The per-user limit is the tight one.
     rate_limit_per_ip: str = "3000/minute"
+    rate_limit_storage_url: str | None = Field(
+        default=None,
+        description="redis:// or rediss:// (TLS) URL of a Redis or Valkey server that every "
+        "gateway replica shares, so that the limits hold cluster-wide: host, port, database "
+        "and an ACL user name, never the password (GATEWAY_RATE_LIMIT_STORAGE_PASSWORD); "
+        "unset, as under make run, each replica counts in its own memory",
+    )
+    rate_limit_storage_password: SecretStr | None = Field(
+        default=None,
+        description="the store's password (from a Secret; none for a store without auth)",
+    )
+    rate_limit_storage_timeout: float = Field(
+        default=0.1,
+        gt=0,
+        description="seconds one limit check may wait for the store; slower or failing, "
+        "the replica counts on its own (its local limit) until the store is back",
+    )
+    rate_limit_storage_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds a replica counts on its own after the store failed before one "
+        "request tries the store again",
+    )
     cors_origins: list[str] = []
 
     @field_validator("routes")
@@ -98,6 +125,13 @@ class GatewaySettings(ServiceSettings):
     def _limit_parses(cls, value: str) -> str:
         limits.parse(value)
         return value
+
+    @field_validator("rate_limit_storage_url")
+    @classmethod
+    def _store_is_redis(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(STORE_SCHEMES):
+            raise ValueError(f"the rate-limit store URL must start with one of {STORE_SCHEMES}")
+        return url
 
     @model_validator(mode="after")
     def _route_only_to_known_upstreams(self) -> Self:

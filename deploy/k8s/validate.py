@@ -7,9 +7,11 @@
 3. ``kustomize build`` of every overlay (into .cache/k8s-validate/<overlay>.yaml);
 4. schemas (schemas.py): Kubernetes kinds strictly against Kubernetes KUBERNETES_VERSION,
    custom resources against the Strimzi and CloudNativePG CRDs in deploy/k8s/crds/;
-5. Paddock's own rules (``policy``): references resolve, every Deployment has its Service,
-   PDB and HPA, prod spreads and keeps two replicas, the database connections fit, Kafka
-   listens only with TLS and a login, and every pod logs in as a KafkaUser of the build;
+5. Paddock's own rules (``policy``): references resolve, every Deployment has its Service
+   and PDB, the application's (gateway, services) its HPA too, spread and two replicas in
+   prod, the database connections fit, the gateway's rate-limit store is in the build or
+   reached over TLS, Kafka listens only with TLS and a login, and every pod logs in as a
+   KafkaUser of the build;
 6. checkov on the built manifests and the Dockerfile, hadolint on the Dockerfile.
 
 Exits non-zero on any finding. A finding that is accepted must be explained: checks
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -50,6 +53,16 @@ SKIPPED_CHECKS = {
     "CKV_K8S_35": "Secrets as files: settings are pydantic-settings read from the environment "
     "(kit/settings.py); files would need secrets_dir in every settings class",
 }
+
+# Pods of these roles are the application: autoscaled, spread in prod. Other Deployments
+# (the rate-limit store) are backing stores with a fixed replica count.
+APPLICATION_ROLES = {"gateway", "service"}
+
+
+def is_application(deployment: dict[str, Any]) -> bool:
+    labels = deployment["spec"]["template"]["metadata"].get("labels", {})
+    return labels.get("paddock.io/role") in APPLICATION_ROLES
+
 
 # PostgreSQL connections kept for the operator, replication and a person's psql session.
 RESERVED_CONNECTIONS = 10
@@ -149,8 +162,11 @@ def policy(overlay: str, docs: list[dict[str, Any]]) -> Iterator[str]:
 
     for name, deployment in deployments.items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
-        if name not in hpas:
+        application = is_application(deployment)
+        if application and name not in hpas:
             yield f"Deployment/{name} has no HorizontalPodAutoscaler"
+        if not application and "replicas" not in deployment["spec"]:
+            yield f"Deployment/{name}: a backing store without an autoscaler sets its replicas"
         if name not in services:
             yield f"Deployment/{name} has no Service of the same name"
         if not any(sel.items() <= labels.items() for sel in pdb_selectors):
@@ -160,7 +176,7 @@ def policy(overlay: str, docs: list[dict[str, Any]]) -> Iterator[str]:
                 ref = source.get("configMapRef", {}).get("name")
                 if ref and ref not in config_maps:
                     yield f"Deployment/{name}/{container['name']}: no ConfigMap {ref}"
-        if overlay == "prod":
+        if overlay == "prod" and application:
             spec = deployment["spec"]["template"]["spec"]
             if "podAntiAffinity" not in spec.get("affinity", {}):
                 yield f"Deployment/{name}: prod pods must prefer distinct nodes (podAntiAffinity)"
@@ -169,6 +185,7 @@ def policy(overlay: str, docs: list[dict[str, Any]]) -> Iterator[str]:
 
     yield from connection_budget(overlay, docs, deployments, config_maps, hpas)
     yield from kafka_logins(docs, deployments)
+    yield from rate_limit_store(config_maps, services)
 
 
 def kafka_logins(
@@ -185,6 +202,8 @@ def kafka_logins(
             if not (listener.get("tls") and listener.get("authentication")):
                 yield f"Kafka/{name}: listener {listener['name']} needs tls and authentication"
     for name, deployment in deployments.items():
+        if not is_application(deployment):  # the rate-limit store talks to no Kafka
+            continue
         pod = deployment["spec"]["template"]["spec"]
         ca_secrets = {v.get("secret", {}).get("secretName") for v in pod.get("volumes", [])}
         for container in containers(deployment):
@@ -206,6 +225,20 @@ def kafka_logins(
                 yield f"KafkaUser/{refs[0]['name']}: no Kafka {cluster}"
             elif f"{cluster}-cluster-ca-cert" not in ca_secrets:
                 yield f"Deployment/{name}: does not mount {cluster}-cluster-ca-cert"
+
+
+def rate_limit_store(
+    config_maps: dict[str, dict[str, Any]], services: dict[str, dict[str, Any]]
+) -> Iterator[str]:
+    """The gateway's shared store (ADR 0012) is a Service of the build, or a managed one
+    reached over TLS (``rediss://``); plain ``redis://`` never leaves the namespace."""
+    for name, config_map in config_maps.items():
+        url = config_map.get("data", {}).get("GATEWAY_RATE_LIMIT_STORAGE_URL")
+        if url is None or url.startswith("rediss://"):
+            continue
+        host = urlsplit(url).hostname or ""
+        if host not in services:
+            yield f"ConfigMap/{name}: GATEWAY_RATE_LIMIT_STORAGE_URL {url}: no Service {host}"
 
 
 def connection_budget(

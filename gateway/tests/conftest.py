@@ -1,13 +1,16 @@
-"""Fixtures: a token minter, a fake upstream on a real uvicorn server, gateway clients."""
+"""Fixtures: a token minter, a fake upstream on a real uvicorn server, gateway clients, a
+Redis server of the test's own (the shared rate-limit store)."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from devstack import LOCALHOST, free_port
+from devstack import LOCALHOST, DevstackError, free_port
+from devstack.redis import RedisServer
 from gateway.app import create_app
 from gateway.config import DEFAULT_ROUTES, GatewaySettings
 from gateway.tests.fake_upstream import fake_upstream
@@ -72,3 +75,17 @@ async def gateway_client(
 async def gateway(settings_for: SettingsFactory) -> AsyncIterator[httpx.AsyncClient]:
     async with gateway_client(settings_for()) as client:
         yield client
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server of this test's own (it starts in milliseconds), to stop and start again."""
+    server = RedisServer(tmp_path / "redis")
+    try:
+        try:
+            server.start()
+        except DevstackError as exc:
+            pytest.fail(f"cannot start Redis for the tests: {exc}", pytrace=False)
+        yield server
+    finally:
+        server.stop()
