@@ -25,7 +25,6 @@ import uuid
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import func, select, text
 from sqlmodel import col
 
@@ -38,6 +37,7 @@ from kit.bus.kafka import KafkaConnection, idempotent_producer  # noqa: E402
 from kit.bus.outbox import OutboxMessage, OutboxSequence  # noqa: E402
 from kit.bus.relay import OutboxRelay  # noqa: E402
 from kit.db import KIT_METADATA, Database  # noqa: E402
+from kit.testing.kafka import create_topics  # noqa: E402
 
 EVENTS = 50_000
 AGGREGATES = 2_000
@@ -100,19 +100,10 @@ def _relay_process(url: str, bootstrap: str, ready: "multiprocessing.synchronize
     asyncio.run(run())
 
 
-async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 async def relays(url: str, bootstrap: str, replicas: int) -> Result:
     """The replicas start on an empty outbox; the clock starts when the rows commit."""
     topic = f"bench.relay.{replicas}.{uuid.uuid4().hex[:6]}"
-    await _create_topic(bootstrap, topic)
+    await create_topics(bootstrap, [topic], partitions=PARTITIONS)
     context = multiprocessing.get_context("spawn")
     ready = [context.Event() for _ in range(replicas)]
     processes = [
@@ -140,7 +131,7 @@ async def relays(url: str, bootstrap: str, replicas: int) -> Result:
 async def producer_alone(bootstrap: str) -> Result:
     """The same records, batches of ``BATCH`` awaited like the relay's, no database."""
     topic = f"bench.producer.{uuid.uuid4().hex[:6]}"
-    await _create_topic(bootstrap, topic)
+    await create_topics(bootstrap, [topic], partitions=PARTITIONS)
     records = [
         Envelope(
             type="bench.pinged.v1",

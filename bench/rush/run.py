@@ -12,7 +12,8 @@ database of its own (so that no relay works for it), then measures with wrk:
 
 * ``POST /v1/events/{id}/signups`` of a hot event, every request a distinct user, through
   the gateway, directly, and on the floor; and the floor's hot-row update alone (the
-  signup statement's part that holds the event row's lock);
+  signup statement's part that holds the event row's lock); and the floor's signups again
+  on a database without the outbox ordering trigger (ADR 0003), which weighs it (``ordering``);
 * ``GET /v1/events/{id}`` of a sold-out event with a viewer token, the same three ways;
 * pgbench: ``UPDATE hot SET n = n + 1 WHERE id = 1 AND n < 1000000000``;
 * the direct signups again with events on 2 uvicorn workers instead of 1.
@@ -55,6 +56,7 @@ from bench.harness import (  # noqa: E402
 )
 from devstack import LOCALHOST, ensure_wrk, run_sync  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
+from kit.bus.outbox import UNORDERING_DDL  # noqa: E402
 from kit.db.migrate import upgrade  # noqa: E402
 from kit.testing.tokens import TokenMinter  # noqa: E402
 
@@ -76,8 +78,10 @@ def main() -> None:
 
 def run(server: PostgresServer, kafka: str, workdir: Path, minter: TokenMinter) -> None:
     events_url, floor_url = database(server, "events_bench"), database(server, "events_floor")
-    upgrade("events", events_url)
-    upgrade("events", floor_url)
+    unordered_url = database(server, "events_floor_unordered")
+    for url in (events_url, floor_url, unordered_url):
+        upgrade("events", url)
+    run_sync(drop_ordering(dsn(unordered_url)))
     jwks_server, jwks_url = serve_jwks(minter.jwks)
     signup_tokens = mint_tokens(minter, workdir / "signup-tokens.txt", TOKENS)
     viewer_tokens = mint_tokens(minter, workdir / "viewer-tokens.txt", 200)
@@ -89,11 +93,13 @@ def run(server: PostgresServer, kafka: str, workdir: Path, minter: TokenMinter) 
         "PADDOCK_JWKS_URL": jwks_url,
     }
     floor_env = {"FLOOR_EVENTS_DSN": dsn(floor_url), "FLOOR_POOL_SIZE": str(CONNECTIONS)}
+    unordered_env = {**floor_env, "FLOOR_EVENTS_DSN": dsn(unordered_url)}
     measured: dict[str, Result] = {}
     with (
         serve("events", EVENTS, env) as events,
         serve("gateway", "gateway.app:create_app", gateway_env(events, jwks_url, kafka)) as gw,
         serve("floor", "floor:create_app", floor_env) as floor,
+        serve("floor-unordered", "floor:create_app", unordered_env) as unordered,
     ):
 
         def event(capacity: int, via: str, taken: dict[str, str] | None = None) -> str:
@@ -112,6 +118,14 @@ def run(server: PostgresServer, kafka: str, workdir: Path, minter: TokenMinter) 
                 tokens=signup_tokens,
                 method="POST",
             )
+        hot = create_event(events, staff, HOT_CAPACITY)
+        run_sync(copy_event(dsn(events_url), dsn(unordered_url), hot))
+        measured["signups unordered"] = wrk(
+            "POST signups on the floor, outbox not ordered",
+            f"{unordered}/v1/events/{hot}/signups",
+            tokens=signup_tokens,
+            method="POST",
+        )
         hot = event(HOT_CAPACITY, ON_THE_FLOOR)
         measured["hot row"] = wrk(
             "POST hot-row UPDATE alone on the floor",
@@ -145,7 +159,7 @@ def report(measured: dict[str, Result]) -> None:
     print_table(
         "rush (durable PostgreSQL, relay publishing to Kafka, 1 uvicorn worker)",
         [
-            ("signups", [*signups, measured["signups 2 workers"]]),
+            ("signups", [*signups, measured["signups 2 workers"], measured["signups unordered"]]),
             ("hot row", [measured["hot row"], measured["pgbench"]]),
             ("event page", pages),
         ],
@@ -155,6 +169,12 @@ def report(measured: dict[str, Result]) -> None:
     print_ratio("rush-floor-gateway", gateway, floor, "signups/s via gateway / floor signups/s")
     print_ratio("page-floor", pages[1], pages[2], "event page direct / floor event page")
     print_ratio("workers", measured["signups 2 workers"], direct, "signups/s 2 workers / 1")
+    print_ratio(
+        "ordering",
+        floor,
+        measured["signups unordered"],
+        "floor signups/s / the same without the outbox ordering trigger",
+    )
     print_ratio("rush", gateway, measured["pgbench"], "signups/s via gateway / pgbench hot-row TPS")
     print_ratio(
         "floor-pgbench", floor, measured["pgbench"], "floor signups/s / pgbench hot-row TPS"
@@ -194,6 +214,16 @@ def create_event(
         if taken is not None:
             http.post(f"/v1/events/{event_id}/signups", headers=taken).raise_for_status()
     return event_id
+
+
+async def drop_ordering(target: str) -> None:
+    """Take the outbox ordering trigger out of one floor database (ADR 0003), to weigh it."""
+    connection = await asyncpg.connect(target)
+    try:
+        for statement in UNORDERING_DDL["postgresql"]:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
 
 
 async def copy_event(source: str, target: str, event_id: str) -> None:

@@ -1,9 +1,23 @@
-"""Reading a topic back in tests, to assert what really reached Kafka."""
+"""Topics in tests: creating them with the partitions a test needs, and reading them back
+to assert what really reached Kafka."""
+
+from collections.abc import Iterable
 
 from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import KafkaConnection, committed_reader, stop_within
+
+
+async def create_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 1) -> None:
+    """Create ``names`` (one replica each: the test broker has one node)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1) for name in names])
+    finally:
+        await admin.close()
 
 
 async def read_topic(

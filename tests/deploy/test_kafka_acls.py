@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaError
 from pydantic import SecretStr
 
@@ -26,6 +25,7 @@ from kit.bus.dlq import list_dead_letters, replay
 from kit.bus.kafka import KafkaConnection, committed_reader, idempotent_producer, stop_within
 from kit.db import Database
 from kit.revocation import RevocationView
+from kit.testing.kafka import create_topics
 from kit.testing.tls import ThrowawayCA
 from tests.deploy.test_manifests import load_all, load_generator, processes
 
@@ -70,15 +70,6 @@ def grant(broker: KafkaBroker, user: str, acls: list[dict[str, Any]]) -> None:
         )
 
 
-async def create_topics(bootstrap: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, 1, 1) for name in ALL_TOPICS])
-    finally:
-        await admin.close()
-
-
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclBroker]:
     """A broker enforcing ACLs, with every generated user, its ACLs and every topic."""
@@ -99,7 +90,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclBroker]:
             broker.wait_ready()
             for user, resource in USERS.items():
                 grant(broker, user, resource["spec"]["authorization"]["acls"])
-            run_sync(create_topics(broker.bootstrap_servers))
+            run_sync(create_topics(broker.bootstrap_servers, ALL_TOPICS))
         except DevstackError as exc:
             pytest.fail(f"cannot start a Kafka broker with ACLs: {exc}", pytrace=False)
         yield AclBroker(broker, ca, passwords)

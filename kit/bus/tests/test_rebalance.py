@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -22,6 +21,7 @@ from kit.bus.kafka import KafkaConnection
 from kit.bus.tests.conftest import count_effects, make_payload_type
 from kit.bus.tests.test_consumer import ping, record_effect, send
 from kit.db import Database
+from kit.testing.kafka import create_topics
 from kit.testing.waiting import eventually
 
 PARTITIONS = 4
@@ -71,15 +71,6 @@ def replicas(
         replica.stop()
 
 
-async def _create_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 async def _effects_reach(database: Database, count: int, timeout: float = 90) -> None:
     async def reached() -> bool:
         return await count_effects(database) >= count
@@ -94,7 +85,7 @@ async def test_killing_and_adding_replicas_mid_stream_changes_no_effect(
     replicas: list[Replica],
     tmp_path: Path,
 ) -> None:
-    await _create_topic(kafka_bootstrap, topic_name)
+    await create_topics(kafka_bootstrap, [topic_name], partitions=PARTITIONS)
     first, second = replicas
     first.start()
     second.start()
@@ -124,7 +115,7 @@ async def test_killing_and_adding_replicas_mid_stream_changes_no_effect(
 async def test_lag_is_exported_per_partition_and_drains(
     database: Database, kafka_bootstrap: str, topic_name: str
 ) -> None:
-    await _create_topic(kafka_bootstrap, topic_name)
+    await create_topics(kafka_bootstrap, [topic_name], partitions=PARTITIONS)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
