@@ -65,6 +65,17 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     return result
 
 
+def apt_install(package: str, *, hint: str) -> None:
+    """Install Debian's ``package`` with apt-get (as root); otherwise raise with ``hint``,
+    the one line saying what to install."""
+    apt_get = shutil.which("apt-get")
+    if os.geteuid() != 0 or apt_get is None:
+        raise DevstackError(hint)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in ([apt_get, "update"], [apt_get, "install", "-y", package]):
+        subprocess.run(command, check=True, env=env)  # noqa: S603 - fixed command, no shell
+
+
 def ensure_wrk() -> None:
     """The benchmarks' load generator: installed with apt-get when missing (as root)."""
     if shutil.which("wrk"):

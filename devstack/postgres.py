@@ -23,7 +23,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from devstack import LOCALHOST, DevstackError, free_port, run_sync
+from devstack import LOCALHOST, DevstackError, apt_install, free_port, run_sync
 
 SYSTEM_USER = "postgres"
 SUPERUSER = "postgres"
@@ -76,12 +76,7 @@ def ensure_installed() -> Path:
     bin_dir = find_bin_dir()
     if bin_dir is not None:
         return bin_dir
-    apt_get = shutil.which("apt-get")
-    if os.geteuid() != 0 or apt_get is None:
-        raise DevstackError(INSTALL_HINT)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in ([apt_get, "update"], [apt_get, "install", "-y", "postgresql"]):
-        subprocess.run(command, check=True, env=env)  # noqa: S603 - fixed command, no shell
+    apt_install("postgresql", hint=INSTALL_HINT)
     bin_dir = find_bin_dir()
     if bin_dir is None:
         raise DevstackError(INSTALL_HINT)

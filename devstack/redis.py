@@ -13,14 +13,13 @@ that check what the gateway does while it is away.
 """
 
 import argparse
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from devstack import LOCALHOST, DevstackError, free_port
+from devstack import LOCALHOST, DevstackError, apt_install, free_port
 
 SERVERS = ("redis-server", "valkey-server")
 PACKAGE = "redis-server"
@@ -42,12 +41,7 @@ def ensure_installed() -> Path:
     server = find_server()
     if server is not None:
         return server
-    apt_get = shutil.which("apt-get")
-    if os.geteuid() != 0 or apt_get is None:
-        raise DevstackError(INSTALL_HINT)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in ([apt_get, "update"], [apt_get, "install", "-y", PACKAGE]):
-        subprocess.run(command, check=True, env=env)  # noqa: S603 - fixed command, no shell
+    apt_install(PACKAGE, hint=INSTALL_HINT)
     server = find_server()
     if server is None:
         raise DevstackError(INSTALL_HINT)
