@@ -7,7 +7,8 @@ publishes, identity and the gateway keep their revocation views), the gateway in
 identity, a plain FastAPI hello endpoint (the ceiling, and the fast upstream that shows
 what a proxy itself costs), two minimal proxies (one on a pooled ``httpx.AsyncClient``, one
 on a pooled ``aiohttp.ClientSession``: the client libraries alone, without the gateway's
-work) and the floor app (:mod:`floor`) reading the user's row. It registers a user, logs
+work), the floor app (:mod:`floor`) reading the user's row, and a second gateway whose rate
+limits count in a Redis server (ADR 0012) rather than in its memory. It registers a user, logs
 in, then runs wrk with the access token against each and prints req/s, p50 and p99.
 Everything shares the machine's cores, wrk included.
 """
@@ -39,6 +40,7 @@ from bench.harness import (  # noqa: E402
 )
 from devstack import ensure_wrk  # noqa: E402
 from devstack.postgres import PostgresServer  # noqa: E402
+from devstack.redis import RedisServer  # noqa: E402
 from gateway.config import DEFAULT_ROUTES  # noqa: E402
 from kit.db.migrate import upgrade  # noqa: E402
 
@@ -58,6 +60,10 @@ def main() -> None:
         hello = stack.enter_context(serve("hello", "baselines:hello", {}, app_dir=HERE))
         upstreams = {"identity": identity, "hello": hello}
         gateway = stack.enter_context(start_gateway(upstreams, kafka))
+        store = RedisServer(workdir / "redis")
+        store.start()
+        stack.callback(store.stop)
+        shared = stack.enter_context(start_gateway(upstreams, kafka, store_url=store.url))
         routes = json.dumps({"/hello": hello, "/v1/me": identity})
         aiohttp_proxy, httpx_proxy = (
             stack.enter_context(
@@ -75,6 +81,9 @@ def main() -> None:
             for front, url in {direct: upstreams[direct], **fronts}.items()
         }
         measured["floor /v1/me"] = wrk("floor /v1/me", f"{floor}/v1/me")
+        measured["shared store /v1/me"] = wrk(
+            "gateway, limits in Redis /v1/me", f"{shared}/v1/me", token=token
+        )
     report(measured)
 
 
@@ -88,6 +97,7 @@ def report(measured: dict[str, Result]) -> None:
         [
             ("/hello", row("/hello", "hello")),
             ("/v1/me", [*row("/v1/me", "identity"), measured["floor /v1/me"]]),
+            ("shared", [measured["shared store /v1/me"], measured["gateway /v1/me"]]),
         ],
     )
     print_ratio(
@@ -107,6 +117,12 @@ def report(measured: dict[str, Result]) -> None:
         measured["gateway /v1/me"],
         measured["identity /v1/me"],
         "gateway /v1/me / identity /v1/me direct",
+    )
+    print_ratio(
+        "rate-limit-store",
+        measured["shared store /v1/me"],
+        measured["gateway /v1/me"],
+        "gateway /v1/me counting in Redis / counting in memory",
     )
 
 
@@ -130,8 +146,13 @@ def start_identity(database_url: str, kafka: str) -> Iterator[str]:
 
 
 @contextmanager
-def start_gateway(upstreams: dict[str, str], kafka: str) -> Iterator[str]:
+def start_gateway(
+    upstreams: dict[str, str], kafka: str, *, store_url: str | None = None
+) -> Iterator[str]:
+    """The gateway, its limits in memory, or in the Redis server at ``store_url``."""
+    store = {"GATEWAY_RATE_LIMIT_STORAGE_URL": store_url} if store_url else {}
     env = {
+        **store,
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "GATEWAY_UPSTREAMS": json.dumps(upstreams),
         "GATEWAY_ROUTES": json.dumps({**DEFAULT_ROUTES, "/hello": "hello"}),
@@ -139,7 +160,8 @@ def start_gateway(upstreams: dict[str, str], kafka: str) -> Iterator[str]:
         "GATEWAY_RATE_LIMIT_PER_USER": "100000000/minute",
         "GATEWAY_RATE_LIMIT_PER_IP": "100000000/minute",
     }
-    with serve("gateway", "gateway.app:create_app", env) as url:
+    name = "gateway-shared-store" if store_url else "gateway"
+    with serve(name, "gateway.app:create_app", env) as url:
         yield url
 
 
