@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
-from sqlmodel import col
 from starlette.types import Receive, Scope, Send
 
 from devstack import LOCALHOST, DevstackError, free_port
@@ -30,13 +28,12 @@ from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from gateway.upstream import Upstream, UpstreamProblem
 from kit.auth import JwksCache, TokenVerifier
-from kit.bus.outbox import OutboxMessage
 from kit.db import Database
 from kit.db.migrate import upgrade
 from kit.testing.clock import FakeClock
 from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.servers import serving
-from kit.testing.services import running, service_client
+from kit.testing.services import pending_events, running, service_client
 from kit.testing.tokens import AUDIENCE, ISSUER, TokenMinter
 from kit.testing.waiting import eventually
 from services.events.app import create_app as create_events
@@ -63,12 +60,6 @@ class Clock:
 
     def since(self) -> float:
         return asyncio.get_running_loop().time() - self.start
-
-
-async def _pending(database: Database) -> int:
-    async with database.reading() as session:
-        query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-        return int(await session.scalar(query) or 0)
 
 
 async def _staff_event(client: httpx.AsyncClient, staff: dict[str, str], **overrides: Any) -> str:
@@ -135,7 +126,7 @@ async def test_a_kafka_outage_shows_in_readiness_and_metrics_and_heals(
                 await metric("paddock_outbox_backlog"),
                 await metric("paddock_outbox_oldest_age_seconds"),
             )
-            drained = await _pending(database) == 0 and exported == (0, 0)
+            drained = await pending_events(database) == 0 and exported == (0, 0)
             return ready.get("status") == "ready" and up == 1 and drained
 
         await eventually(healthy, timeout=HEAL_TIMEOUT, message="events never got ready")

@@ -20,9 +20,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
-from sqlmodel import col
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -30,14 +28,13 @@ from starlette.routing import Route
 from contracts.events import EVENTS_EVENTS, EVENTS_SIGNUPS
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import KafkaConnection
-from kit.bus.outbox import OutboxMessage
 from kit.bus.relay import OutboxRelay
 from kit.db import Database
 from kit.testing.kafka import read_topic
 from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.servers import serving
+from kit.testing.services import wait_until_published
 from kit.testing.tokens import TokenMinter
-from kit.testing.waiting import eventually
 from services.events.tests.support import QR_SECRET, event_body
 from tests.processes import ServiceProcess
 
@@ -165,7 +162,7 @@ async def test_every_event_reaches_kafka_in_commit_order_from_three_replicas(
         finally:
             for client in clients:
                 await client.aclose()
-        await _drained(database)
+        await wait_until_published(database, within=60)
     finally:
         for relay in extra_relays:
             await relay.stop()
@@ -221,15 +218,6 @@ async def _rush_with_cancellations(
     await asyncio.gather(
         *(sign_up_and_maybe_cancel(n, event_id, user) for n, (event_id, user) in enumerate(users))
     )
-
-
-async def _drained(database: Database) -> None:
-    async def nothing_pending() -> bool:
-        query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-        async with database.reading() as session:
-            return await session.scalar(query) == 0
-
-    await eventually(nothing_pending, timeout=60, message="outbox rows still unpublished")
 
 
 async def _delivered(bootstrap: str, keys: set[str]) -> dict[tuple[str, str], list[Envelope]]:

@@ -1,5 +1,5 @@
-"""Driving a service app in tests: its lifespan, an HTTP client over ASGI, and what it
-wrote to its outbox (what it will publish)."""
+"""Driving a service app in tests: its lifespan, an HTTP client over ASGI, what it wrote
+to its outbox (what it will publish) and whether its relays have published it all."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -9,11 +9,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from kit.bus.outbox import OutboxMessage
 from kit.db import Database
+from kit.testing.waiting import eventually
 
 TEST_CLIENT_ADDRESS = ("203.0.113.7", 50000)
 
@@ -59,3 +60,19 @@ async def outbox_events(
     async with database.reading() as session:
         rows = (await session.scalars(query)).all()
     return [StagedEvent(row.type, row.key, row.data, row.actor_id) for row in rows]
+
+
+async def pending_events(database: Database) -> int:
+    """How many outbox rows wait for Kafka's acknowledgement."""
+    query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
+    async with database.reading() as session:
+        return int(await session.scalar(query) or 0)
+
+
+async def wait_until_published(database: Database, *, within: float = 30) -> None:
+    """Until no outbox row waits (the relays published everything committed)."""
+
+    async def drained() -> bool:
+        return await pending_events(database) == 0
+
+    await eventually(drained, timeout=within, message="outbox rows still unpublished")

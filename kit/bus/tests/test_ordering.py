@@ -17,7 +17,7 @@ from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import OUTBOX_MODELS, Pinged, make_payload_type
 from kit.db import KIT_METADATA, Database
 from kit.testing.kafka import read_topic
-from kit.testing.waiting import eventually
+from kit.testing.services import wait_until_published
 
 TABLES = [model.__table__ for model in OUTBOX_MODELS]  # type: ignore[attr-defined]
 
@@ -97,7 +97,7 @@ async def test_three_relays_deliver_every_aggregate_in_commit_order(
         await asyncio.gather(
             *(_write(database, model, subjects, per_writer) for _ in range(writers))
         )
-        await _drained(database)
+        await wait_until_published(database)
     finally:
         for relay in relays:
             await relay.stop()
@@ -122,12 +122,3 @@ async def _write(
             publish(session, model(ping_id=subject, note=f"n{n}"), actor=None)
             await session.flush()
             await asyncio.sleep(random.random() / 100)  # hold the aggregate a while
-
-
-async def _drained(database: Database) -> None:
-    async def nothing_pending() -> bool:
-        query = select(col(OutboxMessage.id)).where(col(OutboxMessage.published_at).is_(None))
-        async with database.reading() as session:
-            return (await session.scalars(query.limit(1))).first() is None
-
-    await eventually(nothing_pending, timeout=30, message="outbox rows still unpublished")

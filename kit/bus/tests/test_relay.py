@@ -3,33 +3,18 @@
 import asyncio
 import uuid
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
 from devstack.kafka import KafkaBroker
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import KafkaConnection
-from kit.bus.outbox import OutboxMessage, publish
+from kit.bus.outbox import publish
 from kit.bus.relay import OutboxRelay
 from kit.bus.tests.conftest import make_payload_type
 from kit.db import Database
 from kit.testing.kafka import read_topic
+from kit.testing.services import pending_events, wait_until_published
 from kit.testing.waiting import eventually
 
 OUTAGE_TIMEOUT = 30  # generous for a relay whose sends time out after REQUEST_TIMEOUT_MS (10 s)
-
-
-async def _pending(database: Database) -> int:
-    async with database.transaction() as session:
-        query = select(func.count()).where(col(OutboxMessage.published_at).is_(None))
-        return int(await session.scalar(query) or 0)
-
-
-async def _wait_until_drained(database: Database, timeout: float = 20) -> None:
-    async def drained() -> bool:
-        return await _pending(database) == 0
-
-    await eventually(drained, timeout=timeout, message="outbox rows still unpublished")
 
 
 async def _outage(relay: OutboxRelay) -> str | None:
@@ -52,7 +37,7 @@ async def test_committed_events_are_published_once_in_order(
         for n in range(5):
             async with database.transaction() as session:
                 publish(session, model(ping_id=subject, note=f"n{n}"), actor=None)
-        await _wait_until_drained(database)
+        await wait_until_published(database)
         await relay.check()
     finally:
         await relay.stop()
@@ -78,7 +63,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
             pass
         async with database.transaction() as session:
             publish(session, model(ping_id=uuid.uuid4(), note="kept"), actor=None)
-        await _wait_until_drained(database)
+        await wait_until_published(database)
     finally:
         await relay.stop()
     records = await read_topic(kafka_bootstrap, topic_name, expect=1)
@@ -116,7 +101,7 @@ async def test_kafka_outage_keeps_events_and_heals(
     try:
         async with database.transaction() as session:
             publish(session, model(ping_id=subject, note="before"), actor=None)
-        await _wait_until_drained(database)
+        await wait_until_published(database)
         await relay.check()  # healthy: it has published through this broker
 
         await asyncio.to_thread(own_broker.stop)
@@ -131,11 +116,11 @@ async def test_kafka_outage_keeps_events_and_heals(
             timeout=OUTAGE_TIMEOUT,
             message="the relay still claims to be healthy with its broker stopped",
         )
-        assert await _pending(database) == 1
+        assert await pending_events(database) == 1
 
         own_broker.start()  # from the event loop's thread: the broker dies with its starter
         await asyncio.to_thread(own_broker.wait_ready)
-        await _wait_until_drained(database, timeout=OUTAGE_TIMEOUT)
+        await wait_until_published(database, within=OUTAGE_TIMEOUT)
 
         async def healthy() -> bool:
             return await _outage(relay) is None
