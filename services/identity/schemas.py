@@ -29,7 +29,9 @@ from services.identity import models
 from services.identity.models import VehicleStatus
 from services.identity.passwords import MAX_LENGTH, MIN_DISTINCT, MIN_LENGTH
 
-SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+"""One line with something besides whitespace: what stays non-empty once stripped, so the
+schema refuses what the stripping would empty (``"\u0085"``, a lone NEL, is whitespace)."""
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
@@ -52,14 +54,17 @@ NewPassword = Annotated[
 DisplayName = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=models.DISPLAY_NAME_MAX, pattern=SINGLE_LINE
+        strip_whitespace=True,
+        min_length=1,
+        max_length=models.DISPLAY_NAME_MAX,
+        pattern=TRIMMED_LINE,
     ),
 ]
 Bio = Annotated[str, StringConstraints(max_length=models.BIO_MAX, pattern=MULTI_LINE)]
 City = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=models.CITY_MAX, pattern=SINGLE_LINE
+        strip_whitespace=True, min_length=1, max_length=models.CITY_MAX, pattern=TRIMMED_LINE
     ),
 ]
 AvatarUrl = Annotated[AnyHttpUrl, Field(max_length=models.URL_MAX)]
@@ -145,7 +150,7 @@ class VehicleBase(BaseModel):
     model: Annotated[
         str,
         StringConstraints(
-            strip_whitespace=True, min_length=1, max_length=models.MODEL_MAX, pattern=SINGLE_LINE
+            strip_whitespace=True, min_length=1, max_length=models.MODEL_MAX, pattern=TRIMMED_LINE
         ),
     ]
 
