@@ -1,5 +1,5 @@
 """Import every contract module so that the catalog is complete."""
 
-from contracts import events, identity
+from contracts import content, events, identity, rewards
 
-MODULES = (events, identity)
+MODULES = (content, events, identity, rewards)

@@ -1,0 +1,1 @@
+"""Content: posts, comments, likes, follows, circles, feeds, moderation, polls, search."""

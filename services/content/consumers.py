@@ -1,0 +1,82 @@
+"""What content does with other services' announcements (``SUBSCRIPTIONS``, wired by the app).
+
+* ``identity.user.registered.v1`` / ``updated.v1``: the member's name, city and the date
+  they registered (a new account's posts may be held: :mod:`.service.premoderation`).
+* ``identity.user.role_changed.v1``: the member's roles (standing, industry circles).
+* ``identity.user.deleted.v1``: the member is marked deleted (see :mod:`.service.erasure`).
+
+Each handler runs inside the consumer's transaction, together with its dedupe claim.
+"""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.identity import UserDeleted, UserRegistered, UserRoleChanged, UserUpdated
+from kit.bus.envelope import Envelope
+from kit.db import upsert, utcnow
+from kit.service import Subscription
+from services.content.models import Member
+
+
+async def on_user_registered(session: AsyncSession, payload: UserRegistered, _: Envelope) -> None:
+    values = {
+        "user_id": payload.user_id,
+        "display_name": payload.display_name,
+        "registered_at": payload.registered_at,
+        "updated_at": utcnow(),
+    }
+    await session.execute(
+        upsert(session, Member, values, key=["user_id"], update=["display_name", "registered_at"])
+    )
+
+
+async def on_user_updated(session: AsyncSession, payload: UserUpdated, _: Envelope) -> None:
+    values = {
+        "user_id": payload.user_id,
+        "display_name": payload.display_name,
+        "city": payload.city,
+        "updated_at": utcnow(),
+    }
+    await session.execute(
+        upsert(
+            session, Member, values, key=["user_id"], update=["display_name", "city", "updated_at"]
+        )
+    )
+
+
+async def on_role_changed(session: AsyncSession, payload: UserRoleChanged, _: Envelope) -> None:
+    values = {"user_id": payload.user_id, "roles": sorted(payload.roles), "updated_at": utcnow()}
+    await session.execute(
+        upsert(session, Member, values, key=["user_id"], update=["roles", "updated_at"])
+    )
+
+
+async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelope) -> None:
+    values = {
+        "user_id": payload.user_id,
+        "display_name": None,
+        "city": None,
+        "deleted_at": payload.deleted_at,
+        "updated_at": utcnow(),
+    }
+    await session.execute(
+        upsert(
+            session,
+            Member,
+            values,
+            key=["user_id"],
+            update=["display_name", "city", "deleted_at", "updated_at"],
+        )
+    )
+
+
+SUBSCRIPTIONS = (
+    Subscription(
+        name="identity-users",
+        handlers={
+            UserRegistered: on_user_registered,
+            UserUpdated: on_user_updated,
+            UserRoleChanged: on_role_changed,
+            UserDeleted: on_user_deleted,
+        },
+    ),
+)

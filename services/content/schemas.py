@@ -1,0 +1,129 @@
+"""Content's API models: ``*Create``/``*Update`` request bodies refuse unknown fields;
+``*Public`` responses carry text exactly as it was written, as JSON strings (no HTML is
+interpreted or produced anywhere: rendering is the app's, as plain text)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Self
+
+from pydantic import AnyUrl, Field, StringConstraints, UrlConstraints, model_validator
+
+from kit.api.schemas import PublicModel, StrictBody
+from services.content import models
+from services.content.models import PostStatus
+
+SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
+TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
+"""One line with something besides whitespace (what stays non-empty once stripped)."""
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Multi-line text with something besides whitespace: tab and line breaks kept, other
+control characters refused (PostgreSQL cannot store NUL)."""
+
+PostText = Annotated[str, StringConstraints(min_length=1, max_length=models.TEXT_MAX, pattern=TEXT)]
+CommentText = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.COMMENT_MAX, pattern=TEXT)
+]
+Reason = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.REASON_MAX, pattern=TRIMMED_LINE)
+]
+Tag = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=models.TAG_MAX, pattern=r"^[^\s\x00-\x1f\x7f#,]+$"),
+]
+"""One word: no whitespace, ``#`` or comma (the app writes ``#tag``, the API ``tag``)."""
+City = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.CITY_MAX, pattern=TRIMMED_LINE)
+]
+ImageUrl = Annotated[
+    AnyUrl,
+    UrlConstraints(max_length=models.URL_MAX, allowed_schemes=["https"], host_required=True),
+]
+"""An ``https`` URL of an image the app uploaded elsewhere; any other scheme is a 422."""
+
+
+# --- posts and feeds ----------------------------------------------------------------------
+
+
+class PostCreate(StrictBody):
+    text: PostText
+    images: list[ImageUrl] = Field(default_factory=list, max_length=models.IMAGES_MAX)
+    tags: list[Tag] = Field(default_factory=list, max_length=models.TAGS_MAX)
+    circle_id: uuid.UUID | None = None
+    city: City | None = None
+    official: bool = Field(
+        default=False, description="an official post of the brand: staff only (else a 403)"
+    )
+
+
+class PostUpdate(StrictBody):
+    text: PostText | None = None
+    images: list[ImageUrl] | None = Field(default=None, max_length=models.IMAGES_MAX)
+    tags: list[Tag] | None = Field(default=None, max_length=models.TAGS_MAX)
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("name at least one of text, images, tags")
+        if any(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError("text, images and tags cannot be null")
+        return self
+
+
+class AuthorPublic(PublicModel):
+    id: uuid.UUID
+    display_name: str | None = Field(
+        description="as identity announced it; null until it did (or after deletion)"
+    )
+
+
+class ViewerPublic(PublicModel):
+    """What the caller has done to this post (all false without a token)."""
+
+    liked: bool
+    bookmarked: bool
+
+
+class PostPublic(PublicModel):
+    id: uuid.UUID
+    author: AuthorPublic
+    official: bool
+    text: str
+    images: list[str]
+    tags: list[str]
+    circle_id: uuid.UUID | None
+    members_only: bool
+    city: str | None
+    status: PostStatus = Field(
+        description="``published`` for everyone; its author and staff also see their "
+        "``held``, ``hidden`` and ``removed`` posts, marked by this field"
+    )
+    moderation_reason: str | None = Field(
+        description="why moderation hid or removed it (shown to its author and staff)"
+    )
+    featured: bool
+    pinned: bool
+    like_count: int
+    comment_count: int
+    bookmark_count: int
+    created_at: datetime
+    edited_at: datetime | None
+    viewer: ViewerPublic
+
+
+class PostEditPublic(PublicModel):
+    """The post as it was before one edit."""
+
+    id: uuid.UUID
+    text: str
+    images: list[str]
+    tags: list[str]
+    edited_at: datetime
+
+
+# --- comments, likes, bookmarks, follows, profiles ----------------------------------------
+
+
+# --- circles, moderation, standing --------------------------------------------------------
+
+
+# --- polls, search ------------------------------------------------------------------------
