@@ -332,12 +332,12 @@ async def queue(
         select(
             col(Report.target_kind).label("target_kind"),
             col(Report.target_id).label("target_id"),
-            func.min(col(Report.author_id)).label("author_id"),
+            col(Report.author_id).label("author_id"),
             func.count().label("report_count"),
             func.min(col(Report.created_at)).label("first_reported_at"),
         )
         .where(col(Report.status) == ReportStatus.OPEN)
-        .group_by(col(Report.target_kind), col(Report.target_id))
+        .group_by(col(Report.target_kind), col(Report.target_id), col(Report.author_id))
         .subquery()
     )
     keyset = Keyset(Order(grouped.c.first_reported_at), Order(grouped.c.target_id))
