@@ -600,7 +600,8 @@ async def circle_hide(
 async def circle_restore(
     session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, post_id: uuid.UUID
 ) -> PostPublic:
-    """Show a hidden post of this circle again."""
+    """Show a hidden post of this circle again; one staff hid only staff restore (403
+    ``hidden-by-staff``)."""
     return await circle_moderation(
         session, principal, circle_id, post_id, moderation.PostAction.RESTORE
     )
@@ -613,7 +614,7 @@ async def circle_restore(
     response_model=ReportPublic,
     responses={
         **created_response("the report"),
-        200: {"description": "reported before: the first report, unchanged"},
+        200: {"description": "reported before: the first report, unchanged", "model": ReportPublic},
         **problem_responses(401, 404, 422),
     },
 )

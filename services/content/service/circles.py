@@ -10,7 +10,8 @@
   the role leaves the industry circles (:func:`drop_industry_memberships`).
 * ``member_count`` counts active members and moves in the transaction of the membership;
   the last admin cannot leave. Every change is announced (``content.circle.membership_changed``).
-* A circle's admins moderate its posts: pin to the circle, hide, restore (staff may too).
+* A circle's admins moderate its posts: pin to the circle, hide, restore what an admin of
+  the circle hid (staff may all of it).
 """
 
 import uuid
@@ -269,16 +270,19 @@ async def promote(
 
 
 async def drop_industry_memberships(*, session: AsyncSession, user_id: uuid.UUID) -> None:
-    """``user_id`` is no owner any more: out of every industry circle (identity's role change)."""
-    found = await session.scalars(
-        select(CircleMember)
+    """``user_id`` is no owner any more: out of every industry circle (identity's role
+    change), each circle locked before its membership, as every membership change does."""
+    circle_ids = await session.scalars(
+        select(col(CircleMember.circle_id))
         .join(Circle, col(Circle.id) == col(CircleMember.circle_id))
         .where(col(CircleMember.user_id) == user_id, col(Circle.kind) == CircleKind.INDUSTRY)
         .order_by(col(CircleMember.circle_id))
-        .with_for_update(of=CircleMember)
     )
-    for member in found.all():
-        await _drop(session, member, "removed", None)
+    for circle_id in circle_ids.all():
+        await _locked_circle(session, circle_id)
+        member = await membership(session=session, circle_id=circle_id, user_id=user_id)
+        if member is not None:
+            await _drop(session, member, "removed", None)
 
 
 async def pinned(
@@ -329,6 +333,8 @@ async def moderate_post(
             circle_id=circle_id,
         )
         return post
+    if action == moderation.PostAction.RESTORE and not access.is_staff(principal):
+        await _hidden_here(session, circle_id, post)
     await moderation.apply_post_action(
         session=session,
         post=post,
@@ -338,6 +344,16 @@ async def moderate_post(
         scope="circle",
     )
     return post
+
+
+async def _hidden_here(session: AsyncSession, circle_id: uuid.UUID, post: Post) -> None:
+    """A circle admin restores what an admin of this circle hid, not what staff hid."""
+    hider = post.moderated_by
+    member = (
+        await membership(session=session, circle_id=circle_id, user_id=hider) if hider else None
+    )
+    if post.status == PostStatus.HIDDEN and (member is None or member.role != CircleRole.ADMIN):
+        raise Forbidden("staff hid this post: only staff restore it", code="hidden-by-staff")
 
 
 async def _locked_circle(session: AsyncSession, circle_id: uuid.UUID) -> Circle:

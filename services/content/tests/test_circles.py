@@ -365,3 +365,21 @@ async def test_an_owner_who_loses_the_role_leaves_industry_circles(
     assert await scalar(database, "SELECT roles FROM members WHERE user_id = :id", id=owner.id) == [
         "fan"
     ]
+
+
+async def test_a_circle_admin_does_not_restore_what_staff_hid(
+    client: httpx.AsyncClient, make_user: Callable[..., User], staff: User
+) -> None:
+    admin = make_user("owner")
+    circle = await make_circle(client, admin)
+    post = await make_post(client, admin, text="reported", circle_id=circle["id"])
+    hidden = await client.post(
+        f"/v1/moderation/posts/{post['id']}/hide", json={"reason": "spam"}, headers=staff.headers
+    )
+    assert hidden.status_code == 200, hidden.text
+    restore = f"/v1/circles/{circle['id']}/posts/{post['id']}/restore"
+    refused = await client.post(restore, headers=admin.headers)
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/hidden-by-staff")
+    restored = await client.post(restore, headers=staff.headers)
+    assert restored.json()["status"] == "published"
