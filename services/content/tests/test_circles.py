@@ -2,6 +2,7 @@
 pending members, the count of active members, the last admin, circle admins moderating
 their own circle only, and owners who lose the role leaving industry circles."""
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -246,6 +247,9 @@ async def test_the_last_admin_cannot_leave(
     assert refused.status_code == 409
     assert refused.json()["type"].endswith("/last-admin")
     assert (await decide(client, circle, admin, "promote", member)).status_code == 403
+    pending_url = f"/v1/circles/{circle['id']}/members?status=pending"
+    assert (await client.get(pending_url, headers=member.headers)).status_code == 403
+    assert (await client.get(pending_url, headers=admin.headers)).json()["items"] == []
     promoted = await decide(client, circle, member, "promote", admin)
     assert promoted.status_code == 200, promoted.text
     assert promoted.json()["role"] == "admin"
@@ -383,3 +387,17 @@ async def test_a_circle_admin_does_not_restore_what_staff_hid(
     assert refused.json()["type"].endswith("/hidden-by-staff")
     restored = await client.post(restore, headers=staff.headers)
     assert restored.json()["status"] == "published"
+
+
+async def test_member_count_holds_under_concurrent_joins_and_leaves(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    circle = await make_circle(client, make_user("owner"))
+    fans = [make_user() for _ in range(12)]
+    joined = await asyncio.gather(*(join(client, circle, fan) for fan in fans * 2))
+    assert {response.status_code for response in joined} == {200}
+    url = f"/v1/circles/{circle['id']}/membership"
+    left = await asyncio.gather(*(client.delete(url, headers=fan.headers) for fan in fans[:5] * 2))
+    assert {response.status_code for response in left} == {204}
+    assert await member_count(client, circle) == 8 == await active_rows(database, circle)
+    assert [change for change, *_ in await changes(database, circle)].count("left") == 5
