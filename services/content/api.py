@@ -10,7 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
@@ -19,18 +19,39 @@ from kit.auth import CurrentPrincipal, Principal
 from kit.db import SessionDep
 from kit.openapi import created_response
 from kit.problems import problem_responses
-from services.content.auth import Viewer
+from services.content.auth import Staff, Viewer
 from services.content.config import ContentSettings
-from services.content.models import CITY_MAX, PostEdit, PostStatus
+from services.content.models import (
+    CITY_MAX,
+    Circle,
+    CircleKind,
+    CircleMember,
+    CircleRole,
+    MembershipStatus,
+    Post,
+    PostEdit,
+    PostStatus,
+)
 from services.content.schemas import (
     AuthorPublic,
+    CircleCreate,
+    CircleMemberPublic,
+    CirclePublic,
+    MembershipPublic,
+    ModeratedCommentPublic,
     PostCreate,
     PostEditPublic,
     PostPublic,
     PostUpdate,
+    ReasonRequest,
+    ReportCreate,
+    ReportedTargetPublic,
+    ReportPublic,
+    ResolutionCreate,
+    ResolutionPublic,
     ViewerPublic,
 )
-from services.content.service import access, feeds, posts
+from services.content.service import access, circles, feeds, moderation, posts
 from services.content.service.feeds import PostView
 
 post_router = APIRouter(prefix="/v1/posts", tags=["posts"])
@@ -275,6 +296,546 @@ async def user_feed(
 
 
 # --- circles, moderation, standing --------------------------------------------------------
+
+
+def circle_public(circle: Circle, mine: CircleMember | None) -> CirclePublic:
+    return CirclePublic(
+        id=circle.id,
+        name=circle.name,
+        description=circle.description,
+        kind=CircleKind(circle.kind),
+        member_count=circle.member_count,
+        created_by=circle.created_by,
+        created_at=circle.created_at,
+        membership=MembershipPublic.model_validate(mine) if mine else None,
+    )
+
+
+async def listed_posts(
+    session: SessionDep, post_ids: list[uuid.UUID], principal: Principal | None
+) -> list[PostPublic]:
+    """The posts of ``post_ids``, in that order, as ``principal`` sees them (visibility
+    checked by the caller)."""
+    found = await feeds.views(session=session, principal=principal, post_ids=post_ids)
+    return [post_public(found[post_id], principal) for post_id in post_ids]
+
+
+async def staff_view(session: SessionDep, post: Post, principal: Principal) -> PostPublic:
+    return (await listed_posts(session, [post.id], principal))[0]
+
+
+@circle_router.post(
+    "/v1/circles",
+    operation_id="circles.create",
+    status_code=201,
+    response_model=CirclePublic,
+    responses={**created_response("the circle"), **problem_responses(401, 403, 409, 422)},
+)
+async def create_circle(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: Settings,
+    body: CircleCreate,
+    response: Response,
+) -> CirclePublic:
+    """Needs the standing ``trusted`` (403 ``low-standing``); an industry circle only owners
+    and staff create (403 ``owners-only``). The creator is its first admin."""
+    circle = await circles.create_circle(
+        session=session, data=body, principal=principal, settings=settings
+    )
+    mine = await circles.membership(session=session, circle_id=circle.id, user_id=principal.user_id)
+    response.headers["Location"] = f"/v1/circles/{circle.id}"
+    return circle_public(circle, mine)
+
+
+@circle_router.get(
+    "/v1/circles",
+    operation_id="circles.list",
+    response_model=CursorPage[CirclePublic],
+    responses=problem_responses(401, 422),
+)
+async def list_circles(
+    session: SessionDep, viewer: Viewer, page: PageDep
+) -> CursorPage[CirclePublic]:
+    """Every circle by name, with the caller's membership."""
+    found, next_cursor = await circles.list_circles(session=session, page=page)
+    mine = await circles.memberships(
+        session=session, circle_ids=[circle.id for circle in found], principal=viewer
+    )
+    items = [circle_public(circle, mine.get(circle.id)) for circle in found]
+    return CursorPage[CirclePublic](items=items, next_cursor=next_cursor)
+
+
+@circle_router.get(
+    "/v1/circles/{circle_id}",
+    operation_id="circles.read",
+    response_model=CirclePublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_circle(session: SessionDep, viewer: Viewer, circle_id: uuid.UUID) -> CirclePublic:
+    circle = await circles.get_circle(session=session, circle_id=circle_id)
+    mine = await circles.memberships(session=session, circle_ids=[circle_id], principal=viewer)
+    return circle_public(circle, mine.get(circle_id))
+
+
+@circle_router.put(
+    "/v1/circles/{circle_id}/membership",
+    operation_id="circles.join",
+    response_model=MembershipPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def join_circle(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID
+) -> MembershipPublic:
+    """Join an interest circle (active at once), or ask to join an industry circle (owners
+    only, 403 ``owners-only`` otherwise; ``pending`` until approved). Joining again
+    answers the membership as it is."""
+    member = await circles.join(session=session, circle_id=circle_id, principal=principal)
+    return MembershipPublic.model_validate(member)
+
+
+@circle_router.delete(
+    "/v1/circles/{circle_id}/membership",
+    operation_id="circles.leave",
+    status_code=204,
+    responses={
+        204: {"description": "not a member (any more)"},
+        **problem_responses(401, 404, 409, 422),
+    },
+)
+async def leave_circle(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID
+) -> Response:
+    """Leave, or withdraw a request; the last admin cannot leave (409 ``last-admin``)."""
+    await circles.leave(session=session, circle_id=circle_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@circle_router.get(
+    "/v1/circles/{circle_id}/members",
+    operation_id="circles.members",
+    response_model=CursorPage[CircleMemberPublic],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def circle_members(
+    session: SessionDep,
+    viewer: Viewer,
+    circle_id: uuid.UUID,
+    page: PageDep,
+    member_status: Annotated[
+        MembershipStatus,
+        Query(alias="status", description="``pending``: the requests (admins and staff only)"),
+    ] = MembershipStatus.ACTIVE,
+) -> CursorPage[CircleMemberPublic]:
+    """Longest-standing first; an industry circle's only its members and staff read."""
+    found, next_cursor = await circles.members(
+        session=session, circle_id=circle_id, status=member_status, principal=viewer, page=page
+    )
+    items = [
+        CircleMemberPublic(
+            user=AuthorPublic(id=member.user_id, display_name=name),
+            role=CircleRole(member.role),
+            status=MembershipStatus(member.status),
+            created_at=member.created_at,
+        )
+        for member, name in found
+    ]
+    return CursorPage[CircleMemberPublic](items=items, next_cursor=next_cursor)
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/members/{user_id}/approve",
+    operation_id="circles.approve",
+    response_model=MembershipPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def approve_member(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, user_id: uuid.UUID
+) -> MembershipPublic:
+    """An admin of this circle or staff; 409 when the user is a member already."""
+    member = await circles.approve(
+        session=session, circle_id=circle_id, user_id=user_id, principal=principal
+    )
+    return MembershipPublic.model_validate(member)
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/members/{user_id}/reject",
+    operation_id="circles.reject",
+    status_code=204,
+    responses={
+        204: {"description": "the request is gone"},
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def reject_member(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, user_id: uuid.UUID
+) -> Response:
+    """An admin of this circle or staff turns a pending request down."""
+    await circles.reject(session=session, circle_id=circle_id, user_id=user_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/members/{user_id}/promote",
+    operation_id="circles.promote",
+    response_model=MembershipPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def promote_member(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, user_id: uuid.UUID
+) -> MembershipPublic:
+    """An admin of this circle or staff makes an active member an admin."""
+    member = await circles.promote(
+        session=session, circle_id=circle_id, user_id=user_id, principal=principal
+    )
+    return MembershipPublic.model_validate(member)
+
+
+@circle_router.get(
+    "/v1/circles/{circle_id}/posts",
+    operation_id="circles.posts",
+    response_model=CursorPage[PostPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def circle_posts(
+    session: SessionDep, viewer: Viewer, circle_id: uuid.UUID, page: PageDep
+) -> CursorPage[PostPublic]:
+    """Newest first; an industry circle's only its members and staff read (404 otherwise)."""
+    await circles.readable_circle(session=session, circle_id=circle_id, principal=viewer)
+    found = await feeds.circle(session=session, principal=viewer, circle_id=circle_id, page=page)
+    return post_page(found, viewer)
+
+
+@circle_router.get(
+    "/v1/circles/{circle_id}/pinned",
+    operation_id="circles.pinned",
+    response_model=list[PostPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def circle_pinned(
+    session: SessionDep, viewer: Viewer, circle_id: uuid.UUID
+) -> list[PostPublic]:
+    """What the circle's admins pinned (at most 10), most recently pinned first."""
+    post_ids = await circles.pinned(session=session, circle_id=circle_id, principal=viewer)
+    return await listed_posts(session, post_ids, viewer)
+
+
+async def circle_moderation(
+    session: SessionDep,
+    principal: Principal,
+    circle_id: uuid.UUID,
+    post_id: uuid.UUID,
+    action: moderation.PostAction,
+    reason: str | None = None,
+) -> PostPublic:
+    post = await circles.moderate_post(
+        session=session,
+        circle_id=circle_id,
+        post_id=post_id,
+        action=action,
+        principal=principal,
+        reason=reason,
+    )
+    return await staff_view(session, post, principal)
+
+
+CIRCLE_MODERATION = problem_responses(401, 403, 404, 409, 422)
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/posts/{post_id}/pin",
+    operation_id="circles.pinPost",
+    response_model=PostPublic,
+    responses=CIRCLE_MODERATION,
+)
+async def circle_pin(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, post_id: uuid.UUID
+) -> PostPublic:
+    """An admin of this circle or staff pins a published post to the circle."""
+    return await circle_moderation(
+        session, principal, circle_id, post_id, moderation.PostAction.PIN
+    )
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/posts/{post_id}/unpin",
+    operation_id="circles.unpinPost",
+    response_model=PostPublic,
+    responses=CIRCLE_MODERATION,
+)
+async def circle_unpin(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, post_id: uuid.UUID
+) -> PostPublic:
+    return await circle_moderation(
+        session, principal, circle_id, post_id, moderation.PostAction.UNPIN
+    )
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/posts/{post_id}/hide",
+    operation_id="circles.hidePost",
+    response_model=PostPublic,
+    responses=CIRCLE_MODERATION,
+)
+async def circle_hide(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    circle_id: uuid.UUID,
+    post_id: uuid.UUID,
+    body: ReasonRequest,
+) -> PostPublic:
+    """Hide a published post of this circle (its author sees it hidden, with the reason)."""
+    return await circle_moderation(
+        session, principal, circle_id, post_id, moderation.PostAction.HIDE, body.reason
+    )
+
+
+@circle_router.post(
+    "/v1/circles/{circle_id}/posts/{post_id}/restore",
+    operation_id="circles.restorePost",
+    response_model=PostPublic,
+    responses=CIRCLE_MODERATION,
+)
+async def circle_restore(
+    session: SessionDep, principal: CurrentPrincipal, circle_id: uuid.UUID, post_id: uuid.UUID
+) -> PostPublic:
+    """Show a hidden post of this circle again; one staff hid only staff restore (403
+    ``hidden-by-staff``)."""
+    return await circle_moderation(
+        session, principal, circle_id, post_id, moderation.PostAction.RESTORE
+    )
+
+
+@moderation_router.post(
+    "/v1/reports",
+    operation_id="reports.create",
+    status_code=201,
+    response_model=ReportPublic,
+    responses={
+        **created_response("the report"),
+        200: {"description": "reported before: the first report, unchanged", "model": ReportPublic},
+        **problem_responses(401, 404, 422),
+    },
+)
+async def create_report(
+    session: SessionDep, principal: CurrentPrincipal, body: ReportCreate, response: Response
+) -> ReportPublic:
+    """Report a post or comment the caller can read (404 otherwise; 422 ``own-content`` for
+    the caller's own)."""
+    found, created = await moderation.report(session=session, data=body, principal=principal)
+    if created:
+        response.headers["Location"] = f"/v1/reports/{found.id}"
+    else:
+        response.status_code = status.HTTP_200_OK
+    return ReportPublic.model_validate(found)
+
+
+@moderation_router.get(
+    "/v1/moderation/reports",
+    operation_id="moderation.reports",
+    response_model=CursorPage[ReportedTargetPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def report_queue(
+    session: SessionDep, staff: Staff, page: PageDep
+) -> CursorPage[ReportedTargetPublic]:
+    """Posts and comments with open reports, the one reported earliest first."""
+    found, next_cursor = await moderation.queue(session=session, page=page)
+    items = [ReportedTargetPublic.model_validate(target) for target in found]
+    return CursorPage[ReportedTargetPublic](items=items, next_cursor=next_cursor)
+
+
+@moderation_router.post(
+    "/v1/moderation/reports/resolve",
+    operation_id="moderation.resolveReports",
+    response_model=ResolutionPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def resolve_reports(
+    session: SessionDep, staff: Staff, body: ResolutionCreate
+) -> ResolutionPublic:
+    """Close every open report of the target (404 when it has none); ``upheld`` credits
+    each reporter once (``content.report.upheld``)."""
+    resolved = await moderation.resolve(
+        session=session,
+        target_kind=body.target_kind,
+        target_id=body.target_id,
+        verdict=body.verdict,
+        principal=staff,
+    )
+    return ResolutionPublic(
+        target_kind=body.target_kind,
+        target_id=body.target_id,
+        verdict=body.verdict,
+        resolved=resolved,
+    )
+
+
+@moderation_router.get(
+    "/v1/moderation/held",
+    operation_id="moderation.held",
+    response_model=CursorPage[PostPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def held_posts(session: SessionDep, staff: Staff, page: PageDep) -> CursorPage[PostPublic]:
+    """Posts held by pre-moderation, oldest first: release or remove them."""
+    post_ids, next_cursor = await moderation.held(session=session, page=page)
+    items = await listed_posts(session, post_ids, staff)
+    return CursorPage[PostPublic](items=items, next_cursor=next_cursor)
+
+
+async def staff_moderation(
+    session: SessionDep,
+    staff: Principal,
+    post_id: uuid.UUID,
+    action: moderation.PostAction,
+    reason: str | None = None,
+) -> PostPublic:
+    post = await moderation.moderate_post(
+        session=session, post_id=post_id, action=action, principal=staff, reason=reason
+    )
+    return await staff_view(session, post, staff)
+
+
+POST_MODERATION = problem_responses(401, 403, 404, 409, 422)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/hide",
+    operation_id="moderation.hidePost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def hide_post(
+    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ReasonRequest
+) -> PostPublic:
+    """A published post is hidden (reversible); its author sees it marked, with the reason."""
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.HIDE, body.reason)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/restore",
+    operation_id="moderation.restorePost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def restore_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) -> PostPublic:
+    """A hidden post is published again (a removed one cannot be: 409)."""
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.RESTORE)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/remove",
+    operation_id="moderation.removePost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def remove_post(
+    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ReasonRequest
+) -> PostPublic:
+    """Final; a post others had seen is announced removed (``content.post.removed``,
+    reason ``moderation``). Its author still sees it, marked, with the reason."""
+    return await staff_moderation(
+        session, staff, post_id, moderation.PostAction.REMOVE, body.reason
+    )
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/release",
+    operation_id="moderation.releasePost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def release_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) -> PostPublic:
+    """A held post is published and announced (any other: 409)."""
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.RELEASE)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/feature",
+    operation_id="moderation.featurePost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def feature_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) -> PostPublic:
+    """A published post joins the featured feed, announced once (``content.post.featured``)."""
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.FEATURE)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/pin",
+    operation_id="moderation.pinPost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def pin_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) -> PostPublic:
+    """A published post is pinned to the top of the app (``GET /v1/posts/pinned``)."""
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.PIN)
+
+
+@moderation_router.post(
+    "/v1/moderation/posts/{post_id}/unpin",
+    operation_id="moderation.unpinPost",
+    response_model=PostPublic,
+    responses=POST_MODERATION,
+)
+async def unpin_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) -> PostPublic:
+    return await staff_moderation(session, staff, post_id, moderation.PostAction.UNPIN)
+
+
+async def comment_moderation(
+    session: SessionDep,
+    staff: Principal,
+    comment_id: uuid.UUID,
+    action: moderation.CommentAction,
+    reason: str | None = None,
+) -> ModeratedCommentPublic:
+    comment = await moderation.moderate_comment(
+        session=session, comment_id=comment_id, action=action, principal=staff, reason=reason
+    )
+    return ModeratedCommentPublic.model_validate(comment)
+
+
+@moderation_router.post(
+    "/v1/moderation/comments/{comment_id}/hide",
+    operation_id="moderation.hideComment",
+    response_model=ModeratedCommentPublic,
+    responses=POST_MODERATION,
+)
+async def hide_comment(
+    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ReasonRequest
+) -> ModeratedCommentPublic:
+    return await comment_moderation(
+        session, staff, comment_id, moderation.CommentAction.HIDE, body.reason
+    )
+
+
+@moderation_router.post(
+    "/v1/moderation/comments/{comment_id}/restore",
+    operation_id="moderation.restoreComment",
+    response_model=ModeratedCommentPublic,
+    responses=POST_MODERATION,
+)
+async def restore_comment(
+    session: SessionDep, staff: Staff, comment_id: uuid.UUID
+) -> ModeratedCommentPublic:
+    return await comment_moderation(session, staff, comment_id, moderation.CommentAction.RESTORE)
+
+
+@moderation_router.post(
+    "/v1/moderation/comments/{comment_id}/remove",
+    operation_id="moderation.removeComment",
+    response_model=ModeratedCommentPublic,
+    responses=POST_MODERATION,
+)
+async def remove_comment(
+    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ReasonRequest
+) -> ModeratedCommentPublic:
+    """Final: announced (``content.comment.removed``), the post's comment count corrected."""
+    return await comment_moderation(
+        session, staff, comment_id, moderation.CommentAction.REMOVE, body.reason
+    )
 
 
 # --- polls, search ------------------------------------------------------------------------

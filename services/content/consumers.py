@@ -15,6 +15,8 @@ from kit.bus.envelope import Envelope
 from kit.db import upsert, utcnow
 from kit.service import Subscription
 from services.content.models import Member
+from services.content.service import circles
+from services.content.service.access import STAFF_ROLES
 
 
 async def on_user_registered(session: AsyncSession, payload: UserRegistered, _: Envelope) -> None:
@@ -44,10 +46,14 @@ async def on_user_updated(session: AsyncSession, payload: UserUpdated, _: Envelo
 
 
 async def on_role_changed(session: AsyncSession, payload: UserRoleChanged, _: Envelope) -> None:
+    """Keep the member's roles; one who is no owner (nor staff) any more leaves the
+    industry circles."""
     values = {"user_id": payload.user_id, "roles": sorted(payload.roles), "updated_at": utcnow()}
     await session.execute(
         upsert(session, Member, values, key=["user_id"], update=["roles", "updated_at"])
     )
+    if not set(payload.roles) & {*circles.OWNER_ROLES, *STAFF_ROLES}:
+        await circles.drop_industry_memberships(session=session, user_id=payload.user_id)
 
 
 async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelope) -> None:

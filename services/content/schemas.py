@@ -2,6 +2,7 @@
 ``*Public`` responses carry text exactly as it was written, as JSON strings (no HTML is
 interpreted or produced anywhere: rendering is the app's, as plain text)."""
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Annotated, Self
@@ -10,7 +11,14 @@ from pydantic import AnyUrl, Field, StringConstraints, UrlConstraints, model_val
 
 from kit.api.schemas import PublicModel, StrictBody
 from services.content import models
-from services.content.models import PostStatus
+from services.content.models import (
+    CircleKind,
+    CircleRole,
+    CommentStatus,
+    MembershipStatus,
+    PostStatus,
+    ReportStatus,
+)
 
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
@@ -124,6 +132,125 @@ class PostEditPublic(PublicModel):
 
 
 # --- circles, moderation, standing --------------------------------------------------------
+
+
+CircleName = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
+]
+CircleDescription = Annotated[
+    str,
+    StringConstraints(
+        max_length=models.DESCRIPTION_MAX,
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$",
+    ),
+]
+
+
+class CircleCreate(StrictBody):
+    name: CircleName = Field(description="unique among circles")
+    description: CircleDescription = ""
+    kind: CircleKind = Field(
+        description="``interest``: anyone joins; ``industry``: verified owners, approved by "
+        "a circle admin; only staff and owners create one"
+    )
+
+
+class MembershipPublic(PublicModel):
+    """One user's membership of a circle."""
+
+    circle_id: uuid.UUID
+    user_id: uuid.UUID
+    role: CircleRole
+    status: MembershipStatus = Field(
+        description="``pending`` until a circle admin or staff approves (industry circles)"
+    )
+    created_at: datetime
+
+
+class CircleMemberPublic(PublicModel):
+    user: AuthorPublic
+    role: CircleRole
+    status: MembershipStatus
+    created_at: datetime
+
+
+class CirclePublic(PublicModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    kind: CircleKind
+    member_count: int = Field(description="active members (pending requests not counted)")
+    created_by: uuid.UUID
+    created_at: datetime
+    membership: MembershipPublic | None = Field(
+        description="the caller's own membership; null without one (or without a token)"
+    )
+
+
+class ReportTarget(enum.StrEnum):
+    POST = "post"
+    COMMENT = "comment"
+
+
+class ReasonRequest(StrictBody):
+    reason: Reason = Field(description="shown to the author of what is moderated")
+
+
+class ReportCreate(StrictBody):
+    target_kind: ReportTarget
+    target_id: uuid.UUID
+    reason: Reason
+
+
+class ReportPublic(PublicModel):
+    id: uuid.UUID
+    target_kind: ReportTarget
+    target_id: uuid.UUID
+    reason: str
+    status: ReportStatus
+    created_at: datetime
+
+
+class ReportedTargetPublic(PublicModel):
+    """A post or comment with open reports, as the staff queue shows it."""
+
+    target_kind: ReportTarget
+    target_id: uuid.UUID
+    author_id: uuid.UUID
+    report_count: int = Field(description="its open reports")
+    reasons: list[str] = Field(description="the open reports' reasons, oldest first")
+    first_reported_at: datetime
+
+
+class Verdict(enum.StrEnum):
+    UPHELD = "upheld"
+    DISMISSED = "dismissed"
+
+
+class ResolutionCreate(StrictBody):
+    target_kind: ReportTarget
+    target_id: uuid.UUID
+    verdict: Verdict = Field(
+        description="``upheld`` credits each reporter (``content.report.upheld``); moderating "
+        "the target itself is a separate action"
+    )
+
+
+class ResolutionPublic(PublicModel):
+    target_kind: ReportTarget
+    target_id: uuid.UUID
+    verdict: Verdict
+    resolved: int = Field(description="how many open reports this verdict closed")
+
+
+class ModeratedCommentPublic(PublicModel):
+    """A comment as staff moderated it."""
+
+    id: uuid.UUID
+    post_id: uuid.UUID
+    author_id: uuid.UUID
+    status: CommentStatus
+    moderation_reason: str | None
 
 
 # --- polls, search ------------------------------------------------------------------------

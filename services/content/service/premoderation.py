@@ -3,8 +3,8 @@
 A post is held when its author
 
 * had more than ``CONTENT_HELD_SHARE_THRESHOLD`` of their posts of the last 30 days
-  upheld-reported (counted once the author has ``CONTENT_HELD_SHARE_MIN_POSTS`` posts in
-  that window), or
+  upheld-reported (staff upheld a report of them, :mod:`.moderation`), counted once the
+  author has ``CONTENT_HELD_SHARE_MIN_POSTS`` posts in that window, or
 * has a new account (younger than ``CONTENT_NEW_ACCOUNT_DAYS``) and already posted
   ``CONTENT_NEW_ACCOUNT_POSTS_PER_HOUR`` times in the last hour.
 
@@ -39,11 +39,14 @@ async def should_hold(
     if posts < settings.held_share_min_posts:
         return False
     upheld = await session.scalar(
-        select(func.count(distinct(col(Report.target_id)))).where(
+        select(func.count(distinct(col(Report.target_id))))
+        .join(Post, col(Post.id) == col(Report.target_id))
+        .where(
             col(Report.author_id) == author_id,
             col(Report.target_kind) == "post",
             col(Report.status) == ReportStatus.UPHELD,
-            col(Report.created_at) >= now - WINDOW,
+            col(Post.created_at) >= now - WINDOW,
+            col(Post.status) != PostStatus.DELETED,
         )
     )
     return (upheld or 0) / posts > settings.held_share_threshold
