@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -72,9 +73,6 @@ async def create_circle(
         access.is_staff(principal) or await is_owner(session=session, principal=principal)
     ):
         raise Forbidden("only owners and staff create industry circles", code="owners-only")
-    taken = await session.scalar(select(col(Circle.id)).where(col(Circle.name) == data.name))
-    if taken is not None:
-        raise Conflict("a circle of that name exists", code="name-taken")
     circle = Circle(
         name=data.name,
         description=data.description,
@@ -84,8 +82,11 @@ async def create_circle(
         created_at=now,
         updated_at=now,
     )
-    session.add(circle)
-    await session.flush()
+    try:
+        async with session.begin_nested():
+            session.add(circle)
+    except IntegrityError as exc:
+        raise Conflict("a circle of that name exists", code="name-taken") from exc
     admin = CircleMember(
         circle_id=circle.id,
         user_id=principal.user_id,

@@ -401,3 +401,21 @@ async def test_member_count_holds_under_concurrent_joins_and_leaves(
     assert {response.status_code for response in left} == {204}
     assert await member_count(client, circle) == 8 == await active_rows(database, circle)
     assert [change for change, *_ in await changes(database, circle)].count("left") == 5
+
+
+async def test_two_owners_racing_for_one_name_get_one_circle(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    name = f"circle {uuid.uuid4()}"
+    body = {"name": name, "description": "", "kind": "interest"}
+    racers = [make_user("owner") for _ in range(8)]
+    answers = await asyncio.gather(
+        *(client.post("/v1/circles", json=body, headers=racer.headers) for racer in racers)
+    )
+    assert sorted(answer.status_code for answer in answers) == [201] + [409] * 7
+    assert all(
+        answer.json()["type"].endswith("/name-taken")
+        for answer in answers
+        if answer.status_code == 409
+    )
+    assert await scalar(database, "SELECT count(*) FROM circles WHERE name = :n", n=name) == 1
