@@ -138,7 +138,7 @@ async def _drop_follows(session: AsyncSession, user_id: uuid.UUID) -> None:
         .where(or_(col(Follow.follower_id) == user_id, col(Follow.followee_id) == user_id))
         .returning(col(Follow.follower_id), col(Follow.followee_id))
     )
-    for follower_id, followee_id in sorted(dropped.tuples().all()):
+    for follower_id, followee_id in sorted(dropped.all()):
         follower_count = await follows.move_follow_counts(
             session=session, follower_id=follower_id, followee_id=followee_id, by=-1
         )
@@ -157,7 +157,7 @@ async def _leave_circles(session: AsyncSession, user_id: uuid.UUID) -> None:
         .where(col(CircleMember.user_id) == user_id)
         .returning(col(CircleMember.circle_id), col(CircleMember.status))
     )
-    for circle_id, status in sorted(left.tuples().all()):
+    for circle_id, status in sorted(left.all()):
         if status == MembershipStatus.ACTIVE:
             member_count = await session.scalar(
                 update(Circle)
