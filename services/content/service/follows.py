@@ -54,8 +54,9 @@ class Account:
 
 
 async def live_member(*, session: AsyncSession, user_id: uuid.UUID) -> Member:
-    """The member, unless content knows nothing of them or they were deleted (404)."""
-    member = await session.get(Member, user_id)
+    """The member as the database has them now (404 when content knows nothing of them or
+    they were deleted)."""
+    member = await session.get(Member, user_id, populate_existing=True)
     if member is None or member.deleted_at is not None:
         raise NotFound("no such profile")
     return member
