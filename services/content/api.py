@@ -283,8 +283,8 @@ async def user_feed(
 
 
 def comment_public(view: CommentView, principal: Principal | None) -> CommentPublic:
-    """The comment as ``principal`` sees it: a deleted one without author or text, the
-    moderation reason only for its author and staff."""
+    """The comment as ``principal`` sees it: a deleted one (its text erased) without its
+    author, the moderation reason only for its author and staff."""
     comment = view.comment
     deleted = comment.status == CommentStatus.DELETED
     insider = access.is_staff(principal) or (
@@ -296,7 +296,7 @@ def comment_public(view: CommentView, principal: Principal | None) -> CommentPub
         post_id=comment.post_id,
         parent_id=comment.parent_id,
         author=author,
-        text="" if deleted else comment.text,
+        text=comment.text,
         status=CommentStatus(comment.status),
         moderation_reason=comment.moderation_reason if insider and not deleted else None,
         like_count=comment.like_count,

@@ -2,6 +2,7 @@
 with replies stays as a placeholder), who sees hidden ones, comment likes, and bad input
 that writes nothing."""
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -251,3 +252,56 @@ async def test_hidden_comments_are_shown_to_their_author_and_staff_only(
     assert (
         await client.put(f"/v1/comments/{hidden['id']}/like", headers=other.headers)
     ).status_code == 404
+
+
+async def test_comments_written_at_once_are_all_counted(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    author = make_user()
+    post = await make_post(client, author)
+    top = await comment(client, post, author)
+    crowd = [make_user() for _ in range(40)]
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                f"/v1/posts/{post['id']}/comments",
+                json={"text": "me too", **({"parent_id": top["id"]} if n % 2 else {})},
+                headers=user.headers,
+            )
+            for n, user in enumerate(crowd)
+        )
+    )
+    assert {response.status_code for response in responses} == {201}
+    assert await counts(database, post["id"]) == (41, 41)
+    replies = await scalar(
+        database, "SELECT count(*) FROM comments WHERE parent_id = :id", id=top["id"]
+    )
+    assert replies == 20
+    assert (
+        await scalar(database, "SELECT reply_count FROM comments WHERE id = :id", id=top["id"])
+        == replies
+    )
+
+
+async def test_a_post_not_published_takes_no_engagement(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    """Others may not read a held post (404); its author may, but it takes nothing (409)."""
+    author, other = make_user(), make_user()
+    post = await make_post(client, author)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE posts SET status = 'held' WHERE id = :id"), {"id": post["id"]}
+        )
+    for user, status in ((other, 404), (author, 409)):
+        for method, path, body in (
+            ("POST", "comments", {"text": "hello"}),
+            ("PUT", "like", None),
+            ("PUT", "bookmark", None),
+        ):
+            refused = await client.request(
+                method, f"/v1/posts/{post['id']}/{path}", json=body, headers=user.headers
+            )
+            assert refused.status_code == status, (path, refused.text)
+    assert await counts(database, post["id"]) == (0, 0)
+    assert await outbox_types(database, post["id"]) == ["content.post.published.v1"]
