@@ -8,7 +8,7 @@ what a caller may not read is 'not found', another user's post is never theirs t
 
 import uuid
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
@@ -27,6 +27,7 @@ from services.content.models import (
     CircleKind,
     CircleMember,
     CircleRole,
+    CommentStatus,
     MembershipStatus,
     Post,
     PostEdit,
@@ -34,15 +35,22 @@ from services.content.models import (
 )
 from services.content.schemas import (
     AuthorPublic,
+    BookmarkPublic,
     CircleCreate,
     CircleMemberPublic,
     CirclePublic,
+    CommentCreate,
+    CommentPublic,
+    CommentViewerPublic,
+    FollowPublic,
+    LikePublic,
     MembershipPublic,
     ModeratedCommentPublic,
     PostCreate,
     PostEditPublic,
     PostPublic,
     PostUpdate,
+    ProfilePublic,
     ReasonRequest,
     ReportCreate,
     ReportedTargetPublic,
@@ -51,7 +59,18 @@ from services.content.schemas import (
     ResolutionPublic,
     ViewerPublic,
 )
-from services.content.service import access, circles, feeds, moderation, posts
+from services.content.service import (
+    access,
+    bookmarks,
+    circles,
+    comments,
+    feeds,
+    follows,
+    likes,
+    moderation,
+    posts,
+)
+from services.content.service.comments import CommentView
 from services.content.service.feeds import PostView
 
 post_router = APIRouter(prefix="/v1/posts", tags=["posts"])
@@ -293,6 +312,308 @@ async def user_feed(
 
 
 # --- comments, likes, bookmarks, follows, profiles ----------------------------------------
+
+
+def comment_public(view: CommentView, principal: Principal | None) -> CommentPublic:
+    """The comment as ``principal`` sees it: a deleted one (its text erased) without its
+    author, the moderation reason only for its author and staff."""
+    comment = view.comment
+    deleted = comment.status == CommentStatus.DELETED
+    insider = access.is_staff(principal) or (
+        principal is not None and principal.user_id == comment.author_id
+    )
+    author = None if deleted else AuthorPublic(id=comment.author_id, display_name=view.author_name)
+    return CommentPublic(
+        id=comment.id,
+        post_id=comment.post_id,
+        parent_id=comment.parent_id,
+        author=author,
+        text=comment.text,
+        status=CommentStatus(comment.status),
+        moderation_reason=comment.moderation_reason if insider and not deleted else None,
+        like_count=comment.like_count,
+        reply_count=comment.reply_count,
+        created_at=comment.created_at,
+        viewer=CommentViewerPublic(liked=view.liked),
+    )
+
+
+def comment_page(
+    found: tuple[list[CommentView], str | None], principal: Principal | None
+) -> CursorPage[CommentPublic]:
+    views, next_cursor = found
+    items = [comment_public(view, principal) for view in views]
+    return CursorPage[CommentPublic](items=items, next_cursor=next_cursor)
+
+
+def profile_public(found: follows.Profile) -> ProfilePublic:
+    member = found.member
+    return ProfilePublic(
+        id=member.user_id,
+        display_name=member.display_name,
+        follower_count=member.follower_count,
+        following_count=member.following_count,
+        post_count=member.post_count,
+        viewer_follows=found.viewer_follows,
+    )
+
+
+def account_page(found: tuple[list[follows.Account], str | None]) -> CursorPage[FollowPublic]:
+    accounts, next_cursor = found
+    items = [
+        FollowPublic(
+            user=AuthorPublic(id=account.user_id, display_name=account.display_name),
+            followed_at=account.followed_at,
+        )
+        for account in accounts
+    ]
+    return CursorPage[FollowPublic](items=items, next_cursor=next_cursor)
+
+
+NO_CONTENT: dict[int | str, dict[str, Any]] = {
+    204: {"description": "done (also when there was nothing to undo)"}
+}
+
+
+@social_router.post(
+    "/v1/posts/{post_id}/comments",
+    operation_id="comments.create",
+    status_code=201,
+    response_model=CommentPublic,
+    responses={**created_response("the comment"), **problem_responses(401, 404, 409, 422)},
+)
+async def create_comment(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    post_id: uuid.UUID,
+    body: CommentCreate,
+    response: Response,
+) -> CommentPublic:
+    """A comment on a published post, or with ``parent_id`` a reply to one of its top-level
+    comments (422 under a reply); 409 when the post is not published."""
+    comment = await comments.create_comment(
+        session=session, post_id=post_id, data=body, principal=principal
+    )
+    response.headers["Location"] = f"/v1/comments/{comment.id}"
+    found = await comments.view(session=session, comment_id=comment.id, principal=principal)
+    return comment_public(found, principal)
+
+
+@social_router.get(
+    "/v1/posts/{post_id}/comments",
+    operation_id="comments.list",
+    response_model=CursorPage[CommentPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_comments(
+    session: SessionDep, viewer: Viewer, post_id: uuid.UUID, page: PageDep
+) -> CursorPage[CommentPublic]:
+    """A post's top-level comments, oldest first, each with its reply count."""
+    found = await comments.top_level(session=session, post_id=post_id, principal=viewer, page=page)
+    return comment_page(found, viewer)
+
+
+@social_router.get(
+    "/v1/comments/{comment_id}",
+    operation_id="comments.read",
+    response_model=CommentPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_comment(session: SessionDep, viewer: Viewer, comment_id: uuid.UUID) -> CommentPublic:
+    found = await comments.view(session=session, comment_id=comment_id, principal=viewer)
+    return comment_public(found, viewer)
+
+
+@social_router.get(
+    "/v1/comments/{comment_id}/replies",
+    operation_id="comments.replies",
+    response_model=CursorPage[CommentPublic],
+    responses=problem_responses(401, 404, 422),
+)
+async def list_replies(
+    session: SessionDep, viewer: Viewer, comment_id: uuid.UUID, page: PageDep
+) -> CursorPage[CommentPublic]:
+    """The replies to a top-level comment, oldest first."""
+    found = await comments.replies(
+        session=session, comment_id=comment_id, principal=viewer, page=page
+    )
+    return comment_page(found, viewer)
+
+
+@social_router.delete(
+    "/v1/comments/{comment_id}",
+    operation_id="comments.delete",
+    status_code=204,
+    responses={204: {"description": "deleted"}, **problem_responses(401, 403, 404, 422)},
+)
+async def delete_comment(
+    session: SessionDep, principal: CurrentPrincipal, comment_id: uuid.UUID
+) -> Response:
+    """Its author only (staff: 403, they moderate; anyone else: 404). A comment with
+    replies stays as a placeholder: ``deleted``, without author or text."""
+    await comments.delete_comment(session=session, comment_id=comment_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@social_router.put(
+    "/v1/comments/{comment_id}/like",
+    operation_id="comments.like",
+    response_model=LikePublic,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def like_comment(
+    session: SessionDep, principal: CurrentPrincipal, comment_id: uuid.UUID
+) -> LikePublic:
+    """Idempotent: liking twice is one like. 409 on a comment that is not published."""
+    count = await comments.like_comment(session=session, comment_id=comment_id, principal=principal)
+    return LikePublic(liked=True, like_count=count)
+
+
+@social_router.delete(
+    "/v1/comments/{comment_id}/like",
+    operation_id="comments.unlike",
+    status_code=204,
+    responses={**NO_CONTENT, **problem_responses(401, 404, 422)},
+)
+async def unlike_comment(
+    session: SessionDep, principal: CurrentPrincipal, comment_id: uuid.UUID
+) -> Response:
+    await comments.unlike_comment(session=session, comment_id=comment_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@social_router.put(
+    "/v1/posts/{post_id}/like",
+    operation_id="posts.like",
+    response_model=LikePublic,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def like_post(
+    session: SessionDep, principal: CurrentPrincipal, post_id: uuid.UUID
+) -> LikePublic:
+    """Idempotent: liking twice is one like and one ``content.post.liked``. 409 on a post
+    that is not published."""
+    count = await likes.like_post(session=session, post_id=post_id, principal=principal)
+    return LikePublic(liked=True, like_count=count)
+
+
+@social_router.delete(
+    "/v1/posts/{post_id}/like",
+    operation_id="posts.unlike",
+    status_code=204,
+    responses={**NO_CONTENT, **problem_responses(401, 404, 422)},
+)
+async def unlike_post(
+    session: SessionDep, principal: CurrentPrincipal, post_id: uuid.UUID
+) -> Response:
+    await likes.unlike_post(session=session, post_id=post_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@social_router.put(
+    "/v1/posts/{post_id}/bookmark",
+    operation_id="posts.bookmark",
+    response_model=BookmarkPublic,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def bookmark_post(
+    session: SessionDep, principal: CurrentPrincipal, post_id: uuid.UUID
+) -> BookmarkPublic:
+    """Idempotent: saving twice is one bookmark. 409 on a post that is not published."""
+    count = await bookmarks.bookmark(session=session, post_id=post_id, principal=principal)
+    return BookmarkPublic(bookmarked=True, bookmark_count=count)
+
+
+@social_router.delete(
+    "/v1/posts/{post_id}/bookmark",
+    operation_id="posts.unbookmark",
+    status_code=204,
+    responses={**NO_CONTENT, **problem_responses(401, 404, 422)},
+)
+async def unbookmark_post(
+    session: SessionDep, principal: CurrentPrincipal, post_id: uuid.UUID
+) -> Response:
+    await bookmarks.unbookmark(session=session, post_id=post_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@social_router.get(
+    "/v1/me/bookmarks",
+    operation_id="me.bookmarks",
+    response_model=CursorPage[PostPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_bookmarks(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[PostPublic]:
+    """My saved posts, most recently saved first (those I may no longer read drop out)."""
+    found = await feeds.bookmarks(session=session, principal=principal, page=page)
+    return post_page(found, principal)
+
+
+@social_router.get(
+    "/v1/profiles/{user_id}",
+    operation_id="profiles.read",
+    response_model=ProfilePublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_profile(session: SessionDep, viewer: Viewer, user_id: uuid.UUID) -> ProfilePublic:
+    found = await follows.profile(session=session, user_id=user_id, principal=viewer)
+    return profile_public(found)
+
+
+@social_router.put(
+    "/v1/profiles/{user_id}/follow",
+    operation_id="profiles.follow",
+    response_model=ProfilePublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def follow_profile(
+    session: SessionDep, principal: CurrentPrincipal, user_id: uuid.UUID
+) -> ProfilePublic:
+    """Idempotent: following twice is one follow. Following yourself is a 422."""
+    await follows.follow(session=session, user_id=user_id, principal=principal)
+    found = await follows.profile(session=session, user_id=user_id, principal=principal)
+    return profile_public(found)
+
+
+@social_router.delete(
+    "/v1/profiles/{user_id}/follow",
+    operation_id="profiles.unfollow",
+    status_code=204,
+    responses={**NO_CONTENT, **problem_responses(401, 404, 422)},
+)
+async def unfollow_profile(
+    session: SessionDep, principal: CurrentPrincipal, user_id: uuid.UUID
+) -> Response:
+    await follows.unfollow(session=session, user_id=user_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@social_router.get(
+    "/v1/profiles/{user_id}/followers",
+    operation_id="profiles.followers",
+    response_model=CursorPage[FollowPublic],
+    responses=problem_responses(404, 422),
+)
+async def list_followers(
+    session: SessionDep, user_id: uuid.UUID, page: PageDep
+) -> CursorPage[FollowPublic]:
+    """Who follows them, most recent first."""
+    return account_page(await follows.followers(session=session, user_id=user_id, page=page))
+
+
+@social_router.get(
+    "/v1/profiles/{user_id}/following",
+    operation_id="profiles.following",
+    response_model=CursorPage[FollowPublic],
+    responses=problem_responses(404, 422),
+)
+async def list_following(
+    session: SessionDep, user_id: uuid.UUID, page: PageDep
+) -> CursorPage[FollowPublic]:
+    """Whom they follow, most recent first."""
+    return account_page(await follows.following(session=session, user_id=user_id, page=page))
 
 
 # --- circles, moderation, standing --------------------------------------------------------

@@ -3,7 +3,8 @@
 * ``identity.user.registered.v1`` / ``updated.v1``: the member's name, city and the date
   they registered (a new account's posts may be held: :mod:`.service.premoderation`).
 * ``identity.user.role_changed.v1``: the member's roles (standing, industry circles).
-* ``identity.user.deleted.v1``: the member is marked deleted (see :mod:`.service.erasure`).
+* ``identity.user.deleted.v1``: the member is marked deleted, their content erased or
+  dropped (:mod:`.service.erasure`).
 
 Each handler runs inside the consumer's transaction, together with its dedupe claim.
 """
@@ -15,7 +16,7 @@ from kit.bus.envelope import Envelope
 from kit.db import upsert, utcnow
 from kit.service import Subscription
 from services.content.models import Member
-from services.content.service import circles
+from services.content.service import circles, erasure
 from services.content.service.access import STAFF_ROLES
 
 
@@ -57,21 +58,8 @@ async def on_role_changed(session: AsyncSession, payload: UserRoleChanged, _: En
 
 
 async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelope) -> None:
-    values = {
-        "user_id": payload.user_id,
-        "display_name": None,
-        "city": None,
-        "deleted_at": payload.deleted_at,
-        "updated_at": utcnow(),
-    }
-    await session.execute(
-        upsert(
-            session,
-            Member,
-            values,
-            key=["user_id"],
-            update=["display_name", "city", "deleted_at", "updated_at"],
-        )
+    await erasure.erase_account(
+        session=session, user_id=payload.user_id, deleted_at=payload.deleted_at
     )
 
 

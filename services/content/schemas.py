@@ -131,6 +131,71 @@ class PostEditPublic(PublicModel):
 # --- comments, likes, bookmarks, follows, profiles ----------------------------------------
 
 
+class CommentCreate(StrictBody):
+    text: CommentText
+    parent_id: uuid.UUID | None = Field(
+        default=None,
+        description="reply to this comment: a published top-level comment of the same post",
+    )
+
+
+class CommentViewerPublic(PublicModel):
+    """What the caller has done to this comment (false without a token)."""
+
+    liked: bool
+
+
+class CommentPublic(PublicModel):
+    id: uuid.UUID
+    post_id: uuid.UUID
+    parent_id: uuid.UUID | None = Field(description="the comment this replies to; null on top")
+    author: AuthorPublic | None = Field(
+        description="null on a deleted comment, which stays (``status`` ``deleted``, empty "
+        "``text``) only while replies hang under it"
+    )
+    text: str
+    status: CommentStatus = Field(
+        description="``published`` for everyone; its author and staff also see their "
+        "``hidden`` and ``removed`` comments; ``deleted`` marks the placeholder of a deleted "
+        "comment that has replies"
+    )
+    moderation_reason: str | None = Field(
+        description="why moderation hid or removed it (shown to its author and staff)"
+    )
+    like_count: int
+    reply_count: int
+    created_at: datetime
+    viewer: CommentViewerPublic
+
+
+class LikePublic(PublicModel):
+    liked: bool
+    like_count: int
+
+
+class BookmarkPublic(PublicModel):
+    bookmarked: bool
+    bookmark_count: int
+
+
+class ProfilePublic(PublicModel):
+    id: uuid.UUID
+    display_name: str | None = Field(description="as identity announced it; null until it did")
+    follower_count: int
+    following_count: int
+    post_count: int
+    viewer_follows: bool = Field(
+        description="whether the caller follows them (false without a token)"
+    )
+
+
+class FollowPublic(PublicModel):
+    """One account in a list of followers or followed accounts."""
+
+    user: AuthorPublic
+    followed_at: datetime
+
+
 # --- circles, moderation, standing --------------------------------------------------------
 
 

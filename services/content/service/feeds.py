@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Subquery, exists, literal, select, true, union
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from kit.api.pagination import Keyset, Order, PageParams
@@ -150,16 +151,19 @@ async def trending(
 async def bookmarks(
     *, session: AsyncSession, principal: Principal, page: PageParams
 ) -> tuple[list[PostView], str | None]:
-    """My bookmarks, most recently saved first (posts I may no longer read drop out)."""
+    """My bookmarks, most recently saved first (posts I may no longer read drop out). The
+    list joins its own alias of ``bookmarks``: the viewer's ``bookmarked`` subquery keeps
+    its own (a join of the table itself would correlate it away)."""
+    mine = aliased(Bookmark)
     saved = Keyset(
-        Order(col(Bookmark.created_at), descending=True),
-        Order(col(Bookmark.post_id), descending=True),
+        Order(col(mine.created_at), descending=True),
+        Order(col(mine.post_id), descending=True),
     )
     query = (
         _viewed(principal)
-        .add_columns(col(Bookmark.created_at))
-        .join(Bookmark, col(Bookmark.post_id) == col(Post.id))
-        .where(col(Bookmark.user_id) == principal.user_id, access.visible_to(principal))
+        .add_columns(col(mine.created_at))
+        .join(mine, col(mine.post_id) == col(Post.id))
+        .where(col(mine.user_id) == principal.user_id, access.visible_to(principal))
     )
     rows = (await session.execute(saved.paged(query, page))).all()
     found, next_cursor = saved.page(rows, page, lambda row: (row[-1], row[0].id))

@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -35,7 +35,7 @@ from kit.ids import new_id
 from kit.problems import Conflict, NotFound, Problem
 from services.content.models import Comment, CommentStatus, Post, PostStatus, Report, ReportStatus
 from services.content.schemas import ReportCreate, ReportTarget, Verdict
-from services.content.service import access, posts, trending
+from services.content.service import access, comments, posts
 
 
 class PostAction(enum.StrEnum):
@@ -192,7 +192,7 @@ async def moderate_comment(
     comment.updated_at = utcnow()
     await session.flush()
     if action == CommentAction.REMOVE:
-        await _uncount(session, comment)
+        await comments.uncount(session=session, comment=comment)
         publish(
             session,
             CommentRemoved(
@@ -214,38 +214,6 @@ async def moderate_comment(
         reason=reason,
     )
     return comment
-
-
-async def _uncount(session: AsyncSession, comment: Comment) -> None:
-    """A removed comment leaves its post's ``comment_count`` (and trending score) and its
-    parent's ``reply_count``."""
-    counted = await session.execute(
-        update(Post)
-        .where(col(Post.id) == comment.post_id, col(Post.comment_count) > 0)
-        .values(comment_count=col(Post.comment_count) - 1)
-        .returning(
-            col(Post.created_at),
-            col(Post.like_count),
-            col(Post.comment_count),
-            col(Post.bookmark_count),
-        )
-    )
-    row = counted.one_or_none()
-    if row is not None:
-        await trending.rescore(
-            session=session,
-            post_id=comment.post_id,
-            created_at=row[0],
-            likes=row[1],
-            comments=row[2],
-            bookmarks=row[3],
-        )
-    if comment.parent_id is not None:
-        await session.execute(
-            update(Comment)
-            .where(col(Comment.id) == comment.parent_id, col(Comment.reply_count) > 0)
-            .values(reply_count=col(Comment.reply_count) - 1)
-        )
 
 
 async def held(*, session: AsyncSession, page: PageParams) -> tuple[list[uuid.UUID], str | None]:
