@@ -1,0 +1,1 @@
+"""Rewards: community value and points — ledgers, rules, check-in, mall, tiers, the club."""
