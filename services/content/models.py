@@ -415,6 +415,11 @@ class Report(ContentTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+POLL_OPTIONS_MAX = 20
+POLL_WEIGHT_MAX = 100
+POLL_POINTS_PER_WEIGHT_MAX = 100_000
+
+
 class Poll(ContentTable, table=True):
     """A staff poll; a weighted final round is created from a closed shortlist round."""
 
