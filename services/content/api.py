@@ -378,8 +378,8 @@ async def vote(
     unchangeable: 409 ``charge-pending``). 409 ``poll-not-open``/``poll-closed`` outside
     the poll's window; 403 ``owners-only`` for a non-owner in an owners' poll; 422 for an
     option not in the poll, several in a single-choice poll, or too much weight."""
-    poll = await polls.vote(session=session, poll_id=poll_id, data=body, principal=principal)
-    return await one_poll(session, poll, principal)
+    view = await polls.vote(session=session, poll_id=poll_id, data=body, principal=principal)
+    return poll_public(view)
 
 
 @poll_router.delete(

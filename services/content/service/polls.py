@@ -33,6 +33,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col
 
 from contracts.content import PollVoteCast, PollVoteChargeRequested
@@ -231,29 +232,36 @@ async def views(
 
 async def vote(
     *, session: AsyncSession, poll_id: uuid.UUID, data: PollVote, principal: Principal
-) -> Poll:
-    """Cast or replace ``principal``'s ballot (see the module docstring); the poll after it."""
+) -> PollView:
+    """Cast or replace ``principal``'s ballot (see the module docstring): the poll after it.
+
+    The counts' rows are the hot ones: they are written last, each returning its new
+    counts, and nothing is read after them, so their locks last only until the commit."""
     poll = await _open_poll(session, poll_id)
     if poll.audience == PollAudience.OWNERS and not await _is_owner(session, principal):
         raise Forbidden("only owners vote in this poll", code="owners-only")
+    options = await _options(session, poll.id)
     pending = data.weight > 1 and poll.points_per_weight > 0
     choice = Choice(
-        option_ids=await _valid_choice(session, poll, data),
+        option_ids=_valid_choice(poll, options, data),
         weight=data.weight,
         status=BallotStatus.PENDING_CHARGE if pending else BallotStatus.COUNTED,
     )
-    ballot_id, earlier = await _claim_ballot(session, poll.id, principal.user_id, choice)
-    if earlier is not None and earlier == choice:
-        return poll
+    ballot, earlier = await _claim_ballot(session, poll.id, principal.user_id, choice)
+    view = PollView(
+        poll=poll, options=options, ballot=ballot, state=PollState.OPEN, winner_ids=None
+    )
+    if earlier == choice:
+        return view
     await _recount(
-        session, poll.id, taken=earlier.tally() if earlier else None, given=choice.tally()
+        session, poll, options, taken=earlier.tally() if earlier else None, given=choice.tally()
     )
     if pending:
         publish(
             session,
             PollVoteChargeRequested(
                 poll_id=poll.id,
-                ballot_id=ballot_id,
+                ballot_id=ballot.id,
                 user_id=principal.user_id,
                 weight=choice.weight,
                 points=(choice.weight - 1) * poll.points_per_weight,
@@ -271,8 +279,7 @@ async def vote(
             ),
             actor=principal.user_id,
         )
-    await session.refresh(poll)
-    return poll
+    return view
 
 
 async def withdraw(*, session: AsyncSession, poll_id: uuid.UUID, principal: Principal) -> None:
@@ -283,9 +290,9 @@ async def withdraw(*, session: AsyncSession, poll_id: uuid.UUID, principal: Prin
         return
     if ballot.status == BallotStatus.PENDING_CHARGE:
         raise Conflict("this ballot waits for its points to be charged", code="charge-pending")
-    await _recount(session, poll.id, taken=Choice.of(ballot).tally(), given=None)
     await session.delete(ballot)
     await session.flush()
+    await _recount(session, poll, [], taken=Choice.of(ballot).tally(), given=None)
 
 
 async def settle_charge(*, session: AsyncSession, payload: PollChargeSettled) -> None:
@@ -311,7 +318,8 @@ async def settle_charge(*, session: AsyncSession, payload: PollChargeSettled) ->
     ballot.status = BallotStatus.COUNTED
     await session.flush()
     counted = Choice.of(ballot)
-    await _recount(session, ballot.poll_id, taken=None, given=counted.tally())
+    poll = await get_poll(session=session, poll_id=ballot.poll_id)
+    await _recount(session, poll, [], taken=None, given=counted.tally())
     publish(
         session,
         PollVoteCast(
@@ -345,7 +353,17 @@ async def _is_owner(session: AsyncSession, principal: Principal) -> bool:
     return bool(announced & set(OWNER_ROLES))
 
 
-async def _valid_choice(session: AsyncSession, poll: Poll, data: PollVote) -> list[uuid.UUID]:
+async def _options(session: AsyncSession, poll_id: uuid.UUID) -> list[PollOption]:
+    found = await session.scalars(
+        select(PollOption)
+        .where(col(PollOption.poll_id) == poll_id)
+        .order_by(col(PollOption.position))
+        .execution_options(populate_existing=True)
+    )
+    return list(found.all())
+
+
+def _valid_choice(poll: Poll, options: Sequence[PollOption], data: PollVote) -> list[uuid.UUID]:
     """The chosen option ids, sorted; a 422 for a choice the poll does not take."""
     chosen = sorted(set(data.option_ids))
     if len(chosen) != len(data.option_ids):
@@ -358,57 +376,49 @@ async def _valid_choice(session: AsyncSession, poll: Poll, data: PollVote) -> li
             status=422,
             code="weight-too-high",
         )
-    known = set(
-        (
-            await session.scalars(
-                select(col(PollOption.id)).where(
-                    col(PollOption.poll_id) == poll.id, col(PollOption.id).in_(chosen)
-                )
-            )
-        ).all()
-    )
-    if known != set(chosen):
+    if not set(chosen) <= {option.id for option in options}:
         raise Problem("no such option in this poll", status=422, code="unknown-option")
     return chosen
 
 
 async def _claim_ballot(
     session: AsyncSession, poll_id: uuid.UUID, user_id: uuid.UUID, choice: Choice
-) -> tuple[uuid.UUID, Choice | None]:
+) -> tuple[PollBallot, Choice | None]:
     """Insert the caller's ballot with ``choice``, or lock the one they have and replace
-    its choice: the ballot's id, and the choice it had (``None`` for a first vote). Either
-    way its row stays locked until the transaction ends."""
+    its choice: the ballot, and the choice it had (``None`` for a first vote). Either way
+    its row stays locked until the transaction ends."""
     now = utcnow()
     option_ids = [str(option_id) for option_id in choice.option_ids]
     for _ in range(LOCK_ATTEMPTS):
+        ballot = PollBallot(
+            id=new_id(),
+            poll_id=poll_id,
+            user_id=user_id,
+            option_ids=option_ids,
+            weight=choice.weight,
+            status=choice.status,
+            created_at=now,
+            updated_at=now,
+        )
         inserted = await session.scalar(
             dialect_insert(session, PollBallot)
-            .values(
-                id=new_id(),
-                poll_id=poll_id,
-                user_id=user_id,
-                option_ids=option_ids,
-                weight=choice.weight,
-                status=choice.status,
-                created_at=now,
-                updated_at=now,
-            )
+            .values(ballot.model_dump())
             .on_conflict_do_nothing(index_elements=["poll_id", "user_id"])
             .returning(col(PollBallot.id))
         )
         if inserted is not None:
-            return inserted, None
-        ballot = await _locked_ballot(session, poll_id, user_id)
-        if ballot is None:
+            return ballot, None
+        locked = await _locked_ballot(session, poll_id, user_id)
+        if locked is None:
             continue  # withdrawn between the insert and the lock: insert again
-        earlier = Choice.of(ballot)
+        earlier = Choice.of(locked)
         if earlier.status == BallotStatus.PENDING_CHARGE:
             raise Conflict("this ballot waits for its points to be charged", code="charge-pending")
         if earlier != choice:
-            ballot.option_ids, ballot.weight = option_ids, choice.weight
-            ballot.status, ballot.updated_at = choice.status, now
+            locked.option_ids, locked.weight = option_ids, choice.weight
+            locked.status, locked.updated_at = choice.status, now
             await session.flush()
-        return ballot.id, earlier
+        return locked, earlier
     raise Conflict("the ballot changed while voting: try again", code="ballot-busy")
 
 
@@ -425,13 +435,15 @@ async def _locked_ballot(
 
 async def _recount(
     session: AsyncSession,
-    poll_id: uuid.UUID,
+    poll: Poll,
+    options: Sequence[PollOption],
     *,
     taken: tuple[list[uuid.UUID], int] | None,
     given: tuple[list[uuid.UUID], int] | None,
 ) -> None:
     """Move the counts from the ``taken`` ballot's options to the ``given`` one's: option
-    rows in sorted id order, then the poll's voter count (the one lock order)."""
+    rows in sorted id order, then the poll's voter count (the one lock order). ``poll`` and
+    those of ``options`` that moved take the new counts."""
     deltas: dict[uuid.UUID, tuple[int, int]] = {}
     for tally, sign in ((taken, -1), (given, 1)):
         if tally is None:
@@ -440,23 +452,32 @@ async def _recount(
         for option_id in option_ids:
             votes, total = deltas.get(option_id, (0, 0))
             deltas[option_id] = (votes + sign, total + sign * weight)
+    by_id = {option.id: option for option in options}
     for option_id in sorted(deltas):
         votes, total = deltas[option_id]
-        if votes or total:
-            await session.execute(
-                update(PollOption)
-                .where(col(PollOption.id) == option_id)
-                .values(
-                    vote_count=col(PollOption.vote_count) + votes,
-                    weight_total=col(PollOption.weight_total) + total,
-                )
-                .execution_options(synchronize_session=False)
+        if not votes and not total:
+            continue
+        moved = await session.execute(
+            update(PollOption)
+            .where(col(PollOption.id) == option_id)
+            .values(
+                vote_count=col(PollOption.vote_count) + votes,
+                weight_total=col(PollOption.weight_total) + total,
             )
-    voters = (given is not None) - (taken is not None)
-    if voters:
-        await session.execute(
-            update(Poll)
-            .where(col(Poll.id) == poll_id)
-            .values(voter_count=col(Poll.voter_count) + voters)
+            .returning(col(PollOption.vote_count), col(PollOption.weight_total))
             .execution_options(synchronize_session=False)
         )
+        vote_count, weight_total = moved.one()
+        if option_id in by_id:
+            set_committed_value(by_id[option_id], "vote_count", vote_count)
+            set_committed_value(by_id[option_id], "weight_total", weight_total)
+    voters = (given is not None) - (taken is not None)
+    if voters:
+        voter_count = await session.scalar(
+            update(Poll)
+            .where(col(Poll.id) == poll.id)
+            .values(voter_count=col(Poll.voter_count) + voters)
+            .returning(col(Poll.voter_count))
+            .execution_options(synchronize_session=False)
+        )
+        set_committed_value(poll, "voter_count", voter_count)
