@@ -42,6 +42,7 @@ from services.content.schemas import (
     PostEditPublic,
     PostPublic,
     PostUpdate,
+    SearchQuery,
     Tag,
     ViewerPublic,
 )
@@ -428,10 +429,7 @@ async def search_posts(
     session: SessionDep,
     viewer: Viewer,
     page: PageDep,
-    q: Annotated[
-        str | None,
-        Query(min_length=1, max_length=100, description="every word must be in the text"),
-    ] = None,
+    q: Annotated[SearchQuery | None, Query(description="every word must be in the text")] = None,
     tag: Annotated[Tag | None, Query(description="the tag as posts carry it (exact)")] = None,
 ) -> CursorPage[PostPublic]:
     """Posts I may read whose text holds every word of ``q`` (case-insensitive, any

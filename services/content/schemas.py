@@ -144,6 +144,11 @@ OptionLabel = Annotated[
     str, StringConstraints(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
 ]
 Weight = Annotated[int, Field(ge=1, le=models.POLL_WEIGHT_MAX)]
+SEARCH_QUERY_MAX = 100
+SearchQuery = Annotated[
+    str, StringConstraints(min_length=1, max_length=SEARCH_QUERY_MAX, pattern=SINGLE_LINE)
+]
+"""Words to find, separated by spaces (one line: no control characters)."""
 PointsPerWeight = Annotated[int, Field(ge=0, le=models.POLL_POINTS_PER_WEIGHT_MAX)]
 
 
