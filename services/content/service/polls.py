@@ -21,7 +21,9 @@ in a poll with ``points_per_weight > 0`` costs ``(w - 1) * points_per_weight`` p
    answer changes nothing.
 
 Until the answer arrives the voter cannot change or withdraw that ballot (409
-``charge-pending``). Rewards completes the hook: it consumes the request and publishes the
+``charge-pending``). A shortlist's leaders are taken when its final round is created; a
+weighted ballot of the shortlist settled later still counts in its results, not in that
+choice. Rewards completes the hook: it consumes the request and publishes the
 answer; until it does, weighted votes with a price stay pending.
 """
 
@@ -143,10 +145,10 @@ async def final_round(
         raise NotFound("no such poll")
     if state_of(source, now) != PollState.CLOSED:
         raise Conflict("a final round follows a closed poll", code="poll-not-closed")
-    if source.round != PollRound.ONLY:
-        raise Conflict(
-            f"a {source.round} poll has no final round of its own", code="final-round-exists"
-        )
+    if source.round == PollRound.SHORTLIST:
+        raise Conflict("this poll has its final round already", code="final-round-exists")
+    if source.round == PollRound.FINAL:
+        raise Conflict("a final round has no final round of its own", code="already-final")
     leaders = await session.scalars(
         select(PollOption)
         .where(col(PollOption.poll_id) == poll_id)

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from contracts.rewards import PollChargeSettled
 from kit.bus.envelope import Envelope
 from kit.db import Database
-from services.content.consumers import on_poll_charge_settled
+from services.content.consumers import SUBSCRIPTIONS, on_poll_charge_settled
 from services.content.tests.support import User, outbox_types, rows, scalar
 
 CITIES = ["Shanghai", "Hefei", "Chengdu", "Xi'an"]
@@ -281,6 +281,12 @@ def settled(poll_id: str, ballot: dict[str, Any], user: User, *, charged: bool) 
     )
 
 
+def test_rewards_answers_reach_the_poll_charge_handler() -> None:
+    subscriptions = {subscription.name: subscription.handlers for subscription in SUBSCRIPTIONS}
+    assert list(subscriptions) == ["identity-users", "rewards-charges"]
+    assert subscriptions["rewards-charges"] == {PollChargeSettled: on_poll_charge_settled}
+
+
 async def deliver(database: Database, envelope: Envelope) -> None:
     """What the ``rewards-charges`` consumer does with one delivery (its dedupe aside)."""
     async with database.transaction() as session:
@@ -309,7 +315,7 @@ async def test_a_weighted_final_round_counts_a_vote_once_its_points_are_charged(
     assert created.status_code == 201, created.text
     final = created.json()
     again = await client.post(url, json={"top": 2, **schedule}, headers=staff.headers)
-    assert again.status_code == 409
+    assert again.json()["type"].endswith("/final-round-exists")
     assert (await read(client, shortlist["id"]))["round"] == "shortlist"
     assert final["round"] == "final"
     assert final["shortlist_of"] == shortlist["id"]
@@ -360,3 +366,9 @@ async def test_a_weighted_final_round_counts_a_vote_once_its_points_are_charged(
     assert free.json()["my_ballot"]["status"] == "counted"
     assert counts(free.json()) == [(2, 4), (0, 0)]
     assert free.json()["voter_count"] == 2
+
+    await close(database, final["id"])
+    assert (await read(client, final["id"]))["winner_ids"] == [city]
+    url = f"/v1/polls/{final['id']}/final-round"
+    of_final = await client.post(url, json={"top": 2, **schedule}, headers=staff.headers)
+    assert of_final.json()["type"].endswith("/already-final")
