@@ -29,12 +29,17 @@ from services.content.models import (
     CircleRole,
     CommentStatus,
     MembershipStatus,
+    Poll,
+    PollAudience,
+    PollKind,
+    PollRound,
     Post,
     PostEdit,
     PostStatus,
 )
 from services.content.schemas import (
     AuthorPublic,
+    BallotPublic,
     BookmarkPublic,
     CircleCreate,
     CircleMemberPublic,
@@ -42,10 +47,15 @@ from services.content.schemas import (
     CommentCreate,
     CommentPublic,
     CommentViewerPublic,
+    FinalRoundCreate,
     FollowPublic,
     LikePublic,
     MembershipPublic,
     ModeratedCommentPublic,
+    PollCreate,
+    PollOptionPublic,
+    PollPublic,
+    PollVote,
     PostCreate,
     PostEditPublic,
     PostPublic,
@@ -57,6 +67,8 @@ from services.content.schemas import (
     ReportPublic,
     ResolutionCreate,
     ResolutionPublic,
+    SearchQuery,
+    Tag,
     ViewerPublic,
 )
 from services.content.service import (
@@ -68,7 +80,9 @@ from services.content.service import (
     follows,
     likes,
     moderation,
+    polls,
     posts,
+    search,
 )
 from services.content.service.comments import CommentView
 from services.content.service.feeds import PostView
@@ -1160,6 +1174,148 @@ async def remove_comment(
 
 
 # --- polls, search ------------------------------------------------------------------------
+
+
+def poll_public(view: polls.PollView) -> PollPublic:
+    poll, ballot = view.poll, view.ballot
+    return PollPublic(
+        id=poll.id,
+        question=poll.question,
+        kind=PollKind(poll.kind),
+        audience=PollAudience(poll.audience),
+        round=PollRound(poll.round),
+        shortlist_of=poll.shortlist_of,
+        opens_at=poll.opens_at,
+        closes_at=poll.closes_at,
+        max_weight=poll.max_weight,
+        points_per_weight=poll.points_per_weight,
+        state=view.state,
+        voter_count=poll.voter_count,
+        options=[PollOptionPublic.model_validate(option) for option in view.options],
+        winner_ids=view.winner_ids,
+        my_ballot=BallotPublic.model_validate(ballot) if ballot else None,
+        created_at=poll.created_at,
+    )
+
+
+async def one_poll(session: SessionDep, poll: Poll, principal: Principal | None) -> PollPublic:
+    (view,) = await polls.views(session=session, polls=[poll], principal=principal)
+    return poll_public(view)
+
+
+@poll_router.post(
+    "/v1/polls",
+    operation_id="polls.create",
+    status_code=201,
+    response_model=PollPublic,
+    responses={**created_response("the poll"), **problem_responses(401, 403, 422)},
+)
+async def create_poll(
+    session: SessionDep, staff: Staff, body: PollCreate, response: Response
+) -> PollPublic:
+    """Staff ask; members vote between ``opens_at`` and ``closes_at``."""
+    poll = await polls.create_poll(session=session, data=body, principal=staff)
+    response.headers["Location"] = f"/v1/polls/{poll.id}"
+    return await one_poll(session, poll, staff)
+
+
+@poll_router.get(
+    "/v1/polls",
+    operation_id="polls.list",
+    response_model=CursorPage[PollPublic],
+    responses=problem_responses(401, 422),
+)
+async def list_polls(session: SessionDep, viewer: Viewer, page: PageDep) -> CursorPage[PollPublic]:
+    """Polls, newest first, with their counts (and the viewer's ballots)."""
+    found, next_cursor = await polls.list_polls(session=session, page=page)
+    views = await polls.views(session=session, polls=found, principal=viewer)
+    return CursorPage[PollPublic](
+        items=[poll_public(view) for view in views], next_cursor=next_cursor
+    )
+
+
+@poll_router.get(
+    "/v1/polls/{poll_id}",
+    operation_id="polls.read",
+    response_model=PollPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_poll(session: SessionDep, viewer: Viewer, poll_id: uuid.UUID) -> PollPublic:
+    """The poll and its live counts; once closed, its results (``winner_ids``)."""
+    return await one_poll(session, await polls.get_poll(session=session, poll_id=poll_id), viewer)
+
+
+@poll_router.put(
+    "/v1/polls/{poll_id}/vote",
+    operation_id="polls.vote",
+    response_model=PollPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def vote(
+    session: SessionDep, principal: CurrentPrincipal, poll_id: uuid.UUID, body: PollVote
+) -> PollPublic:
+    """Cast my ballot, or replace it: one per user and poll, counted at once, or, when its
+    weight costs points, once rewards charged them (``pending_charge`` until then, and
+    unchangeable: 409 ``charge-pending``). 409 ``poll-not-open``/``poll-closed`` outside
+    the poll's window; 403 ``owners-only`` for a non-owner in an owners' poll; 422 for an
+    option not in the poll, several in a single-choice poll, or too much weight."""
+    view = await polls.vote(session=session, poll_id=poll_id, data=body, principal=principal)
+    return poll_public(view)
+
+
+@poll_router.delete(
+    "/v1/polls/{poll_id}/vote",
+    operation_id="polls.withdraw",
+    status_code=204,
+    responses={204: {"description": "withdrawn"}, **problem_responses(401, 404, 409, 422)},
+)
+async def withdraw_vote(
+    session: SessionDep, principal: CurrentPrincipal, poll_id: uuid.UUID
+) -> Response:
+    """Take my ballot back while the poll is open (without one, nothing happens)."""
+    await polls.withdraw(session=session, poll_id=poll_id, principal=principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@poll_router.post(
+    "/v1/polls/{poll_id}/final-round",
+    operation_id="polls.finalRound",
+    status_code=201,
+    response_model=PollPublic,
+    responses={**created_response("the final round"), **problem_responses(401, 403, 404, 409, 422)},
+)
+async def create_final_round(
+    session: SessionDep,
+    staff: Staff,
+    poll_id: uuid.UUID,
+    body: FinalRoundCreate,
+    response: Response,
+) -> PollPublic:
+    """A weighted single-choice ``final`` poll between the ``top`` options of this closed
+    poll, which becomes its ``shortlist`` (409 while it is open, or when it already has a
+    final round or is one)."""
+    final = await polls.final_round(session=session, poll_id=poll_id, data=body, principal=staff)
+    response.headers["Location"] = f"/v1/polls/{final.id}"
+    return await one_poll(session, final, staff)
+
+
+@search_router.get(
+    "/v1/search/posts",
+    operation_id="search.posts",
+    response_model=CursorPage[PostPublic],
+    responses=problem_responses(401, 422),
+)
+async def search_posts(
+    session: SessionDep,
+    viewer: Viewer,
+    page: PageDep,
+    q: Annotated[SearchQuery | None, Query(description="every word must be in the text")] = None,
+    tag: Annotated[Tag | None, Query(description="the tag as posts carry it (exact)")] = None,
+) -> CursorPage[PostPublic]:
+    """Posts I may read whose text holds every word of ``q`` (case-insensitive, any
+    script) and that carry ``tag``, newest first; give ``q``, ``tag`` or both (else 422)."""
+    found = await search.posts(session=session, principal=viewer, q=q, tag=tag, page=page)
+    return post_page(found, viewer)
 
 
 ROUTERS = (

@@ -5,6 +5,8 @@
 * ``identity.user.role_changed.v1``: the member's roles (standing, industry circles).
 * ``identity.user.deleted.v1``: the member is marked deleted, their content erased or
   dropped (:mod:`.service.erasure`).
+* ``rewards.poll_charge.settled.v1``: a weighted vote's points were charged (it is counted)
+  or could not be (it is refused); see :mod:`.service.polls`.
 
 Each handler runs inside the consumer's transaction, together with its dedupe claim.
 """
@@ -12,11 +14,12 @@ Each handler runs inside the consumer's transaction, together with its dedupe cl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserDeleted, UserRegistered, UserRoleChanged, UserUpdated
+from contracts.rewards import PollChargeSettled
 from kit.bus.envelope import Envelope
 from kit.db import upsert, utcnow
 from kit.service import Subscription
 from services.content.models import Member
-from services.content.service import circles, erasure
+from services.content.service import circles, erasure, polls
 from services.content.service.access import STAFF_ROLES
 
 
@@ -63,6 +66,12 @@ async def on_user_deleted(session: AsyncSession, payload: UserDeleted, _: Envelo
     )
 
 
+async def on_poll_charge_settled(
+    session: AsyncSession, payload: PollChargeSettled, _: Envelope
+) -> None:
+    await polls.settle_charge(session=session, payload=payload)
+
+
 SUBSCRIPTIONS = (
     Subscription(
         name="identity-users",
@@ -73,4 +82,5 @@ SUBSCRIPTIONS = (
             UserDeleted: on_user_deleted,
         },
     ),
+    Subscription(name="rewards-charges", handlers={PollChargeSettled: on_poll_charge_settled}),
 )

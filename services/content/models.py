@@ -19,7 +19,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Text,
+    UniqueConstraint,
+    literal_column,
+)
 from sqlmodel import Field, SQLModel
 
 from kit.audit import AuditRecord
@@ -172,7 +181,11 @@ class Member(ContentTable, table=True):
 
 
 class Post(ContentTable, table=True):
-    """A post: UGC or official, with its counters and its moderation state."""
+    """A post: UGC or official, with its counters and its moderation state.
+
+    ``ix_posts_text_trgm`` is search's trigram index, PostgreSQL only (migration 0002, ADR
+    0015): declared as an expression of ``text`` so that autogenerate compares it on
+    PostgreSQL and skips it on SQLite, where no migration creates it."""
 
     __tablename__ = "posts"
     __table_args__ = (
@@ -186,6 +199,12 @@ class Post(ContentTable, table=True):
         Index("ix_posts_circle_id_status_created_at_id", "circle_id", "status", "created_at", "id"),
         Index("ix_posts_status_hot_score_id", "status", "hot_score", "id"),
         Index("ix_posts_status_featured_at_id", "status", "featured_at", "id"),
+        Index(
+            "ix_posts_text_trgm",
+            literal_column("text"),
+            postgresql_using="gin",
+            postgresql_ops={"text": "gin_trgm_ops"},
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -394,6 +413,11 @@ class Report(ContentTable, table=True):
     resolved_by: uuid.UUID | None = None
     resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+POLL_OPTIONS_MAX = 20
+POLL_WEIGHT_MAX = 100
+POLL_POINTS_PER_WEIGHT_MAX = 100_000
 
 
 class Poll(ContentTable, table=True):

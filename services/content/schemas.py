@@ -10,12 +10,17 @@ from typing import Annotated, Self
 from pydantic import AnyUrl, Field, StringConstraints, UrlConstraints, model_validator
 
 from kit.api.schemas import PublicModel, StrictBody
+from kit.api.times import IsoDateTime
 from services.content import models
 from services.content.models import (
+    BallotStatus,
     CircleKind,
     CircleRole,
     CommentStatus,
     MembershipStatus,
+    PollAudience,
+    PollKind,
+    PollRound,
     PostStatus,
     ReportStatus,
 )
@@ -319,3 +324,122 @@ class ModeratedCommentPublic(PublicModel):
 
 
 # --- polls, search ------------------------------------------------------------------------
+
+
+class PollState(enum.StrEnum):
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+Question = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.REASON_MAX, pattern=TRIMMED_LINE)
+]
+OptionLabel = Annotated[
+    str, StringConstraints(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
+]
+Weight = Annotated[int, Field(ge=1, le=models.POLL_WEIGHT_MAX)]
+SEARCH_QUERY_MAX = 100
+SearchQuery = Annotated[
+    str, StringConstraints(min_length=1, max_length=SEARCH_QUERY_MAX, pattern=SINGLE_LINE)
+]
+"""Words to find, separated by spaces (one line: no control characters)."""
+PointsPerWeight = Annotated[int, Field(ge=0, le=models.POLL_POINTS_PER_WEIGHT_MAX)]
+
+
+class PollSchedule(StrictBody):
+    opens_at: IsoDateTime
+    closes_at: IsoDateTime = Field(description="after ``opens_at``, and in the future")
+    max_weight: Weight = Field(
+        default=1, description="the most weight one vote may carry; 1 means unweighted"
+    )
+    points_per_weight: PointsPerWeight = Field(
+        default=0,
+        description="points charged per unit of weight above 1 (the first is free); with 0, "
+        "weight is free",
+    )
+
+    @model_validator(mode="after")
+    def _closes_after_opening(self) -> Self:
+        if self.closes_at <= self.opens_at:
+            raise ValueError("closes_at must be after opens_at")
+        return self
+
+
+class PollCreate(PollSchedule):
+    question: Question
+    kind: PollKind = PollKind.SINGLE
+    options: list[OptionLabel] = Field(
+        min_length=2,
+        max_length=models.POLL_OPTIONS_MAX,
+        description="labels, distinct (compared case-insensitively, ignoring outer spaces)",
+    )
+    audience: PollAudience = PollAudience.EVERYONE
+
+    @model_validator(mode="after")
+    def _distinct_options(self) -> Self:
+        labels = [label.strip().casefold() for label in self.options]
+        if len(set(labels)) != len(labels):
+            raise ValueError("options must be distinct")
+        return self
+
+
+class FinalRoundCreate(PollSchedule):
+    top: int = Field(ge=2, le=10, description="how many of the shortlist's leaders go on")
+
+
+class PollVote(StrictBody):
+    option_ids: list[uuid.UUID] = Field(
+        min_length=1,
+        max_length=models.POLL_OPTIONS_MAX,
+        description="a single-choice poll takes exactly one",
+    )
+    weight: Weight = Field(
+        default=1,
+        description="up to the poll's ``max_weight``; above 1 in a poll that charges points, "
+        "the vote counts once rewards charged them",
+    )
+
+
+class PollOptionPublic(PublicModel):
+    id: uuid.UUID
+    label: str
+    position: int
+    vote_count: int = Field(description="counted ballots choosing it")
+    weight_total: int = Field(description="the weight those ballots carry")
+
+
+class BallotPublic(PublicModel):
+    """The viewer's ballot: ``pending_charge`` until rewards charged its points (it is
+    not counted until then), ``refused`` when they could not be charged."""
+
+    id: uuid.UUID
+    option_ids: list[uuid.UUID]
+    weight: int
+    status: BallotStatus
+    updated_at: datetime
+
+
+class PollPublic(PublicModel):
+    id: uuid.UUID
+    question: str
+    kind: PollKind
+    audience: PollAudience
+    round: PollRound = Field(
+        description="``only``; a poll whose leaders went on to a final round is a "
+        "``shortlist``, that round a ``final``"
+    )
+    shortlist_of: uuid.UUID | None = Field(description="a final round: the shortlist poll")
+    opens_at: datetime
+    closes_at: datetime
+    max_weight: int
+    points_per_weight: int
+    state: PollState
+    voter_count: int = Field(description="counted ballots")
+    options: list[PollOptionPublic] = Field(description="in the order given at creation")
+    winner_ids: list[uuid.UUID] | None = Field(
+        description="once closed: the options with the most weight (several on a tie, none "
+        "without votes); null before"
+    )
+    my_ballot: BallotPublic | None
+    created_at: datetime

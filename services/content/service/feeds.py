@@ -69,8 +69,14 @@ async def home(
     arms.append(_arm((col(Post.author_id) == me) & visible, page))
     arms.append(_arm(col(Post.official).is_(True) & access.readable_by_others(), page))
     merged = union(*arms).subquery()
-    query = _viewed(principal).join(merged, col(Post.id) == merged.c.id)
-    return await _page(session, NEWEST, query, page, lambda post: (post.created_at, post.id))
+    query = viewed(principal).join(merged, col(Post.id) == merged.c.id)
+    return await page_of(
+        session=session,
+        keyset=NEWEST,
+        query=query,
+        page=page,
+        position=lambda post: (post.created_at, post.id),
+    )
 
 
 def _arm(where: ColumnElement[bool], page: PageParams) -> Select[uuid.UUID]:
@@ -124,14 +130,20 @@ async def featured(
     *, session: AsyncSession, principal: Principal | None, page: PageParams
 ) -> tuple[list[PostView], str | None]:
     where = col(Post.featured_at).is_not(None) & access.readable_by_others()
-    query = _viewed(principal).where(where)
-    return await _page(session, FEATURED, query, page, lambda post: (post.featured_at, post.id))
+    query = viewed(principal).where(where)
+    return await page_of(
+        session=session,
+        keyset=FEATURED,
+        query=query,
+        page=page,
+        position=lambda post: (post.featured_at, post.id),
+    )
 
 
 async def pinned(*, session: AsyncSession, principal: Principal | None) -> list[PostView]:
     """The posts staff pinned to the top of the app, most recently pinned first."""
     query = (
-        _viewed(principal)
+        viewed(principal)
         .where(col(Post.pinned_at).is_not(None), access.readable_by_others())
         .order_by(col(Post.pinned_at).desc(), col(Post.id).desc())
         .limit(PINNED_MAX)
@@ -144,8 +156,14 @@ async def trending(
 ) -> tuple[list[PostView], str | None]:
     """Posts of the recent window by engagement, time-decayed (:mod:`.trending`)."""
     where = (col(Post.created_at) >= utcnow() - window) & access.readable_by_others()
-    query = _viewed(principal).where(where)
-    return await _page(session, HOTTEST, query, page, lambda post: (post.hot_score, post.id))
+    query = viewed(principal).where(where)
+    return await page_of(
+        session=session,
+        keyset=HOTTEST,
+        query=query,
+        page=page,
+        position=lambda post: (post.hot_score, post.id),
+    )
 
 
 async def bookmarks(
@@ -160,7 +178,7 @@ async def bookmarks(
         Order(col(mine.post_id), descending=True),
     )
     query = (
-        _viewed(principal)
+        viewed(principal)
         .add_columns(col(mine.created_at))
         .join(mine, col(mine.post_id) == col(Post.id))
         .where(col(mine.user_id) == principal.user_id, access.visible_to(principal))
@@ -174,7 +192,7 @@ async def views(
     *, session: AsyncSession, principal: Principal | None, post_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, PostView]:
     """The given posts as ``principal`` sees them (visibility checked by the caller)."""
-    query = _viewed(principal).where(col(Post.id).in_(post_ids))
+    query = viewed(principal).where(col(Post.id).in_(post_ids))
     return {row[0].id: _view(row) for row in (await session.execute(query)).all()}
 
 
@@ -184,11 +202,17 @@ async def _newest(
     where: ColumnElement[bool],
     page: PageParams,
 ) -> tuple[list[PostView], str | None]:
-    query = _viewed(principal).where(where)
-    return await _page(session, NEWEST, query, page, lambda post: (post.created_at, post.id))
+    query = viewed(principal).where(where)
+    return await page_of(
+        session=session,
+        keyset=NEWEST,
+        query=query,
+        page=page,
+        position=lambda post: (post.created_at, post.id),
+    )
 
 
-def _viewed(principal: Principal | None) -> Viewed:
+def viewed(principal: Principal | None) -> Viewed:
     """Posts with their author's name and the viewer's like and bookmark."""
     liked: ColumnElement[bool] = literal(False)
     saved: ColumnElement[bool] = literal(False)
@@ -204,7 +228,8 @@ def _viewed(principal: Principal | None) -> Viewed:
     ).outerjoin(Member, col(Member.user_id) == col(Post.author_id))
 
 
-async def _page(
+async def page_of(
+    *,
     session: AsyncSession,
     keyset: Keyset,
     query: Viewed,
