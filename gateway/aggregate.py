@@ -5,8 +5,8 @@ through unchanged. The optional parts (:data:`gateway.config.DEFAULT_HOME_PARTS`
 wallet, next signups, first feed page) are fetched concurrently with a short timeout;
 a part whose service is not configured, down, slow or answering an error is ``null``
 and named in ``unavailable``, so the screen renders what is there. Each part's shape is
-a named component the gateway owns (ADR 0011): identity's and events' answers as they
-are today, and what rewards and content are to answer once they exist.
+a named component the gateway owns (ADR 0011): identity's, events' and content's answers
+as they are today, and what rewards is to answer once it exists.
 """
 
 import asyncio
@@ -44,13 +44,6 @@ class SignupStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
-
-
-class HomePostKind(enum.StrEnum):
-    """Who wrote a post: the brand (``official``) or a member (``ugc``)."""
-
-    OFFICIAL = "official"
-    UGC = "ugc"
 
 
 class HomeProfile(PublicModel):
@@ -96,23 +89,32 @@ class HomeWallet(PublicModel):
     )
 
 
-class HomeFeedPost(PublicModel):
-    """One post of the feed's first page, as content's ``GET /v1/feed`` is to show it."""
+class HomeFeedAuthor(PublicModel):
+    """Who wrote a feed post, as content shows them (``AuthorPublic``)."""
 
     id: uuid.UUID
-    kind: HomePostKind
-    author_id: uuid.UUID
-    author_name: str
-    title: str | None
-    excerpt: str = Field(description="the start of the text, for the card")
+    display_name: str | None = Field(
+        description="as identity announced it; null until it did (or after deletion)"
+    )
+
+
+class HomeFeedPost(PublicModel):
+    """One post of the feed's first page, as content's ``GET /v1/feed`` shows it: the
+    members of its ``PostPublic`` that a card needs."""
+
+    id: uuid.UUID
+    author: HomeFeedAuthor
+    official: bool = Field(description="an official post of the brand")
+    text: str
+    images: list[str]
     created_at: datetime
     like_count: int = Field(ge=0)
     comment_count: int = Field(ge=0)
 
 
 class HomeFeed(PublicModel):
-    """The first page of the caller's feed, as content's ``GET /v1/feed`` is to answer
-    (ADR 0011; until content exists the part is ``null`` and named in ``unavailable``)."""
+    """The first page of the caller's home feed (``next_cursor`` continues it at content's
+    ``GET /v1/feed``): the people and circles they follow, their own posts and the brand's."""
 
     items: list[HomeFeedPost]
     next_cursor: str | None

@@ -28,6 +28,16 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/events": "events",
     "/v1/signups": "events",
     "/v1/me/signups": "events",
+    "/v1/posts": "content",
+    "/v1/feed": "content",
+    "/v1/comments": "content",
+    "/v1/profiles": "content",
+    "/v1/me/bookmarks": "content",
+    "/v1/circles": "content",
+    "/v1/reports": "content",
+    "/v1/moderation": "content",
+    "/v1/polls": "content",
+    "/v1/search": "content",
 }
 
 DEFAULT_PUBLIC_ROUTES: list[str] = [
@@ -36,6 +46,18 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /.well-known/jwks.json",
     "GET /v1/venues",
     "GET /v1/events",
+    "GET /v1/posts",
+    # the public feeds; the home feed (/v1/feed itself) is the caller's own: it needs a token
+    "GET /v1/feed/official",
+    "GET /v1/feed/featured",
+    "GET /v1/feed/trending",
+    "GET /v1/feed/cities",
+    "GET /v1/feed/users",
+    "GET /v1/profiles",
+    "GET /v1/circles",
+    "GET /v1/polls",
+    "GET /v1/search",
+    "GET /v1/comments",
 ]
 
 

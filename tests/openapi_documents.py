@@ -11,6 +11,8 @@ from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from gateway.openapi import merge
 from gateway.routing import PublicRoutes, RouteTable
+from services.content.app import create_app as create_content
+from services.content.config import ContentSettings
 from services.events.app import create_app as create_events
 from services.events.config import EventsSettings
 from services.events.tests.support import QR_SECRET
@@ -29,6 +31,10 @@ def events_app() -> FastAPI:
         database_url="sqlite+aiosqlite://", bus_enabled=False, qr_secret=QR_SECRET
     )
     return create_events(settings)
+
+
+def content_app() -> FastAPI:
+    return create_content(ContentSettings(database_url="sqlite+aiosqlite://", bus_enabled=False))
 
 
 def merged_openapi(upstreams: Mapping[str, FastAPI]) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Clients generated from the gateway's merged OpenAPI need no hand-written types (ADR 0011).
 
-The merged document is built from the real gateway, identity and events apps
+The merged document is built from the real gateway, identity, events and content apps
 (:mod:`tests.openapi_documents`) and checked three ways: :func:`contract_problems` (short
 operation ids, named enums, typed objects, required response members, problem documents),
 the Redocly CLI linter (``clients/typescript/redocly.yaml``: 0 errors, 0 warnings), and a
@@ -29,14 +29,14 @@ from gateway.config import GatewaySettings
 from gateway.routing import PublicRoutes
 from kit.openapi import operations
 from kit.testing.contract import contract_problems
-from tests.openapi_documents import events_app, identity_app, merged_openapi
+from tests.openapi_documents import content_app, events_app, identity_app, merged_openapi
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_DIR = ROOT / "clients" / "typescript"
 TOOLS_CACHE = ROOT / ".cache" / "clients-typescript"
 NPM_TIMEOUT_SECONDS = 600
 TOOL_TIMEOUT_SECONDS = 180
-SOURCES = ("gateway", "identity", "events")
+SOURCES = ("gateway", "identity", "events", "content")
 PUBLIC_OPERATIONS = [
     ("post", "/v1/auth/register"),
     ("post", "/v1/auth/login"),
@@ -49,6 +49,8 @@ PUBLIC_OPERATIONS = [
 OPTIONAL_TOKEN_OPERATIONS = [
     ("get", "/v1/events/{event_id}"),
     ("get", "/v1/events/{event_id}/draw"),
+    ("get", "/v1/posts/{post_id}"),
+    ("get", "/v1/feed/trending"),
 ]
 CAST_OR_ANY = re.compile(r"\bas\b|\bany\b|<\w+>\s*\w|!\.|!\)|!;")
 """``x as T``, ``any``, ``<T>x`` and non-null assertions (``x!.y``)."""
@@ -56,7 +58,9 @@ CAST_OR_ANY = re.compile(r"\bas\b|\bany\b|<\w+>\s*\w|!\.|!\)|!;")
 
 @pytest.fixture(scope="module")
 def merged() -> dict[str, Any]:
-    return merged_openapi({"identity": identity_app(), "events": events_app()})
+    return merged_openapi(
+        {"identity": identity_app(), "events": events_app(), "content": content_app()}
+    )
 
 
 @pytest.fixture(scope="module")

@@ -72,8 +72,9 @@ export async function homeScreen(accessToken: string): Promise<string[]> {
     lines.push(`${signup.event_title} on ${signup.event_starts_at}: ${status}${place}`);
   }
   for (const post of data.feed?.items ?? []) {
-    const badge = post.kind === "official" ? "[official] " : "";
-    lines.push(`${badge}${post.title ?? post.excerpt} by ${post.author_name}, ${post.like_count} likes`);
+    const badge = post.official ? "[official] " : "";
+    const author = post.author.display_name ?? "a member";
+    lines.push(`${badge}${post.text.slice(0, 80)} by ${author}, ${post.like_count} likes`);
   }
   const missing: Schemas["HomePartName"][] = data.unavailable;
   if (missing.length > 0) {

@@ -12,7 +12,9 @@ this file.
 Every process that talks to Kafka (each service and the gateway) gets a KafkaUser of its
 name (SCRAM-SHA-512; the User Operator keeps its password in a Secret of the same name)
 allowed exactly what it does on the bus: its outbox relay writes the topics it owns
-(a topic ``<service>.<stream>`` belongs to ``<service>``), each consumer of its
+(a topic ``<service>.<stream>`` belongs to ``<service>``; the catalog may declare the
+topics of a service not written yet, e.g. ``rewards.charges`` that content reads: they
+get their KafkaTopic now and a writer with that service's user), each consumer of its
 ``consumers.py`` ``SUBSCRIPTIONS`` reads its topics in its group ``<service>.<consumer>``
 (kit.bus.consumer) and writes their ``.dlq`` twins, and its revocation view reads
 ``identity.users`` without a group (kit.revocation). Write on a topic is all an idempotent
@@ -144,10 +146,11 @@ def bus_access() -> dict[str, BusAccess]:
     for user in access.values():
         user.reads.add(IDENTITY_USERS.name)
     for topic in TOPICS.values():
-        owner = topic.name.split(".", 1)[0]
-        if owner not in services:
+        owner, dot, _ = topic.name.partition(".")
+        if not dot:
             raise ValueError(f"topic {topic.name} is not named <service>.<stream>")
-        access[owner].writes.add(topic.name)
+        if owner in services:  # a service not written yet gets its user when it lands
+            access[owner].writes.add(topic.name)
     access[DLQ_REPLAY_USER] = BusAccess(
         "python -m kit.bus.dlq: lists and replays dead letters",
         writes={topic.name for topic in TOPICS.values()},

@@ -44,6 +44,23 @@ def test_public_rules_by_method_and_prefix() -> None:
     assert not public.allows("GET", "/v1/me")
 
 
+def test_content_reads_are_public_but_the_home_feed_and_writes_are_not() -> None:
+    settings = GatewaySettings(
+        upstreams={"identity": "http://127.0.0.1:8001", "content": "http://127.0.0.1:8003"}
+    )
+    table, public = RouteTable(settings.routes), PublicRoutes(settings.public_routes)
+    for path in ("/v1/posts/1", "/v1/feed", "/v1/me/bookmarks", "/v1/moderation/queue"):
+        assert table.owner(path) == "content", path
+    assert table.owner("/v1/me") == "identity"
+    for path in ("/v1/posts/1", "/v1/feed/trending", "/v1/feed/cities/Oslo", "/v1/search"):
+        assert public.allows("GET", path), path
+    assert not public.allows("GET", "/v1/feed"), "the home feed is the caller's own"
+    assert not public.allows("GET", "/v1/feedback")
+    assert not public.allows("POST", "/v1/posts")
+    assert not public.allows("GET", "/v1/me/bookmarks")
+    assert not public.allows("GET", "/v1/reports")
+
+
 def test_trace_context_keeps_valid_and_replaces_invalid() -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_context(f"00-{trace}-00f067aa0ba902b7-00") == (trace, "00")
