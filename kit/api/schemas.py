@@ -13,6 +13,13 @@ from pydantic_core import CoreSchema
 
 Item = TypeVar("Item")
 
+VISIBLE = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+"""One character that is neither a control character nor whitespace, spelled out: ``\\s``
+is Unicode whitespace to pydantic's validator but ASCII whitespace to JSON Schema tools
+(schemathesis, generated clients), which would then take a lone U+0085 for text."""
+TRIMMED_LINE = rf"^[^\x00-\x1f\x7f]*{VISIBLE}[^\x00-\x1f\x7f]*$"
+"""One line with something visible: what stays non-empty once stripped."""
+
 
 class StrictBody(BaseModel):
     """A request body: an unknown field is a 422, never silently ignored (no mass assignment)."""

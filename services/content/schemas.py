@@ -9,7 +9,7 @@ from typing import Annotated, Self
 
 from pydantic import AnyUrl, Field, StringConstraints, UrlConstraints, model_validator
 
-from kit.api.schemas import PublicModel, StrictBody
+from kit.api.schemas import TRIMMED_LINE, VISIBLE, PublicModel, StrictBody
 from kit.api.times import IsoDateTime
 from services.content import models
 from services.content.models import (
@@ -26,9 +26,9 @@ from services.content.models import (
 )
 
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
-TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
-"""One line with something besides whitespace (what stays non-empty once stripped)."""
-TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+TAG_CHARACTER = VISIBLE[:-1] + "#,]"
+"""A visible character other than ``#`` and comma."""
+TEXT = rf"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*{VISIBLE}[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 """Multi-line text with something besides whitespace: tab and line breaks kept, other
 control characters refused (PostgreSQL cannot store NUL)."""
 
@@ -41,7 +41,7 @@ Reason = Annotated[
 ]
 Tag = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=models.TAG_MAX, pattern=r"^[^\s\x00-\x1f\x7f#,]+$"),
+    StringConstraints(min_length=1, max_length=models.TAG_MAX, pattern=f"^{TAG_CHARACTER}+$"),
 ]
 """One word: no whitespace, ``#`` or comma (the app writes ``#tag``, the API ``tag``)."""
 City = Annotated[

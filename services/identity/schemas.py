@@ -23,13 +23,12 @@ from pydantic import (
     field_validator,
 )
 
-from kit.api.schemas import PublicModel, StrictBody
+from kit.api.schemas import TRIMMED_LINE, PublicModel, StrictBody
 from kit.auth import Role
 from services.identity import models
 from services.identity.models import VehicleStatus
 from services.identity.passwords import MAX_LENGTH, MIN_DISTINCT, MIN_LENGTH
 
-TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
 """One line with something besides whitespace: what stays non-empty once stripped, so the
 schema refuses what the stripping would empty (``"\u0085"``, a lone NEL, is whitespace)."""
 MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"

@@ -7,12 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from kit.api.schemas import PublicModel
+from kit.api.schemas import TRIMMED_LINE, PublicModel
 from services.rewards import models
 from services.rewards.models import Currency, Dimension, EntryKind
 
-TRIMMED_LINE = r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f\s][^\x00-\x1f\x7f]*$"
-"""One line with something besides whitespace (what stays non-empty once stripped)."""
 Reason = Annotated[
     str, StringConstraints(min_length=1, max_length=models.REASON_MAX, pattern=TRIMMED_LINE)
 ]
