@@ -50,8 +50,10 @@ from services.content.schemas import (
     FinalRoundCreate,
     FollowPublic,
     LikePublic,
+    MemberProfilePublic,
     MembershipPublic,
     ModeratedCommentPublic,
+    ModerationReason,
     PollCreate,
     PollOptionPublic,
     PollPublic,
@@ -60,8 +62,6 @@ from services.content.schemas import (
     PostEditPublic,
     PostPublic,
     PostUpdate,
-    ProfilePublic,
-    ReasonRequest,
     ReportCreate,
     ReportedTargetPublic,
     ReportPublic,
@@ -360,9 +360,9 @@ def comment_page(
     return CursorPage[CommentPublic](items=items, next_cursor=next_cursor)
 
 
-def profile_public(found: follows.Profile) -> ProfilePublic:
+def profile_public(found: follows.Profile) -> MemberProfilePublic:
     member = found.member
-    return ProfilePublic(
+    return MemberProfilePublic(
         id=member.user_id,
         display_name=member.display_name,
         follower_count=member.follower_count,
@@ -568,10 +568,12 @@ async def my_bookmarks(
 @social_router.get(
     "/v1/profiles/{user_id}",
     operation_id="profiles.read",
-    response_model=ProfilePublic,
+    response_model=MemberProfilePublic,
     responses=problem_responses(401, 404, 422),
 )
-async def get_profile(session: SessionDep, viewer: Viewer, user_id: uuid.UUID) -> ProfilePublic:
+async def get_profile(
+    session: SessionDep, viewer: Viewer, user_id: uuid.UUID
+) -> MemberProfilePublic:
     found = await follows.profile(session=session, user_id=user_id, principal=viewer)
     return profile_public(found)
 
@@ -579,12 +581,12 @@ async def get_profile(session: SessionDep, viewer: Viewer, user_id: uuid.UUID) -
 @social_router.put(
     "/v1/profiles/{user_id}/follow",
     operation_id="profiles.follow",
-    response_model=ProfilePublic,
+    response_model=MemberProfilePublic,
     responses=problem_responses(401, 404, 422),
 )
 async def follow_profile(
     session: SessionDep, principal: CurrentPrincipal, user_id: uuid.UUID
-) -> ProfilePublic:
+) -> MemberProfilePublic:
     """Idempotent: following twice is one follow. Following yourself is a 422."""
     await follows.follow(session=session, user_id=user_id, principal=principal)
     found = await follows.profile(session=session, user_id=user_id, principal=principal)
@@ -918,7 +920,7 @@ async def circle_hide(
     principal: CurrentPrincipal,
     circle_id: uuid.UUID,
     post_id: uuid.UUID,
-    body: ReasonRequest,
+    body: ModerationReason,
 ) -> PostPublic:
     """Hide a published post of this circle (its author sees it hidden, with the reason)."""
     return await circle_moderation(
@@ -1043,7 +1045,7 @@ POST_MODERATION = problem_responses(401, 403, 404, 409, 422)
     responses=POST_MODERATION,
 )
 async def hide_post(
-    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ReasonRequest
+    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ModerationReason
 ) -> PostPublic:
     """A published post is hidden (reversible); its author sees it marked, with the reason."""
     return await staff_moderation(session, staff, post_id, moderation.PostAction.HIDE, body.reason)
@@ -1067,7 +1069,7 @@ async def restore_post(session: SessionDep, staff: Staff, post_id: uuid.UUID) ->
     responses=POST_MODERATION,
 )
 async def remove_post(
-    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ReasonRequest
+    session: SessionDep, staff: Staff, post_id: uuid.UUID, body: ModerationReason
 ) -> PostPublic:
     """Final; a post others had seen is announced removed (``content.post.removed``,
     reason ``moderation``). Its author still sees it, marked, with the reason."""
@@ -1139,7 +1141,7 @@ async def comment_moderation(
     responses=POST_MODERATION,
 )
 async def hide_comment(
-    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ReasonRequest
+    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ModerationReason
 ) -> ModeratedCommentPublic:
     return await comment_moderation(
         session, staff, comment_id, moderation.CommentAction.HIDE, body.reason
@@ -1165,7 +1167,7 @@ async def restore_comment(
     responses=POST_MODERATION,
 )
 async def remove_comment(
-    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ReasonRequest
+    session: SessionDep, staff: Staff, comment_id: uuid.UUID, body: ModerationReason
 ) -> ModeratedCommentPublic:
     """Final: announced (``content.comment.removed``), the post's comment count corrected."""
     return await comment_moderation(

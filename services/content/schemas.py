@@ -183,7 +183,7 @@ class BookmarkPublic(PublicModel):
     bookmark_count: int
 
 
-class ProfilePublic(PublicModel):
+class MemberProfilePublic(PublicModel):
     id: uuid.UUID
     display_name: str | None = Field(description="as identity announced it; null until it did")
     follower_count: int
@@ -262,7 +262,7 @@ class ReportTarget(enum.StrEnum):
     COMMENT = "comment"
 
 
-class ReasonRequest(StrictBody):
+class ModerationReason(StrictBody):
     reason: Reason = Field(description="shown to the author of what is moderated")
 
 

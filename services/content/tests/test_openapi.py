@@ -96,8 +96,13 @@ SHADOWED_CHECKS = ("unsupported_method", "allow_header_conformance")
 
 # positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
 # rightly, for what a schema cannot say: a cursor must be one the API returned (422
-# bad-cursor), an edit names at least one field and none of them null (422).
-SCHEMA_VALID_BUT_REFUSED = cursor_lists(DOCUMENT) | {("PATCH", "/v1/posts/{post_id}")}
+# bad-cursor), an edit names at least one field and none of them null (422), a poll's
+# schedule must hold together and lie ahead and its options differ (422).
+SCHEMA_VALID_BUT_REFUSED = cursor_lists(DOCUMENT) | {
+    ("PATCH", "/v1/posts/{post_id}"),
+    ("POST", "/v1/polls"),
+    ("POST", "/v1/polls/{poll_id}/final-round"),
+}
 
 # negative_data_rejection expects a 4xx for a request that breaks the schema; a list
 # ignores unknown query parameters (as HTTP APIs do), and the test's own Authorization
