@@ -15,7 +15,8 @@ Points:
   when the spendable balance is short (nothing is written);
 * a reversal takes back what one entry earned: a pending lot is cancelled; active points
   are taken from that lot, then from the others, and what was already spent becomes
-  ``debt``, repaid from the next credits and shown to the member. Its source id is the
+  ``debt``, repaid from the next credits and shown to the member; what of it expired is
+  not taken back (a credit that wholly expired is left as it is). Its source id is the
   reversing source's id and the reversed entry's (one removal may reverse several credits
   of one member);
 * an expiry takes what is left of one active lot once its ``expires_at`` passed, under
@@ -309,7 +310,8 @@ async def reverse(
     note: str | None = None,
     created_by: uuid.UUID | None = None,
 ) -> LedgerEntry | None:
-    """Take back what ``entry`` (a credit) gave; ``None`` when it was reversed already."""
+    """Take back what ``entry`` (a credit) gave, less what of it expired; ``None`` when it
+    was reversed already or wholly expired."""
     if entry.amount <= 0:
         raise ValueError("only credits are reversed")
     account = await lock_account(session=session, user_id=entry.user_id)
@@ -344,7 +346,11 @@ async def reverse(
         lot.state, lot.remaining = LotState.CANCELLED, 0
         account.pending_points -= entry.amount
     else:
-        owed = entry.amount - entry.debt_repaid
+        expired = await _expired_of(session, lot)
+        if expired == entry.amount:
+            return None
+        reversal.amount = expired - entry.amount
+        owed = entry.amount - entry.debt_repaid - expired
         taken = min(owed, account.points)  # the account's points are its active lots' sum
         reversal.debt_added = owed - taken + entry.debt_repaid
         if not await _record(session, reversal):
@@ -355,6 +361,22 @@ async def reverse(
     account.updated_at = at
     await session.flush()
     return reversal
+
+
+async def _expired_of(session: AsyncSession, lot: PointLot | None) -> int:
+    """What expired of ``lot``: not taken back by a reversal (the member never had it)."""
+    if lot is None or lot.state != LotState.EXPIRED:
+        return 0
+    expired = await session.scalar(
+        select(col(LedgerEntry.amount)).where(
+            col(LedgerEntry.user_id) == lot.user_id,
+            col(LedgerEntry.currency) == Currency.POINTS,
+            col(LedgerEntry.source_type) == EXPIRY_SOURCE,
+            col(LedgerEntry.source_id) == str(lot.id),
+            col(LedgerEntry.role) == "actor",
+        )
+    )
+    return -(expired or 0)
 
 
 async def credits_for(

@@ -11,7 +11,7 @@ import httpx
 
 from kit.db import Database
 from services.rewards.config import RewardsSettings
-from services.rewards.service import jobs, ledger
+from services.rewards.service import jobs, ledger, rules
 from services.rewards.service.ledger import Source
 from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
 
@@ -87,6 +87,49 @@ async def test_what_is_left_of_an_expired_lot_expires_once(database: Database) -
         )
         == 1
     )
+    await assert_ledger_adds_up(database, user)
+
+
+async def test_a_reversal_after_expiry_takes_back_only_what_did_not_expire(
+    database: Database,
+) -> None:
+    user, post, spared = uuid.uuid4(), str(uuid.uuid4()), str(uuid.uuid4())
+    for reference, amount in ((post, 100), (spared, 20)):
+        async with database.transaction() as session:
+            await ledger.credit_points(
+                session=session,
+                user_id=user,
+                amount=amount,
+                source=Source(
+                    type="test.earned.v1",
+                    id=str(uuid.uuid4()),
+                    reference_type="post",
+                    reference_id=reference,
+                ),
+                at=datetime(2023, 3, 1, tzinfo=UTC),
+            )
+    await spend(database, user, 90, datetime(2024, 5, 1, tzinfo=UTC))
+    await credit(database, user, 50, datetime(2025, 3, 1, tzinfo=UTC))
+    await expire(database, NOW)
+    assert sorted(await expired_entries(database, user)) == [-20, -10]
+    for reference in (post, spared):
+        async with database.transaction() as session:
+            await rules.reverse_reference(
+                session=session,
+                reference_type="post",
+                reference_id=reference,
+                source_type="content.post.removed.v1",
+                source_id=str(uuid.uuid4()),
+                at=NOW,
+            )
+    reversals = await rows(
+        database,
+        "SELECT amount, debt_added FROM ledger_entries WHERE user_id = :u AND kind = 'reverse'",
+        u=user,
+    )
+    assert [(row.amount, row.debt_added) for row in reversals] == [(-90, 40)]
+    assert await points_of(database, user) == 0
+    assert await scalar(database, "SELECT debt FROM accounts WHERE user_id = :u", u=user) == 40
     await assert_ledger_adds_up(database, user)
 
 

@@ -57,6 +57,7 @@ class Announced:
 class Lot:
     expires_at: datetime
     remaining: int
+    expired: int = 0
 
 
 @dataclass
@@ -129,7 +130,12 @@ class Model:
             if credit.currency == Currency.VALUE:
                 self.value -= credit.amount
                 continue
-            owed = credit.amount - credit.debt_repaid
+            expired = credit.lot.expired if credit.lot else 0
+            if expired:
+                event("a reversal spared expired points")
+            if expired == credit.amount:
+                continue
+            owed = credit.amount - credit.debt_repaid - expired
             taken = min(owed, self.points)
             self.take(taken, first=credit.lot)
             self.points -= taken
@@ -142,6 +148,7 @@ class Model:
             if lot.expires_at <= now and lot.remaining:
                 event("points expired")
                 self.points -= lot.remaining
+                lot.expired = lot.remaining
                 lot.remaining = 0
 
 
