@@ -219,7 +219,7 @@ async def create_rule(
         created_at=now,
         updated_at=now,
     )
-    _check_caps(rule)
+    _check_limits(rule)
     await _refuse_overlap(session, rule)
     session.add(rule)
     await session.flush()
@@ -250,9 +250,7 @@ async def update_rule(
         raise BudgetBelowUsed(
             f"the rule has paid {rule.budget_used} already", budget_used=rule.budget_used
         )
-    if rule.ends_at is not None and rule.ends_at <= rule.starts_at:
-        raise Problem("ends_at must be after starts_at", status=422, code="ends-before-start")
-    _check_caps(rule)
+    _check_limits(rule)
     if "ends_at" in changes:
         await _refuse_overlap(session, rule)
     rule.updated_at = now
@@ -280,7 +278,11 @@ async def end_rule(
     return rule
 
 
-def _check_caps(rule: Rule) -> None:
+def _check_limits(rule: Rule) -> None:
+    """422 for a period that ends before it starts, or a cap or budget that could never
+    pay the amount."""
+    if rule.ends_at is not None and rule.ends_at <= rule.starts_at:
+        raise Problem("ends_at must be after starts_at", status=422, code="ends-before-start")
     for name in ("daily_cap", "monthly_cap", "budget"):
         cap = getattr(rule, name)
         if cap is not None and cap < rule.amount:

@@ -267,6 +267,7 @@ async def test_bad_rules_are_refused_and_nothing_is_written(
         rule_body(kind, amount=10, daily_cap=5),
         rule_body(kind, amount=10, budget=5),
         rule_body(kind, ends_at="2025-01-01T00:00:00Z"),
+        rule_body(kind, starts_at=None, ends_at="2026-01-01T00:00:00Z"),
         {**rule_body(kind), "source_type": "Not A Type"},
         rule_body(kind, name=" "),
         {**rule_body(kind), "budget_used": 3},
