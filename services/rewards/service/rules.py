@@ -67,7 +67,9 @@ async def earn(
     at: datetime,
 ) -> list[LedgerEntry]:
     """Credit what every rule of ``source_type`` and ``role`` active at ``at`` pays;
-    the entries written (none for a redelivered source, a capped or spent rule)."""
+    the entries written (none for a redelivered source, a capped or spent rule). ``at``
+    is the event's own time (its CloudEvent ``time``), not the delivery's: a redelivery
+    is then judged by the same rules, caps and day as the first delivery."""
     found = await session.scalars(
         select(Rule)
         .where(
