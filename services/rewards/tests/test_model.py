@@ -354,7 +354,7 @@ async def test_the_ledger_matches_a_model_of_earning_spending_reversing_and_expi
         run_state_machine_as_test,
         LedgerMachine,
         settings=settings(
-            max_examples=25,
+            max_examples=20,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
