@@ -15,7 +15,12 @@ Points:
   when the spendable balance is short (nothing is written);
 * a reversal takes back what one entry earned: a pending lot is cancelled; active points
   are taken from that lot, then from the others, and what was already spent becomes
-  ``debt``, repaid from the next credits and shown to the member.
+  ``debt``, repaid from the next credits and shown to the member; what of it expired is
+  not taken back (a credit that wholly expired is left as it is). Its source id is the
+  reversing source's id and the reversed entry's (one removal may reverse several credits
+  of one member);
+* an expiry takes what is left of one active lot once its ``expires_at`` passed, under
+  the source ``rewards.expiry`` / the lot's id: once, however often the job runs.
 """
 
 import uuid
@@ -30,6 +35,7 @@ from sqlmodel import col
 from kit.db import dialect_insert
 from kit.problems import Conflict
 from services.rewards.models import (
+    SOURCE_MAX,
     Account,
     Currency,
     Dimension,
@@ -63,6 +69,9 @@ class Source:
     """Which participant of the source the entry is for (``author``, ``referrer`` ...)."""
     reference_type: str | None = None
     reference_id: str | None = None
+
+
+EXPIRY_SOURCE = "rewards.expiry"
 
 
 def expiry_of(earned_at: datetime) -> datetime:
@@ -301,7 +310,8 @@ async def reverse(
     note: str | None = None,
     created_by: uuid.UUID | None = None,
 ) -> LedgerEntry | None:
-    """Take back what ``entry`` (a credit) gave; ``None`` when it was reversed already."""
+    """Take back what ``entry`` (a credit) gave, less what of it expired; ``None`` when it
+    was reversed already or wholly expired."""
     if entry.amount <= 0:
         raise ValueError("only credits are reversed")
     account = await lock_account(session=session, user_id=entry.user_id)
@@ -312,7 +322,7 @@ async def reverse(
         amount=-entry.amount,
         kind=EntryKind.REVERSE,
         source_type=source.type,
-        source_id=source.id,
+        source_id=f"{source.id[: SOURCE_MAX - 37]}:{entry.id}",
         role=f"reverse:{entry.role}"[:20],
         reference_type=entry.reference_type,
         reference_id=entry.reference_id,
@@ -336,7 +346,11 @@ async def reverse(
         lot.state, lot.remaining = LotState.CANCELLED, 0
         account.pending_points -= entry.amount
     else:
-        owed = entry.amount - entry.debt_repaid
+        expired = await _expired_of(session, lot)
+        if expired == entry.amount:
+            return None
+        reversal.amount = expired - entry.amount
+        owed = entry.amount - entry.debt_repaid - expired
         taken = min(owed, account.points)  # the account's points are its active lots' sum
         reversal.debt_added = owed - taken + entry.debt_repaid
         if not await _record(session, reversal):
@@ -347,6 +361,22 @@ async def reverse(
     account.updated_at = at
     await session.flush()
     return reversal
+
+
+async def _expired_of(session: AsyncSession, lot: PointLot | None) -> int:
+    """What expired of ``lot``: not taken back by a reversal (the member never had it)."""
+    if lot is None or lot.state != LotState.EXPIRED:
+        return 0
+    expired = await session.scalar(
+        select(col(LedgerEntry.amount)).where(
+            col(LedgerEntry.user_id) == lot.user_id,
+            col(LedgerEntry.currency) == Currency.POINTS,
+            col(LedgerEntry.source_type) == EXPIRY_SOURCE,
+            col(LedgerEntry.source_id) == str(lot.id),
+            col(LedgerEntry.role) == "actor",
+        )
+    )
+    return -(expired or 0)
 
 
 async def credits_for(
@@ -420,3 +450,39 @@ async def activate_due(*, session: AsyncSession, now: datetime, limit: int = 500
         moved += 1
     await session.flush()
     return moved
+
+
+async def expire_lot(
+    *, session: AsyncSession, lot_id: uuid.UUID, at: datetime
+) -> LedgerEntry | None:
+    """Expire what is left of one active lot whose ``expires_at`` passed; ``None`` when
+    there is nothing (left) to expire: it was spent, expired already, or is not due."""
+    user_id = await session.scalar(select(col(PointLot.user_id)).where(col(PointLot.id) == lot_id))
+    if user_id is None:
+        return None
+    account = await lock_account(session=session, user_id=user_id)
+    lot = await session.scalar(
+        select(PointLot)
+        .where(col(PointLot.id) == lot_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert lot is not None
+    if lot.state != LotState.ACTIVE or lot.remaining == 0 or lot.expires_at > at:
+        return None
+    entry = LedgerEntry(
+        user_id=user_id,
+        currency=Currency.POINTS,
+        amount=-lot.remaining,
+        kind=EntryKind.EXPIRE,
+        source_type=EXPIRY_SOURCE,
+        source_id=str(lot.id),
+        created_at=at,
+    )
+    if not await _record(session, entry):
+        return None
+    account.points -= lot.remaining
+    account.updated_at = at
+    lot.remaining, lot.state = 0, LotState.EXPIRED
+    await session.flush()
+    return entry

@@ -1,0 +1,28 @@
+"""Operator commands for rewards::
+
+    python -m services.rewards.cli jobs
+
+``jobs`` makes pending points whose window ended spendable and expires points past their
+expiry, in batches of ``REWARDS_JOB_BATCH_SIZE`` until none are due (what the Kubernetes
+CronJob runs; safe to run twice and in two replicas at once). Run the migrations first
+(``python -m kit.db.migrate rewards upgrade``).
+"""
+
+import argparse
+import asyncio
+
+from services.rewards.config import RewardsSettings
+from services.rewards.service import jobs
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Rewards operator commands")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("jobs", help="activate pending points and expire points due")
+    parser.parse_args(argv)
+    done = asyncio.run(jobs.run(RewardsSettings()))
+    print(f"jobs: {done.activated} lots activated, {done.expired} lots expired")
+
+
+if __name__ == "__main__":
+    main()
