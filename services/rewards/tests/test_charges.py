@@ -32,10 +32,17 @@ HANDLERS = {
 
 
 async def deliver(database: Database, payload: Payload | Envelope) -> Envelope:
-    envelope = payload if isinstance(payload, Envelope) else Envelope(
-        type=payload.event_type, source="test", subject=payload.subject(),
-        data=payload.model_dump(mode="json"), time=AT,
-    )  # fmt: skip
+    envelope = (
+        payload
+        if isinstance(payload, Envelope)
+        else Envelope(
+            type=payload.event_type,
+            source="test",
+            subject=payload.subject(),
+            data=payload.model_dump(mode="json"),
+            time=AT,
+        )
+    )
     model, handler = HANDLERS[envelope.type]
     async with database.transaction() as session:
         await handler(session, model.model_validate(envelope.data), envelope)
@@ -45,9 +52,12 @@ async def deliver(database: Database, payload: Payload | Envelope) -> Envelope:
 async def give(database: Database, user_id: uuid.UUID, points: int) -> None:
     async with database.transaction() as session:
         await ledger.credit_points(
-            session=session, user_id=user_id, amount=points,
-            source=Source("test.grant", str(uuid.uuid4())), at=AT,
-        )  # fmt: skip
+            session=session,
+            user_id=user_id,
+            amount=points,
+            source=Source("test.grant", str(uuid.uuid4())),
+            at=AT,
+        )
 
 
 async def points(database: Database, user_id: uuid.UUID) -> int:
@@ -62,16 +72,23 @@ async def status(database: Database, signup_id: uuid.UUID) -> str | None:
 
 def confirmed(event_id: uuid.UUID, user_id: uuid.UUID, fee: int = 50) -> SignupConfirmed:
     return SignupConfirmed(
-        signup_id=uuid.uuid4(), event_id=event_id, user_id=user_id, fee_points=fee,
+        signup_id=uuid.uuid4(),
+        event_id=event_id,
+        user_id=user_id,
+        fee_points=fee,
         via="first_come",
-    )  # fmt: skip
+    )
 
 
 def cancelled(seat: SignupConfirmed, refund_due: int) -> SignupCancelled:
     return SignupCancelled(
-        signup_id=seat.signup_id, event_id=seat.event_id, user_id=seat.user_id,
-        previous_status="confirmed", refund_due=refund_due, reason="user",
-    )  # fmt: skip
+        signup_id=seat.signup_id,
+        event_id=seat.event_id,
+        user_id=seat.user_id,
+        previous_status="confirmed",
+        refund_due=refund_due,
+        reason="user",
+    )
 
 
 async def test_a_paid_seat_is_charged_once_and_refunded_once(database: Database) -> None:
@@ -85,10 +102,14 @@ async def test_a_paid_seat_is_charged_once_and_refunded_once(database: Database)
     settled = await outbox_events(database, subject=event, event_type=SETTLED)
     assert [event.data for event in settled] == [
         {
-            "event_id": str(event), "signup_id": str(seat.signup_id), "user_id": str(user),
-            "points": 50, "charged": True, "reason": None,
+            "event_id": str(event),
+            "signup_id": str(seat.signup_id),
+            "user_id": str(user),
+            "points": 50,
+            "charged": True,
+            "reason": None,
         }
-    ]  # fmt: skip
+    ]
 
     cancel = await deliver(database, cancelled(seat, 50))
     await deliver(database, cancel)
@@ -96,10 +117,14 @@ async def test_a_paid_seat_is_charged_once_and_refunded_once(database: Database)
     await deliver(
         database,
         EventCancelled(
-            event_id=event, organizer_id=uuid.uuid4(), cancelled_by=uuid.uuid4(), reason="rain",
-            released_signups=1, refunds=refunds,
+            event_id=event,
+            organizer_id=uuid.uuid4(),
+            cancelled_by=uuid.uuid4(),
+            reason="rain",
+            released_signups=1,
+            refunds=refunds,
         ),
-    )  # fmt: skip
+    )
     assert await points(database, user) == 80
     assert await status(database, seat.signup_id) == "refunded"
     await deliver(database, envelope)  # a replayed confirmation charges nothing again

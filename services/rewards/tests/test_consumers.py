@@ -71,9 +71,15 @@ def points_and_value(found: dict[str, Any]) -> tuple[int, int]:
 
 def published(post_id: uuid.UUID, author: uuid.UUID) -> PostPublished:
     return PostPublished(
-        post_id=post_id, author_id=author, official=False, circle_id=None, city=None, tags=[],
-        image_count=0, published_at=AT,
-    )  # fmt: skip
+        post_id=post_id,
+        author_id=author,
+        official=False,
+        circle_id=None,
+        city=None,
+        tags=[],
+        image_count=0,
+        published_at=AT,
+    )
 
 
 def liked(post_id: uuid.UUID, author: uuid.UUID, liker: uuid.UUID) -> PostLiked:
@@ -127,9 +133,12 @@ async def test_a_removed_post_takes_back_its_publication_likes_and_featuring_onl
     await deliver(database, liked(post, author, other))
     await deliver(database, PostFeatured(post_id=post, author_id=author, featured_by=uuid.uuid4()))
     comment = CommentCreated(
-        comment_id=uuid.uuid4(), post_id=post, author_id=commenter, parent_id=None,
+        comment_id=uuid.uuid4(),
+        post_id=post,
+        author_id=commenter,
+        parent_id=None,
         post_author_id=author,
-    )  # fmt: skip
+    )
     await deliver(database, comment)
     assert points_and_value(await balances(database, author)) == (10 + 2 + 100, 2 + 2 + 20)
     assert points_and_value(await balances(database, commenter)) == (2, 1)
@@ -146,9 +155,12 @@ async def test_a_removed_post_takes_back_its_publication_likes_and_featuring_onl
     await deliver(database, liked(post, author, uuid.uuid4()))  # a late like of a removed post
     assert await scalar(database, reversals, u=author) == 8
     removed = CommentRemoved(
-        comment_id=comment.comment_id, post_id=post, author_id=commenter, reason="author",
+        comment_id=comment.comment_id,
+        post_id=post,
+        author_id=commenter,
+        reason="author",
         removed_by=commenter,
-    )  # fmt: skip
+    )
     await deliver(database, removed)
     assert points_and_value(await balances(database, commenter)) == (0, 0)
     for user in (author, commenter):
@@ -182,19 +194,30 @@ async def test_a_redelivered_envelope_changes_nothing(database: Database) -> Non
 async def test_reporters_attendees_and_organizers_are_credited(database: Database) -> None:
     reporter, attendee, organizer, event = (uuid.uuid4() for _ in range(4))
     report = ReportUpheld(
-        report_id=uuid.uuid4(), target_kind="post", target_id=uuid.uuid4(), reporter_id=reporter,
-        author_id=uuid.uuid4(), resolved_by=uuid.uuid4(),
-    )  # fmt: skip
+        report_id=uuid.uuid4(),
+        target_kind="post",
+        target_id=uuid.uuid4(),
+        reporter_id=reporter,
+        author_id=uuid.uuid4(),
+        resolved_by=uuid.uuid4(),
+    )
     await deliver(database, report)
     checked_in = AttendanceCheckedIn(
-        signup_id=uuid.uuid4(), event_id=event, user_id=attendee, organizer_id=organizer,
-        checked_in_by=organizer, checked_in_at=AT,
-    )  # fmt: skip
+        signup_id=uuid.uuid4(),
+        event_id=event,
+        user_id=attendee,
+        organizer_id=organizer,
+        checked_in_by=organizer,
+        checked_in_at=AT,
+    )
     await deliver(database, checked_in)
     completed = EventCompleted(
-        event_id=event, organizer_id=organizer, attendee_count=1, confirmed_count=1,
+        event_id=event,
+        organizer_id=organizer,
+        attendee_count=1,
+        confirmed_count=1,
         completed_at=AT,
-    )  # fmt: skip
+    )
     await deliver(database, completed)
     assert points_and_value(await balances(database, reporter)) == (20, 5)
     assert points_and_value(await balances(database, attendee)) == (30, 5)
