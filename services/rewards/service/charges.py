@@ -26,7 +26,6 @@ from services.rewards.service.ledger import NotEnoughPoints, Source
 SIGNUP_SOURCE = "events.signup"
 SIGNUP_REFUND_SOURCE = "events.signup.refund"
 POLL_SOURCE = "content.poll.vote"
-SHORT = "not-enough-points"
 
 
 async def _spend(
@@ -83,7 +82,7 @@ async def charge_signup(
             user_id=user_id,
             points=points,
             charged=charged,
-            reason=None if charged else SHORT,
+            reason=None if charged else NotEnoughPoints.code,
         ),
         actor=None,
     )
@@ -162,7 +161,7 @@ async def charge_vote(
             ballot_id=ballot_id,
             user_id=user_id,
             charged=charged,
-            reason=None if charged else SHORT,
+            reason=None if charged else NotEnoughPoints.code,
         ),
         actor=None,
     )
