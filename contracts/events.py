@@ -4,9 +4,10 @@ Both topics are keyed by the event id: lifecycle changes of one event, and every
 movement of one event (confirm, waitlist, promote, cancel, check-in), reach consumers in
 the order they were committed, so a consumer can replay an event's seat history exactly.
 
-Points fees are only carried here: rewards (future) charges ``fee_points`` on
-``SignupConfirmed``/``SignupPromoted`` and refunds the ``refunds`` of ``EventCancelled``
-and the ``refund_due`` of ``SignupCancelled``.
+Points fees are only carried here: rewards charges ``fee_points`` on
+``SignupConfirmed``/``SignupPromoted`` (answering ``rewards.signup_charge.settled``; a
+refused charge makes events release the seat, reason ``payment_failed``) and refunds the
+``refunds`` of ``EventCancelled`` and the ``refund_due`` of ``SignupCancelled``.
 """
 
 from datetime import datetime
@@ -27,7 +28,8 @@ EVENTS_SIGNUPS = topic(
 )
 
 SignupVia = Literal["first_come", "draw"]
-CancelReason = Literal["user", "staff", "account_deleted"]
+CancelReason = Literal["user", "staff", "account_deleted", "payment_failed"]
+"""``payment_failed``: rewards could not charge the seat's fee (the next in line got it)."""
 
 
 @event("events.event.published.v1", topic=EVENTS_EVENTS, subject="event_id")

@@ -404,12 +404,18 @@ class ClubMember(RewardsTable, table=True):
 
 
 class SignupCharge(RewardsTable, table=True):
-    """The fee of one paid seat (events' signup): charged once, refunded once."""
+    """The fee of one paid seat (events' signup), charged once per confirmation and refunded
+    once: ``charge_id`` is the confirming event's CloudEvent id, since a signup cancelled and
+    taken again keeps its id and pays again."""
 
     __tablename__ = "signup_charges"
-    __table_args__ = (CheckConstraint(one_of("status", ChargeStatus), name="status_known"),)
+    __table_args__ = (
+        CheckConstraint(one_of("status", ChargeStatus), name="status_known"),
+        Index("ix_signup_charges_signup_id_status", "signup_id", "status"),
+    )
 
-    signup_id: uuid.UUID = Field(primary_key=True)
+    charge_id: str = Field(primary_key=True, max_length=SOURCE_MAX)
+    signup_id: uuid.UUID
     event_id: uuid.UUID
     user_id: uuid.UUID
     points: int

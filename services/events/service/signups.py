@@ -331,7 +331,7 @@ async def release(
             event_id=signup.event_id,
             user_id=signup.user_id,
             previous_status=previous,
-            refund_due=signup.fee_points if previous == SignupStatus.CONFIRMED else 0,
+            refund_due=_refund_due(signup, previous, reason),
             reason=reason,
         ),
         actor=actor,
@@ -340,6 +340,12 @@ async def release(
         await _refill_seat(session, event, now, actor)
     await session.flush()
     return signup
+
+
+def _refund_due(signup: Signup, previous: SignupStatus, reason: CancelReason) -> int:
+    """A confirmed seat's fee, except when its charge failed (nothing was paid)."""
+    paid = previous == SignupStatus.CONFIRMED and reason != "payment_failed"
+    return signup.fee_points if paid else 0
 
 
 def _checked_in() -> Conflict:

@@ -1,0 +1,107 @@
+"""Which announcement earns whom what: the mapping from the other services' event types to
+the earning rules' ``(source_type, role)``, the participant credited and the reference the
+app links to ("why did I get this"), and what a removal takes back.
+
+The rules themselves (amounts, caps, budgets) are data (:mod:`.rules`); this table only
+says who the participant of each event is. A credit's source id is the CloudEvent id,
+except where ``key`` names what is paid once: a like is keyed by ``(post, liker)``, so
+liking, unliking and liking again pays the author once (and an unlike takes nothing
+back: the like was given, and can be given once); a post is featured for pay once.
+
+A removed post reverses what the post earned (reference ``post``: its publication, its
+likes, its featuring), not its comments' credits (each comment is its own reference
+``comment``, reversed when that comment is removed).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.catalog import Payload
+from contracts.content import (
+    CommentCreated,
+    CommentRemoved,
+    PostFeatured,
+    PostLiked,
+    PostPublished,
+    PostRemoved,
+    ReportUpheld,
+)
+from contracts.events import AttendanceCheckedIn, EventCompleted
+from contracts.identity import UserRegistered, VehicleVerified
+from kit.bus.envelope import Envelope
+from services.rewards.service import rules
+
+
+@dataclass(frozen=True)
+class Earning:
+    """Who an event credits: ``role`` of the rules, the payload field naming the member,
+    the reference credited through, and when it happened."""
+
+    role: str
+    user_field: str
+    reference_type: str
+    reference_field: str
+    time_field: str | None = None
+    """The payload's moment; the envelope's time when ``None``."""
+    key: str | None = None
+    """A source id from the payload's fields (what is paid once); the CloudEvent id if ``None``."""
+
+
+EARNINGS: dict[type[Payload], Earning] = {
+    UserRegistered: Earning("actor", "user_id", "user", "user_id", time_field="registered_at"),
+    VehicleVerified: Earning("actor", "user_id", "vehicle", "vehicle_id"),
+    PostPublished: Earning("author", "author_id", "post", "post_id", time_field="published_at"),
+    CommentCreated: Earning("author", "author_id", "comment", "comment_id"),
+    PostLiked: Earning("author", "author_id", "post", "post_id", key="like:{post_id}:{user_id}"),
+    PostFeatured: Earning("author", "author_id", "post", "post_id", key="featured:{post_id}"),
+    ReportUpheld: Earning("reporter", "reporter_id", "report", "report_id"),
+    AttendanceCheckedIn: Earning(
+        "attendee", "user_id", "event", "event_id", time_field="checked_in_at"
+    ),
+    EventCompleted: Earning(
+        "organizer", "organizer_id", "event", "event_id", time_field="completed_at"
+    ),
+}
+
+REMOVALS: dict[type[Payload], tuple[str, str]] = {
+    PostRemoved: ("post", "post_id"),
+    CommentRemoved: ("comment", "comment_id"),
+}
+"""Removal event → (reference type, payload field): what it takes back."""
+
+
+def _moment(fields: dict[str, Any], time_field: str | None, envelope: Envelope) -> datetime:
+    value = fields.get(time_field) if time_field else None
+    return value if isinstance(value, datetime) else envelope.time
+
+
+async def credit(*, session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
+    """Credit the participant of ``payload`` by every rule for its type and role."""
+    earning = EARNINGS[type(payload)]
+    fields = dict(payload)
+    await rules.earn(
+        session=session,
+        user_id=fields[earning.user_field],
+        source_type=envelope.type,
+        source_id=earning.key.format(**fields) if earning.key else envelope.id,
+        role=earning.role,
+        reference_type=earning.reference_type,
+        reference_id=str(fields[earning.reference_field]),
+        at=_moment(fields, earning.time_field, envelope),
+    )
+
+
+async def take_back(*, session: AsyncSession, payload: Payload, envelope: Envelope) -> None:
+    """Reverse what the removed post or comment earned."""
+    reference_type, field = REMOVALS[type(payload)]
+    await rules.reverse_reference(
+        session=session,
+        reference_type=reference_type,
+        reference_id=str(dict(payload)[field]),
+        source_type=envelope.type,
+        source_id=envelope.id,
+        at=envelope.time,
+    )
