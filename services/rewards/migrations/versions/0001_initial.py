@@ -3,7 +3,7 @@ the mall, tiers, the club, charges, the kit outbox (ordered), processed events, 
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 03:17:36.996908
+Create Date: 2026-12-02 03:31:28.545796
 """
 
 from collections.abc import Sequence
@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("streak", sa.Integer(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("bonus", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "local_date", name=op.f("pk_checkins")),
     )
