@@ -292,7 +292,8 @@ async def list_items(session: SessionDep, page: PageDep) -> CursorPage[MallItemP
     responses=problem_responses(404, 422),
 )
 async def get_item(session: SessionDep, item_id: uuid.UUID) -> MallItemPublic:
-    item = await mall.get_item(session=session, item_id=item_id, now=datetime.now(UTC))
+    """An item, on sale or not (upcoming: its ``starts_at`` counts down)."""
+    item = await mall.get_item(session=session, item_id=item_id)
     return MallItemPublic.model_validate(item)
 
 

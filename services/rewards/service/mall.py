@@ -43,6 +43,10 @@ ORDERS_NEWEST = Keyset(
 )
 
 
+class NotOnSale(Conflict):
+    code = "item-not-on-sale"
+
+
 class BadPeriod(Problem):
     status, code = 422, "bad-period"
 
@@ -52,10 +56,6 @@ def on_sale(now: datetime) -> ColumnElement[bool]:
         col(MallItem.starts_at) <= now,
         or_(col(MallItem.ends_at).is_(None), col(MallItem.ends_at) > now),
     )
-
-
-def _is_on_sale(item: MallItem, now: datetime) -> bool:
-    return item.starts_at <= now and (item.ends_at is None or item.ends_at > now)
 
 
 # --- items --------------------------------------------------------------------------------
@@ -119,10 +119,11 @@ async def items_on_sale(
     return ITEMS_NEWEST.page(found, page, lambda item: (item.starts_at, item.id))
 
 
-async def get_item(*, session: AsyncSession, item_id: uuid.UUID, now: datetime) -> MallItem:
-    """An item that went on sale (an ended one too, for its orders); upcoming is not found."""
+async def get_item(*, session: AsyncSession, item_id: uuid.UUID) -> MallItem:
+    """Any item, on sale or not (an upcoming one's page counts down, an ended one's is
+    linked from its orders)."""
     item = await session.get(MallItem, item_id)
-    if item is None or item.starts_at > now:
+    if item is None:
         raise NotFound("no such item")
     return item
 
@@ -155,10 +156,14 @@ async def place_order(
         )
         return earlier, False
     item = await session.get(MallItem, data.item_id)
-    if item is None or item.starts_at > now:
+    if item is None:
         raise NotFound("no such item")
-    if not _is_on_sale(item, now):
-        raise Conflict("this item is no longer on sale", code="item-not-on-sale")
+    if item.starts_at > now:
+        raise NotOnSale(
+            f"on sale from {item.starts_at.isoformat()}", starts_at=item.starts_at.isoformat()
+        )
+    if item.ends_at is not None and item.ends_at <= now:
+        raise NotOnSale("this item is no longer on sale")
     if account.tier < item.min_tier:
         raise Forbidden(
             f"this item is for tier {item.min_tier} and above",

@@ -146,7 +146,8 @@ async def test_staff_manage_items_and_members_see_those_on_sale(
     assert upcoming["id"] not in listed
     assert ended["id"] not in listed
     assert (await client.get(f"/v1/mall/items/{on_sale['id']}")).json() == on_sale
-    assert (await client.get(f"/v1/mall/items/{upcoming['id']}")).status_code == 404
+    assert (await client.get(f"/v1/mall/items/{upcoming['id']}")).json() == upcoming
+    assert (await client.get(f"/v1/mall/items/{uuid.uuid4()}")).status_code == 404
 
     patched = await client.patch(
         f"/v1/mall/items/{on_sale['id']}",
@@ -231,7 +232,7 @@ async def test_refused_orders_write_nothing(
         (dear, 1, 409, "not-enough-points"),
         (for_tier_two, 1, 403, "tier-too-low"),
         (ended, 1, 409, "item-not-on-sale"),
-        (upcoming, 1, 404, "not-found"),
+        (upcoming, 1, 409, "item-not-on-sale"),
         ({"id": str(uuid.uuid4())}, 1, 404, "not-found"),
         (scarce, 11, 422, "validation-error"),
     ]
