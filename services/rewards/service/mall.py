@@ -35,6 +35,9 @@ from services.rewards.service.ledger import Source
 ORDER = "mall.order"
 ORDER_CANCEL = "mall.order.cancel"
 
+KEPT = ("stock", "price_points", "cash_cents", "min_tier", "starts_at")
+"""What every item has: a PATCH changes them, never clears them."""
+
 ITEMS_NEWEST = Keyset(
     Order(col(MallItem.starts_at), descending=True), Order(col(MallItem.id), descending=True)
 )
@@ -95,9 +98,9 @@ async def update_item(
     if item is None:
         raise NotFound("no such item")
     changes = data.model_dump(exclude_unset=True)
-    for required in ("stock", "price_points", "cash_cents", "min_tier", "starts_at"):
-        if changes.get(required, 0) is None:
-            raise Problem(f"{required} cannot be cleared", status=422, code="required-field")
+    cleared = [name for name in KEPT if name in changes and changes[name] is None]
+    if cleared:
+        raise Problem(f"{', '.join(cleared)} cannot be cleared", status=422, code="not-clearable")
     for name, value in changes.items():
         setattr(item, name, value)
     if item.ends_at is not None and item.ends_at <= item.starts_at:
