@@ -318,3 +318,19 @@ async def test_an_item_staff_restock_sells_again(
     await client.patch(f"/v1/mall/items/{item['id']}", json={"stock": 2}, headers=staff.headers)
     assert (await order(client, member, item["id"], quantity=2)).status_code == 201
     assert await stock_of(database, item["id"]) == 0
+
+
+async def test_concurrent_retries_with_one_key_place_one_order(
+    client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
+) -> None:
+    member = make_user()
+    await fund(database, 1000, member)
+    item = await new_item(client, staff, price_points=100)
+    answers = await asyncio.gather(
+        *(order(client, member, item["id"], key="tap-tap") for _ in range(10))
+    )
+    assert sorted(answer.status_code for answer in answers) == [200] * 9 + [201]
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert await points_of(database, member) == 900
+    assert await stock_of(database, item["id"]) == 9
+    await assert_ledger_adds_up(database, member.id)
