@@ -8,8 +8,9 @@ mall; admins grant and adjust, with a mandatory reason, audited.
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Annotated, get_args
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,26 +18,39 @@ from kit.api import idempotency
 from kit.api.idempotency import IdempotencyKey
 from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
+from kit.app import app_state
 from kit.auth import CurrentPrincipal, Principal
 from kit.db import SessionDep
 from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.rewards.auth import Admin, Staff
-from services.rewards.models import Account, Currency, LedgerEntry
+from services.rewards.config import RewardsSettings
+from services.rewards.models import Account, Checkin, Currency, LedgerEntry
 from services.rewards.schemas import (
     AdjustmentCreate,
+    CancelRequest,
+    CheckinPublic,
     EntryPublic,
     ExpiringPoints,
     ExpiringPublic,
+    GiftCreate,
+    GiftPublic,
     GrantCreate,
     GrantPublic,
+    MallItemCreate,
+    MallItemPublic,
+    MallItemUpdate,
+    OrderCreate,
+    OrderPublic,
     RuleCreate,
     RulePublic,
     RuleUpdate,
+    TimezonePublic,
+    TimezoneRequest,
     ValuePublic,
     WalletPublic,
 )
-from services.rewards.service import grants, jobs, ledger, rules, wallet
+from services.rewards.service import checkins, gifts, grants, jobs, ledger, mall, rules, wallet
 
 wallet_router = APIRouter(tags=["wallet"])
 rules_router = APIRouter(tags=["rules"])
@@ -267,6 +281,281 @@ async def _replayable(
 
 
 # --- check-in, gifts, mall ----------------------------------------------------------------
+
+Settings = Annotated[RewardsSettings, app_state("settings")]
+RequiredIdempotencyKey = Annotated[str, *get_args(IdempotencyKey)[1:]]
+"""kit's ``Idempotency-Key`` header, required (an order without one is a 422)."""
+
+
+def checkin_public(checkin: Checkin) -> CheckinPublic:
+    return CheckinPublic.model_validate(checkin)
+
+
+def timezone_public(account: Account) -> TimezonePublic:
+    return TimezonePublic(
+        timezone=account.timezone,
+        changed_at=account.timezone_changed_at,
+        next_change_at=checkins.next_change_at(account),
+    )
+
+
+@mall_router.post(
+    "/v1/me/checkins",
+    operation_id="checkins.create",
+    status_code=201,
+    response_model=CheckinPublic,
+    responses={
+        201: {"description": "today's check-in, credited"},
+        200: {
+            "model": CheckinPublic,
+            "description": "today was checked in already (a second tap): that check-in, "
+            "nothing credited again",
+        },
+        **problem_responses(401, 409),
+    },
+)
+async def check_in(
+    session: SessionDep, principal: CurrentPrincipal, response: Response
+) -> CheckinPublic:
+    """Check in for today in my time zone: points, a streak, a bonus every 7th day in a row.
+
+    At most once a day; a 409 ``already-checked-in`` when a later day (in the time zone I
+    had before) was checked in already."""
+    checkin, created = await checkins.check_in(
+        session=session, user_id=principal.user_id, now=datetime.now(UTC)
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return checkin_public(checkin)
+
+
+@mall_router.get(
+    "/v1/me/checkins",
+    operation_id="checkins.listMine",
+    response_model=CursorPage[CheckinPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_checkins(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[CheckinPublic]:
+    """My check-ins, latest day first."""
+    found, next_cursor = await checkins.checkins(
+        session=session, user_id=principal.user_id, page=page
+    )
+    items = [checkin_public(checkin) for checkin in found]
+    return CursorPage[CheckinPublic](items=items, next_cursor=next_cursor)
+
+
+@mall_router.put(
+    "/v1/me/timezone",
+    operation_id="checkins.setTimezone",
+    response_model=TimezonePublic,
+    responses=problem_responses(401, 409, 422),
+)
+async def set_timezone(
+    session: SessionDep, principal: CurrentPrincipal, body: TimezoneRequest
+) -> TimezonePublic:
+    """Where my day starts and ends; it changes at most once in 30 days (409 otherwise)."""
+    account = await checkins.set_timezone(
+        session=session,
+        user_id=principal.user_id,
+        timezone=body.timezone.value,
+        now=datetime.now(UTC),
+    )
+    return timezone_public(account)
+
+
+@mall_router.post(
+    "/v1/me/gifts",
+    operation_id="gifts.create",
+    status_code=201,
+    response_model=GiftPublic,
+    responses={
+        201: {
+            "description": "the gift, spent from me and credited to the recipient; a retry "
+            "with the same Idempotency-Key answers it again"
+        },
+        **problem_responses(401, 404, 409, 422),
+    },
+)
+async def give_gift(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: Settings,
+    body: GiftCreate,
+    idempotency_key: IdempotencyKey = None,
+) -> GiftPublic:
+    """Give some of my spendable points to another member (never to myself: 422).
+
+    409 ``gift-limit`` past the daily limit (UTC day), ``not-enough-points`` when short."""
+    return await gifts.give(
+        session=session,
+        sender_id=principal.user_id,
+        data=body,
+        daily_limit=settings.gift_daily_limit,
+        now=datetime.now(UTC),
+        idempotency_key=idempotency_key,
+    )
+
+
+@mall_router.get(
+    "/v1/me/gifts",
+    operation_id="gifts.listMine",
+    response_model=CursorPage[GiftPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_gifts(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[GiftPublic]:
+    """The gifts I sent and received, newest first."""
+    items, next_cursor = await gifts.gifts(session=session, user_id=principal.user_id, page=page)
+    return CursorPage[GiftPublic](items=items, next_cursor=next_cursor)
+
+
+@mall_router.post(
+    "/v1/mall/items",
+    operation_id="mall.createItem",
+    status_code=201,
+    response_model=MallItemPublic,
+    responses={**created_response("the item"), **problem_responses(401, 403, 422)},
+)
+async def create_item(
+    session: SessionDep, staff: Staff, body: MallItemCreate, response: Response
+) -> MallItemPublic:
+    item = await mall.create_item(
+        session=session, data=body, principal=staff, now=datetime.now(UTC)
+    )
+    response.headers["Location"] = f"/v1/mall/items/{item.id}"
+    return MallItemPublic.model_validate(item)
+
+
+@mall_router.patch(
+    "/v1/mall/items/{item_id}",
+    operation_id="mall.updateItem",
+    response_model=MallItemPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def update_item(
+    session: SessionDep, staff: Staff, item_id: uuid.UUID, body: MallItemUpdate
+) -> MallItemPublic:
+    """Change stock, price, limits or the sale period (``null`` clears an optional one)."""
+    item = await mall.update_item(
+        session=session, item_id=item_id, data=body, principal=staff, now=datetime.now(UTC)
+    )
+    return MallItemPublic.model_validate(item)
+
+
+@mall_router.get(
+    "/v1/mall/items",
+    operation_id="mall.listItems",
+    response_model=CursorPage[MallItemPublic],
+    responses=problem_responses(422),
+)
+async def list_items(session: SessionDep, page: PageDep) -> CursorPage[MallItemPublic]:
+    """Items on sale now, latest launched first."""
+    found, next_cursor = await mall.items_on_sale(session=session, page=page, now=datetime.now(UTC))
+    items = [MallItemPublic.model_validate(item) for item in found]
+    return CursorPage[MallItemPublic](items=items, next_cursor=next_cursor)
+
+
+@mall_router.get(
+    "/v1/mall/items/{item_id}",
+    operation_id="mall.readItem",
+    response_model=MallItemPublic,
+    responses=problem_responses(404, 422),
+)
+async def get_item(session: SessionDep, item_id: uuid.UUID) -> MallItemPublic:
+    """An item, on sale or not (upcoming: its ``starts_at`` counts down)."""
+    item = await mall.get_item(session=session, item_id=item_id)
+    return MallItemPublic.model_validate(item)
+
+
+@mall_router.post(
+    "/v1/mall/orders",
+    operation_id="mall.createOrder",
+    status_code=201,
+    response_model=OrderPublic,
+    responses={
+        **created_response("the order, paid"),
+        200: {
+            "model": OrderPublic,
+            "description": "a retry with the same Idempotency-Key: the first order",
+        },
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def place_order(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    body: OrderCreate,
+    idempotency_key: RequiredIdempotencyKey,
+) -> OrderPublic:
+    """Order an item, paid in points; the ``Idempotency-Key`` is required.
+
+    409: ``item-not-on-sale``, ``order-limit`` (per member), ``sold-out``,
+    ``not-enough-points``; 403 ``tier-too-low``; 422 for a key used for another order."""
+    order, created = await mall.place_order(
+        session=session,
+        principal=principal,
+        data=body,
+        idempotency_key=idempotency_key,
+        now=datetime.now(UTC),
+    )
+    if created:
+        response.headers["Location"] = f"/v1/mall/orders/{order.id}"
+    else:
+        response.status_code = status.HTTP_200_OK
+    return OrderPublic.model_validate(order)
+
+
+@mall_router.get(
+    "/v1/mall/orders/{order_id}",
+    operation_id="mall.readOrder",
+    response_model=OrderPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_order(
+    session: SessionDep, principal: CurrentPrincipal, order_id: uuid.UUID
+) -> OrderPublic:
+    """An order: its owner's, or any for staff."""
+    order = await mall.get_order(session=session, order_id=order_id, principal=principal)
+    return OrderPublic.model_validate(order)
+
+
+@mall_router.post(
+    "/v1/mall/orders/{order_id}/cancel",
+    operation_id="mall.cancelOrder",
+    response_model=OrderPublic,
+    responses=problem_responses(401, 404, 409, 422),
+)
+async def cancel_order(
+    session: SessionDep, principal: CurrentPrincipal, order_id: uuid.UUID, body: CancelRequest
+) -> OrderPublic:
+    """Cancel an order (its owner, or staff): points refunded, stock returned; once (409)."""
+    order = await mall.cancel_order(
+        session=session,
+        order_id=order_id,
+        principal=principal,
+        reason=body.reason,
+        now=datetime.now(UTC),
+    )
+    return OrderPublic.model_validate(order)
+
+
+@mall_router.get(
+    "/v1/me/orders",
+    operation_id="mall.listMyOrders",
+    response_model=CursorPage[OrderPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_orders(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[OrderPublic]:
+    """My mall orders, newest first."""
+    found, next_cursor = await mall.my_orders(session=session, user_id=principal.user_id, page=page)
+    items = [OrderPublic.model_validate(order) for order in found]
+    return CursorPage[OrderPublic](items=items, next_cursor=next_cursor)
 
 
 # --- tiers, leaderboards, club ------------------------------------------------------------

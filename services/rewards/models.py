@@ -321,6 +321,9 @@ class Checkin(RewardsTable, table=True):
     timezone: str = Field(max_length=TIMEZONE_MAX)
     streak: int
     points: int
+    """What the day credited: the check-in's points and its streak bonus, if any."""
+    bonus: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """The streak bonus part of ``points`` (every seventh consecutive day)."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

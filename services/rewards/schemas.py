@@ -1,16 +1,24 @@
 """Rewards' API models: ``*Create``/``*Request`` bodies refuse unknown fields, ``*Public``
 responses; amounts are whole numbers (points and value have no fractions)."""
 
+import enum
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Self
+from zoneinfo import available_timezones
 
 from pydantic import Field, StringConstraints, model_validator
 
-from kit.api.schemas import TRIMMED_LINE, PublicModel, StrictBody
+from kit.api.schemas import (
+    TRIMMED_LINE,
+    PublicModel,
+    StrictBody,
+    spelled_members,
+    spelled_out,
+)
 from kit.api.times import IsoDateTime
 from services.rewards import models
-from services.rewards.models import Currency, Dimension, EntryKind
+from services.rewards.models import Currency, Dimension, EntryKind, OrderStatus
 
 Reason = Annotated[
     str, StringConstraints(min_length=1, max_length=models.REASON_MAX, pattern=TRIMMED_LINE)
@@ -201,6 +209,139 @@ class ExpiringPublic(PublicModel):
 
 
 # --- check-in, gifts, mall ----------------------------------------------------------------
+
+TimeZone = enum.StrEnum(  # type: ignore[misc]
+    "TimeZone", spelled_members(sorted(available_timezones()))
+)
+"""The IANA time zone names this Python knows (``Europe/Berlin``), one schema component
+with a member name for each (``EUROPE_BERLIN``) that generated clients keep."""
+spelled_out(TimeZone)
+MAX_QUANTITY = 10
+MAX_STOCK = 1_000_000
+MAX_TIER = 100
+MESSAGE_MAX = 200
+MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+"""Text that keeps tab and line breaks but no other control character."""
+
+
+class CheckinPublic(PublicModel):
+    """One day's check-in: the streak it made and what it credited."""
+
+    local_date: date = Field(description="the member's day, in their time zone")
+    streak: int = Field(ge=1, description="consecutive days checked in, this one included")
+    points: int = Field(ge=0, description="points credited, the streak bonus included")
+    bonus: int = Field(ge=0, description="the streak bonus part of ``points`` (every 7th day)")
+
+
+class TimezoneRequest(StrictBody):
+    timezone: TimeZone = Field(
+        examples=["Asia/Shanghai"], description="an IANA time zone: where the member's day is"
+    )
+
+
+class TimezonePublic(PublicModel):
+    timezone: str
+    changed_at: datetime | None = Field(description="the last change; null: never changed")
+    next_change_at: datetime | None = Field(
+        description="the earliest time the zone may change again; null: now"
+    )
+
+
+class GiftCreate(StrictBody):
+    recipient_id: uuid.UUID
+    amount: int = Field(ge=1, le=MAX_AMOUNT, description="points given")
+    message: str | None = Field(
+        default=None, min_length=1, max_length=MESSAGE_MAX, pattern=TRIMMED_LINE
+    )
+
+
+class GiftDirection(enum.StrEnum):
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+class GiftPublic(PublicModel):
+    """A gift of points from one member to another, as one side's ledger shows it."""
+
+    id: uuid.UUID = Field(description="the gift: both members' ledger entries name it")
+    direction: GiftDirection
+    sender_id: uuid.UUID
+    recipient_id: uuid.UUID
+    amount: int = Field(ge=1)
+    message: str | None
+    created_at: datetime
+
+
+ITEM_PERIOD_RULE = "``ends_at`` after ``starts_at`` (else a 422)"
+
+
+class MallItemCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
+    description: str = Field(default="", max_length=models.DESCRIPTION_MAX, pattern=MULTI_LINE)
+    stock: int = Field(ge=0, le=MAX_STOCK)
+    price_points: int = Field(ge=1, le=MAX_AMOUNT)
+    cash_cents: int = Field(default=0, ge=0, le=MAX_AMOUNT * 100)
+    per_user_limit: int | None = Field(
+        default=None, ge=1, le=MAX_STOCK, description="the most one member orders; null: any"
+    )
+    starts_at: IsoDateTime
+    ends_at: IsoDateTime | None = Field(default=None, description=ITEM_PERIOD_RULE)
+    min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class MallItemUpdate(StrictBody):
+    """What staff change of an item; a field left out stays, ``null`` clears an optional
+    one (``per_user_limit``, ``ends_at``)."""
+
+    stock: int | None = Field(default=None, ge=0, le=MAX_STOCK)
+    price_points: int | None = Field(default=None, ge=1, le=MAX_AMOUNT)
+    cash_cents: int | None = Field(default=None, ge=0, le=MAX_AMOUNT * 100)
+    per_user_limit: int | None = Field(default=None, ge=1, le=MAX_STOCK)
+    min_tier: int | None = Field(default=None, ge=0, le=MAX_TIER)
+    starts_at: IsoDateTime | None = None
+    ends_at: IsoDateTime | None = Field(default=None, description=ITEM_PERIOD_RULE)
+
+
+class MallItemPublic(PublicModel):
+    id: uuid.UUID
+    name: str
+    description: str
+    stock: int = Field(ge=0)
+    price_points: int
+    cash_cents: int
+    per_user_limit: int | None
+    starts_at: datetime
+    ends_at: datetime | None
+    min_tier: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderCreate(StrictBody):
+    item_id: uuid.UUID
+    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+
+
+class OrderPublic(PublicModel):
+    id: uuid.UUID
+    item_id: uuid.UUID
+    quantity: int
+    points: int = Field(description="points paid (refunded when cancelled)")
+    cash_cents: int = Field(description="the cash part, collected by the fulfilment partner")
+    status: OrderStatus
+    cancel_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CancelRequest(StrictBody):
+    reason: Reason
 
 
 # --- tiers, leaderboards, club ------------------------------------------------------------

@@ -3,7 +3,7 @@ the mall, tiers, the club, charges, the kit outbox (ordered), processed events, 
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 03:17:36.996908
+Create Date: 2026-12-02 04:18:17.931016
 """
 
 from collections.abc import Sequence
@@ -103,6 +103,7 @@ def upgrade() -> None:
         sa.Column("timezone", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("streak", sa.Integer(), nullable=False),
         sa.Column("points", sa.Integer(), nullable=False),
+        sa.Column("bonus", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "local_date", name=op.f("pk_checkins")),
     )
@@ -251,6 +252,7 @@ def upgrade() -> None:
 
     op.create_table(
         "signup_charges",
+        sa.Column("charge_id", sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
         sa.Column("signup_id", sa.Uuid(), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
@@ -262,8 +264,13 @@ def upgrade() -> None:
             "status IN ('charged', 'refused', 'refunded')",
             name=op.f("ck_signup_charges_status_known"),
         ),
-        sa.PrimaryKeyConstraint("signup_id", name=op.f("pk_signup_charges")),
+        sa.PrimaryKeyConstraint("charge_id", name=op.f("pk_signup_charges")),
     )
+    with op.batch_alter_table("signup_charges", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_signup_charges_signup_id_status", ["signup_id", "status"], unique=False
+        )
+
     op.create_table(
         "tiers",
         sa.Column("level", sa.Integer(), autoincrement=False, nullable=False),
@@ -438,6 +445,9 @@ def downgrade() -> None:
 
     op.drop_table("ledger_entries")
     op.drop_table("tiers")
+    with op.batch_alter_table("signup_charges", schema=None) as batch_op:
+        batch_op.drop_index("ix_signup_charges_signup_id_status")
+
     op.drop_table("signup_charges")
     with op.batch_alter_table("rules", schema=None) as batch_op:
         batch_op.drop_index("ix_rules_source_type_role")
