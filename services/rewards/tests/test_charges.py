@@ -192,3 +192,25 @@ async def test_a_weighted_vote_is_charged_once_or_refused(database: Database) ->
         (str(votes[1].ballot_id), False),
     ]
     await assert_ledger_adds_up(database, rich)
+
+
+async def test_a_seat_taken_again_after_a_refused_charge_is_charged_again(
+    database: Database,
+) -> None:
+    event_id, user = uuid.uuid4(), uuid.uuid4()
+    first = confirmed(event_id, user)
+    await deliver(database, first)
+    assert await status(database, first.signup_id) == "refused"
+
+    await give(database, user, 80)
+    again = await deliver(database, first)
+    await deliver(database, again)
+    assert await points(database, user) == 30, "the new confirmation is charged, once"
+    statuses = await scalar(
+        database,
+        "SELECT string_agg(status, ',' ORDER BY created_at, status) FROM signup_charges"
+        " WHERE signup_id = :s",
+        s=first.signup_id,
+    )
+    assert sorted(statuses.split(",")) == ["charged", "refused"]
+    await assert_ledger_adds_up(database, user)
