@@ -44,6 +44,8 @@ class Role(enum.StrEnum):
     VOLUNTEER = "volunteer"
     STAFF = "staff"
     ADMIN = "admin"
+    CLUB = "club"
+    """In rewards' club: granted and revoked by identity as rewards announces, never by hand."""
 
 
 ROLES = tuple(role.value for role in Role)
