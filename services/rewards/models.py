@@ -150,9 +150,16 @@ class Account(RewardsTable, table=True):
         board_index("ix_accounts_board_quarter", "value_quarter", "quarter_value"),
         board_index("ix_accounts_board_city_quarter", "city", "value_quarter", "quarter_value"),
         board_index("ix_accounts_board_referrers", "referral_year", "referrals_rewarded"),
+        Index(
+            "ix_accounts_tier_kept_until",
+            "tier_kept_until",
+            postgresql_where=text("tier_kept_until IS NOT NULL"),
+            sqlite_where=text("tier_kept_until IS NOT NULL"),
+        ),
     )
     """The leaderboards' indexes: partial (deleted accounts are never ranked), read
-    backwards for the top and as one range for a rank (:mod:`.service.leaderboards`)."""
+    backwards for the top and as one range for a rank (:mod:`.service.leaderboards`); and
+    the tiers in their grace period, for the demotion job (:mod:`.service.tiers`)."""
 
     user_id: uuid.UUID = Field(primary_key=True)
     display_name: str | None = Field(default=None, max_length=NAME_MAX)

@@ -3,7 +3,7 @@ the mall, tiers, the club, charges, the kit outbox (ordered), processed events, 
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 03:33:40.716736
+Create Date: 2026-12-02 04:17:19.487852
 """
 
 from collections.abc import Sequence
@@ -100,6 +100,13 @@ def upgrade() -> None:
             unique=False,
             postgresql_where=sa.text("deleted_at IS NULL"),
             sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_accounts_tier_kept_until",
+            ["tier_kept_until"],
+            unique=False,
+            postgresql_where=sa.text("tier_kept_until IS NOT NULL"),
+            sqlite_where=sa.text("tier_kept_until IS NOT NULL"),
         )
 
     op.create_table(
@@ -484,6 +491,11 @@ def downgrade() -> None:
 
     op.drop_table("audit_records")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_accounts_tier_kept_until",
+            postgresql_where=sa.text("tier_kept_until IS NOT NULL"),
+            sqlite_where=sa.text("tier_kept_until IS NOT NULL"),
+        )
         batch_op.drop_index(
             "ix_accounts_board_year",
             postgresql_where=sa.text("deleted_at IS NULL"),
