@@ -44,6 +44,8 @@ class Role(enum.StrEnum):
     VOLUNTEER = "volunteer"
     STAFF = "staff"
     ADMIN = "admin"
+    CLUB = "club"
+    """In rewards' club: granted and revoked by identity as rewards announces, never by hand."""
 
 
 ROLES = tuple(role.value for role in Role)
@@ -74,6 +76,8 @@ class Principal:
     """The token's ``sid``: identity's refresh-token family (one login on one device)."""
     issued_at: float = 0.0
     """The token's ``iat`` (epoch seconds, possibly fractional)."""
+    tier: int = 0
+    """The token's optional ``tier`` claim: the member's rewards tier (0 when absent)."""
 
     def has_any(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -328,11 +332,15 @@ def _principal(claims: dict[str, Any], *, issued_at: float) -> Principal:
             session_id = uuid.UUID(str(claims["sid"]))
         except ValueError as exc:
             raise Unauthorized("invalid session claim") from exc
+    tier = claims.get("tier", 0)
+    if isinstance(tier, bool) or not isinstance(tier, int) or tier < 0:
+        raise Unauthorized("invalid tier claim")
     return Principal(
         user_id=user_id,
         roles=frozenset(str(role) for role in roles),
         session_id=session_id,
         issued_at=issued_at,
+        tier=tier,
     )
 
 

@@ -71,6 +71,8 @@ class TokenMinter:
         return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def headers(
-        self, user_id: uuid.UUID | None = None, roles: Iterable[str] = ("fan",)
+        self, user_id: uuid.UUID | None = None, roles: Iterable[str] = ("fan",), *, tier: int = 0
     ) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token(user_id, roles)}"}
+        """A bearer header; a ``tier`` above 0 goes into the token's ``tier`` claim."""
+        extra = {"tier": tier} if tier else {}
+        return {"Authorization": f"Bearer {self.token(user_id, roles, **extra)}"}

@@ -35,6 +35,15 @@ async def test_a_valid_token_gives_its_principal() -> None:
     principal = await MINTER.verifier().verify(MINTER.token(user_id, ["fan", "owner"]))
     assert principal.user_id == user_id
     assert principal.roles == {"fan", "owner"}
+    assert principal.tier == 0  # a token without the optional tier claim
+
+
+async def test_the_tier_claim_is_the_principals_tier_and_must_be_a_whole_number() -> None:
+    principal = await MINTER.verifier().verify(MINTER.token(tier=3))
+    assert principal.tier == 3
+    for bad in (-1, "3", True, 2.5):
+        with pytest.raises(Unauthorized, match="invalid tier claim"):
+            await MINTER.verifier().verify(MINTER.token(tier=bad))
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@
   dropped (:mod:`.service.erasure`).
 * ``rewards.poll_charge.settled.v1``: a weighted vote's points were charged (it is counted)
   or could not be (it is refused); see :mod:`.service.polls`.
+* ``rewards.tier.changed.v1``: the member's reward tier (``members.tier``, standing).
 
 Each handler runs inside the consumer's transaction, together with its dedupe claim.
 """
@@ -14,7 +15,7 @@ Each handler runs inside the consumer's transaction, together with its dedupe cl
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.identity import UserDeleted, UserRegistered, UserRoleChanged, UserUpdated
-from contracts.rewards import PollChargeSettled
+from contracts.rewards import PollChargeSettled, TierChanged
 from kit.bus.envelope import Envelope
 from kit.db import upsert, utcnow
 from kit.service import Subscription
@@ -72,6 +73,13 @@ async def on_poll_charge_settled(
     await polls.settle_charge(session=session, payload=payload)
 
 
+async def on_tier_changed(session: AsyncSession, payload: TierChanged, _: Envelope) -> None:
+    values = {"user_id": payload.user_id, "tier": payload.tier, "updated_at": utcnow()}
+    await session.execute(
+        upsert(session, Member, values, key=["user_id"], update=["tier", "updated_at"])
+    )
+
+
 SUBSCRIPTIONS = (
     Subscription(
         name="identity-users",
@@ -83,4 +91,5 @@ SUBSCRIPTIONS = (
         },
     ),
     Subscription(name="rewards-charges", handlers={PollChargeSettled: on_poll_charge_settled}),
+    Subscription(name="rewards-members", handlers={TierChanged: on_tier_changed}),
 )

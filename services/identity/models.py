@@ -74,6 +74,8 @@ class User(IdentityTable, table=True):
     failed_logins: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     last_failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     locked_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    tier: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    """The rewards tier rewards last announced: the access token's ``tier`` claim."""
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     deleted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

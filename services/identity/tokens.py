@@ -130,7 +130,13 @@ class TokenIssuer:
     refresh_ttl: timedelta
 
     def access_token(
-        self, *, user_id: UUID, roles: Sequence[str], now: datetime, session_id: UUID
+        self,
+        *,
+        user_id: UUID,
+        roles: Sequence[str],
+        now: datetime,
+        session_id: UUID,
+        tier: int = 0,
     ) -> str:
         return self.keys.sign(
             {
@@ -143,6 +149,7 @@ class TokenIssuer:
                 "jti": str(new_id()),
                 "typ": ACCESS_TOKEN_TYPE,
                 "roles": sorted(roles),
+                "tier": tier,
             }
         )
 

@@ -2,9 +2,10 @@
 
     python -m services.rewards.cli jobs
 
-``jobs`` makes pending points whose window ended spendable and expires points past their
-expiry, in batches of ``REWARDS_JOB_BATCH_SIZE`` until none are due (what the Kubernetes
-CronJob runs; safe to run twice and in two replicas at once). Run the migrations first
+``jobs`` makes pending points whose window ended spendable, expires points past their
+expiry and demotes tiers whose grace period ended, in batches of ``REWARDS_JOB_BATCH_SIZE``
+until none are due, then computes the club (what the Kubernetes CronJob runs; safe to run
+twice and in two replicas at once). Run the migrations first
 (``python -m kit.db.migrate rewards upgrade``).
 """
 
@@ -21,7 +22,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("jobs", help="activate pending points and expire points due")
     parser.parse_args(argv)
     done = asyncio.run(jobs.run(RewardsSettings()))
-    print(f"jobs: {done.activated} lots activated, {done.expired} lots expired")
+    print(
+        f"jobs: {done.activated} lots activated, {done.expired} lots expired, "
+        f"{done.demoted} tiers demoted, {done.club_changes} club rows changed"
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstraint
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from kit.api.idempotency import IdempotencyRecord
@@ -126,6 +126,12 @@ METADATA = RewardsTable.metadata
 migrations and tests build."""
 
 
+def board_index(name: str, *columns: str) -> Index:
+    """A leaderboard's index: its columns then ``user_id``, over accounts not deleted."""
+    alive = text("deleted_at IS NULL")
+    return Index(name, *columns, "user_id", postgresql_where=alive, sqlite_where=alive)
+
+
 class Account(RewardsTable, table=True):
     """One member's balances, community value by dimension, tier, streak and time zone."""
 
@@ -139,21 +145,21 @@ class Account(RewardsTable, table=True):
         CheckConstraint("value_efficiency >= 0", name="efficiency_not_negative"),
         CheckConstraint("value_special >= 0", name="special_not_negative"),
         CheckConstraint("tier >= 0", name="tier_not_negative"),
-        Index("ix_accounts_value_year_year_value_user_id", "value_year", "year_value", "user_id"),
+        board_index("ix_accounts_board_year", "value_year", "year_value"),
+        board_index("ix_accounts_board_city_year", "city", "value_year", "year_value"),
+        board_index("ix_accounts_board_quarter", "value_quarter", "quarter_value"),
+        board_index("ix_accounts_board_city_quarter", "city", "value_quarter", "quarter_value"),
+        board_index("ix_accounts_board_referrers", "referral_year", "referrals_rewarded"),
         Index(
-            "ix_accounts_city_value_year_year_value_user_id",
-            "city",
-            "value_year",
-            "year_value",
-            "user_id",
-        ),
-        Index(
-            "ix_accounts_value_quarter_quarter_value_user_id",
-            "value_quarter",
-            "quarter_value",
-            "user_id",
+            "ix_accounts_tier_kept_until",
+            "tier_kept_until",
+            postgresql_where=text("tier_kept_until IS NOT NULL"),
+            sqlite_where=text("tier_kept_until IS NOT NULL"),
         ),
     )
+    """The leaderboards' indexes: partial (deleted accounts are never ranked), read
+    backwards for the top and as one range for a rank (:mod:`.service.leaderboards`); and
+    the tiers in their grace period, for the demotion job (:mod:`.service.tiers`)."""
 
     user_id: uuid.UUID = Field(primary_key=True)
     display_name: str | None = Field(default=None, max_length=NAME_MAX)

@@ -1,19 +1,23 @@
 """Circles: who creates, joins and reads interest and industry circles, approval of
 pending members, the count of active members, the last admin, circle admins moderating
-their own circle only, and owners who lose the role leaving industry circles."""
+their own circle only, owners who lose the role leaving industry circles, and fans whose
+reward tier makes them trusted."""
 
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from contracts.identity import UserRoleChanged
+from contracts.rewards import TierChanged
 from kit.bus.envelope import Envelope
 from kit.db import Database
 from kit.testing.services import outbox_events
-from services.content.consumers import on_role_changed
+from services.content.consumers import on_role_changed, on_tier_changed
+from services.content.service.standing import TRUSTED_TIER
 from services.content.tests.support import User, make_post, outbox_types, rows, scalar
 
 MEMBERSHIP_CHANGED = "content.circle.membership_changed.v1"
@@ -419,3 +423,36 @@ async def test_two_owners_racing_for_one_name_get_one_circle(
         if answer.status_code == 409
     )
     assert await scalar(database, "SELECT count(*) FROM circles WHERE name = :n", n=name) == 1
+
+
+async def test_a_fan_whose_tier_reaches_trusted_may_create_a_circle(
+    client: httpx.AsyncClient, database: Database, make_user: Callable[..., User]
+) -> None:
+    fan = make_user("fan")
+    body = {"name": f"circle {uuid.uuid4()}", "description": "", "kind": "interest"}
+    refused = await client.post("/v1/circles", json=body, headers=fan.headers)
+    assert refused.status_code == 403
+    assert refused.json()["type"].endswith("/low-standing")
+
+    payload = TierChanged(
+        user_id=fan.id,
+        tier=TRUSTED_TIER,
+        previous_tier=TRUSTED_TIER - 1,
+        tier_name="Silver",
+        community_value=500,
+        changed_at=datetime.now(UTC),
+    )
+    envelope = Envelope(
+        type="rewards.tier.changed.v1",
+        source="rewards",
+        subject=str(fan.id),
+        data=payload.model_dump(mode="json"),
+    )
+    async with database.transaction() as session:
+        await on_tier_changed(session, payload, envelope)
+
+    assert await scalar(database, "SELECT tier FROM members WHERE user_id = :id", id=fan.id) == (
+        TRUSTED_TIER
+    )
+    created = await client.post("/v1/circles", json=body, headers=fan.headers)
+    assert created.status_code == 201, created.text

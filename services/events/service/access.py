@@ -2,8 +2,8 @@
 
 Eligibility uses the caller's token roles first, then the local ``member_roles`` copy the
 role-change consumer keeps (a role granted after the token was issued counts at once).
-``min_tier`` and ``club_members`` admit nobody until tokens carry a tier and identity
-grants a ``club`` role (ADR 0007).
+``min_tier`` admits a token whose ``tier`` claim (rewards' tier, put there by identity)
+reaches the event's; ``club_members`` admits the ``club`` role identity grants.
 """
 
 import uuid
@@ -51,18 +51,18 @@ def require_manager(principal: Principal, event: Event) -> None:
         raise Forbidden("only the event's organizer or staff may do this")
 
 
-def _meets(roles: frozenset[str], event: Event) -> bool:
-    return _meets_rule(roles, event.eligibility, event.min_tier)
+def _meets(roles: frozenset[str], tier: int, event: Event) -> bool:
+    return _meets_rule(roles, tier, event.eligibility, event.min_tier)
 
 
-def _meets_rule(roles: frozenset[str], eligibility: str, min_tier: int) -> bool:
+def _meets_rule(roles: frozenset[str], tier: int, eligibility: str, min_tier: int) -> bool:
     match eligibility:
         case Eligibility.OWNERS_ONLY:
             return "owner" in roles
         case Eligibility.CLUB_MEMBERS:
             return CLUB_ROLE in roles
         case Eligibility.MIN_TIER:
-            return min_tier <= 0
+            return tier >= min_tier
         case _:
             return True
 
@@ -73,7 +73,7 @@ def token_eligibilities(principal: Principal) -> list[str]:
     return [
         str(eligibility)
         for eligibility in Eligibility
-        if eligibility != Eligibility.MIN_TIER and _meets_rule(principal.roles, eligibility, 0)
+        if eligibility != Eligibility.MIN_TIER and _meets_rule(principal.roles, 0, eligibility, 0)
     ]
 
 
@@ -89,10 +89,10 @@ async def managed_event(
 
 
 async def require_eligible(*, session: AsyncSession, principal: Principal, event: Event) -> None:
-    """Pass when the token's roles, or the roles identity announced since, qualify."""
-    if _meets(principal.roles, event):
+    """Pass when the token's roles and tier, or the roles identity announced since, qualify."""
+    if _meets(principal.roles, principal.tier, event):
         return
-    if await _meets_by_announced_roles(session, principal.user_id, event):
+    if await _meets_by_announced_roles(session, principal, event):
         return
     raise Forbidden(
         f"this event is for {event.eligibility.replace('_', ' ')} only",
@@ -102,9 +102,10 @@ async def require_eligible(*, session: AsyncSession, principal: Principal, event
 
 
 async def _meets_by_announced_roles(
-    session: AsyncSession, user_id: uuid.UUID, event: Event
+    session: AsyncSession, principal: Principal, event: Event
 ) -> bool:
     roles = await session.scalar(
-        select(col(MemberRoles.roles)).where(col(MemberRoles.user_id) == user_id)
+        select(col(MemberRoles.roles)).where(col(MemberRoles.user_id) == principal.user_id)
     )
-    return roles is not None and _meets(frozenset(str(role) for role in roles), event)
+    announced = frozenset(str(role) for role in roles or ())
+    return roles is not None and _meets(announced, principal.tier, event)

@@ -8,6 +8,7 @@ import httpx
 from fastapi import FastAPI
 
 from kit.db import Database
+from kit.testing.tokens import TokenMinter
 from services.events.tests.support import User, event_body, now, published_event, scalar
 
 
@@ -81,6 +82,21 @@ async def test_ineligible_users_are_refused(
     owner = make_user("owner")
     allowed = await client.post(f"/v1/events/{owners['id']}/signups", headers=owner.headers)
     assert allowed.status_code == 201
+
+
+async def test_min_tier_admits_a_token_whose_tier_reaches_it(
+    client: httpx.AsyncClient, database: Database, staff: User, minter: TokenMinter
+) -> None:
+    tiered = await published_event(client, staff, eligibility="min_tier", min_tier=2)
+    below = minter.headers(uuid.uuid4(), ("fan",), tier=1)
+    refused = await client.post(f"/v1/events/{tiered['id']}/signups", headers=below)
+    assert_problem(refused, 403, "not-eligible")
+    assert await signups_of(database, tiered["id"]) == 0
+    for tier in (2, 3):
+        admitted = minter.headers(uuid.uuid4(), ("fan",), tier=tier)
+        response = await client.post(f"/v1/events/{tiered['id']}/signups", headers=admitted)
+        assert response.status_code == 201, response.text
+    assert await signups_of(database, tiered["id"]) == 2
 
 
 async def test_nobody_touches_someone_elses_signup(

@@ -25,6 +25,7 @@ from services.identity.service.accounts import BASE_ROLE, profile, register
 
 OWNER_ROLE = "owner"
 ADMIN_ROLE = "admin"
+CLUB_ROLE = "club"
 
 
 class RoleNotAssignable(Problem):
@@ -63,12 +64,7 @@ async def revoke_role(
     if role == ADMIN_ROLE and user_id == changed_by:
         raise Conflict("admins cannot revoke their own admin role", code="self-demotion")
     await profile(session=session, user_id=user_id)
-    removed = await session.execute(
-        delete(UserRole)
-        .where(col(UserRole.user_id) == user_id, col(UserRole.role) == role)
-        .returning(col(UserRole.role))
-    )
-    if removed.first() is not None:
+    if await remove_role(session=session, user_id=user_id, role=role):
         await publish_role_change(
             session=session, user_id=user_id, revoked=[role], changed_by=changed_by
         )
@@ -81,6 +77,8 @@ def _refuse_unassignable(role: str) -> None:
         raise RoleNotAssignable("owner follows a verified vehicle: verify the user's vehicle")
     if role == BASE_ROLE:
         raise RoleNotAssignable("every user is a fan: the role cannot be granted or revoked")
+    if role == CLUB_ROLE:
+        raise RoleNotAssignable("club follows rewards' club: it is computed, not granted")
 
 
 async def add_role(*, session: AsyncSession, user_id: uuid.UUID, role: str) -> bool:
@@ -92,6 +90,33 @@ async def add_role(*, session: AsyncSession, user_id: uuid.UUID, role: str) -> b
         )
     )
     return added.first() is not None
+
+
+async def remove_role(*, session: AsyncSession, user_id: uuid.UUID, role: str) -> bool:
+    """Delete the role when held; whether it was."""
+    removed = await session.execute(
+        delete(UserRole)
+        .where(col(UserRole.user_id) == user_id, col(UserRole.role) == role)
+        .returning(col(UserRole.role))
+    )
+    return removed.first() is not None
+
+
+async def follow_club(*, session: AsyncSession, user_id: uuid.UUID, member: bool) -> None:
+    """Grant or revoke ``club`` as rewards announced (the system acts: no actor, no audit
+    record); a change publishes ``identity.user.role_changed.v1``. Accounts identity does
+    not hold, or deleted ones, are left alone."""
+    user = await session.get(User, user_id)
+    if user is None or user.is_deleted:
+        return
+    if member and await add_role(session=session, user_id=user_id, role=CLUB_ROLE):
+        await publish_role_change(
+            session=session, user_id=user_id, granted=[CLUB_ROLE], changed_by=None
+        )
+    if not member and await remove_role(session=session, user_id=user_id, role=CLUB_ROLE):
+        await publish_role_change(
+            session=session, user_id=user_id, revoked=[CLUB_ROLE], changed_by=None
+        )
 
 
 async def publish_role_change(

@@ -133,7 +133,7 @@ async def _issue(
     roles = await roles_of(session=session, user_id=user.id)
     return TokenPair(
         access_token=issuer.access_token(
-            user_id=user.id, roles=roles, now=now, session_id=family_id
+            user_id=user.id, roles=roles, now=now, session_id=family_id, tier=user.tier
         ),
         refresh_token=secret,
         expires_in=int(issuer.access_ttl.total_seconds()),

@@ -1,30 +1,37 @@
 """Rewards' periodic jobs and what expires when: pending points whose window ended become
 spendable (:func:`ledger.activate_due`), points past their expiry expire
-(:func:`expire_due`); :func:`run` does both until nothing is due (the Kubernetes CronJob's
-``python -m services.rewards.cli jobs``).
+(:func:`expire_due`), tiers whose grace period ended are demoted (:func:`tiers.demote_due`)
+and the club is computed again (:func:`club.compute`); :func:`run` does all of them until
+nothing is due (the Kubernetes CronJob's ``python -m services.rewards.cli jobs``).
 
-Every step is safe to run twice and in two replicas at once: each lot moves under its
-account's lock, after its state is read again, and under a unique ledger source.
+Every step is safe to run twice and in two replicas at once: each lot and tier moves under
+its account's lock, after its state is read again, and under a unique ledger source; the
+club is computed under a transaction-scoped advisory lock (on PostgreSQL), so a second
+replica skips it instead of racing it.
 """
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.db import Database
 from services.rewards.config import RewardsSettings
 from services.rewards.models import LotState, PointLot
-from services.rewards.service import ledger
+from services.rewards.service import club, ledger, tiers
+
+CLUB_LOCK = 0x0C1B  # pg_try_advisory_xact_lock key of the club's computation
 
 
 @dataclass(frozen=True)
 class JobsRun:
     activated: int
     expired: int
+    demoted: int
+    club_changes: int
 
 
 async def expire_due(*, session: AsyncSession, now: datetime, limit: int = 500) -> int:
@@ -50,8 +57,12 @@ async def run(settings: RewardsSettings, *, now: datetime | None = None) -> Jobs
     """Activate and expire in batches (one transaction each) until none are left."""
     database = Database(settings.database_url, service=settings.service_name)
     at = now or datetime.now(UTC)
-    totals = {"activated": 0, "expired": 0}
-    steps = (("activated", ledger.activate_due), ("expired", expire_due))
+    totals = {"activated": 0, "expired": 0, "demoted": 0, "club_changes": 0}
+    steps = (
+        ("activated", ledger.activate_due),
+        ("expired", expire_due),
+        ("demoted", tiers.demote_due),
+    )
     try:
         for name, step in steps:
             while True:
@@ -60,6 +71,12 @@ async def run(settings: RewardsSettings, *, now: datetime | None = None) -> Jobs
                 totals[name] += moved
                 if moved == 0:
                     break
+        async with database.transaction() as session:
+            if database.is_sqlite or await session.scalar(
+                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": CLUB_LOCK}
+            ):
+                changes = await club.compute(session=session, at=at, settings=settings)
+                totals["club_changes"] = changes.rows
     finally:
         await database.dispose()
     return JobsRun(**totals)

@@ -44,6 +44,7 @@ from services.rewards.models import (
     LotState,
     PointLot,
 )
+from services.rewards.service import tiers
 
 VALUE_COLUMNS = {
     Dimension.INTERACTION: "value_interaction",
@@ -204,12 +205,15 @@ async def credit_value(
     )
     if not await _record(session, entry):
         return None
-    _move_value(account, dimension, amount, at)
+    await _move_value(session, account, dimension, amount, at)
     await session.flush()
     return entry
 
 
-def _move_value(account: Account, dimension: Dimension, amount: int, at: datetime) -> None:
+async def _move_value(
+    session: AsyncSession, account: Account, dimension: Dimension, amount: int, at: datetime
+) -> None:
+    """Move the value (and this year's and quarter's), then the tier that follows it."""
     column = VALUE_COLUMNS[dimension]
     setattr(account, column, getattr(account, column) + amount)
     if account.value_year != at.year:
@@ -219,6 +223,7 @@ def _move_value(account: Account, dimension: Dimension, amount: int, at: datetim
         account.value_quarter, account.quarter_value = quarter_of(at), 0
     account.quarter_value = max(account.quarter_value + amount, 0)
     account.updated_at = at
+    await tiers.after_value_change(session=session, account=account, at=at)
 
 
 def community_value(account: Account) -> int:
@@ -334,7 +339,7 @@ async def reverse(
     if entry.currency == Currency.VALUE:
         if not await _record(session, reversal):
             return None
-        _move_value(account, Dimension(entry.dimension or ""), -entry.amount, at)
+        await _move_value(session, account, Dimension(entry.dimension or ""), -entry.amount, at)
         await session.flush()
         return reversal
     lot = await session.scalar(

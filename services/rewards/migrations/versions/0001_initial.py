@@ -3,7 +3,7 @@ the mall, tiers, the club, charges, the kit outbox (ordered), processed events, 
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-02 04:18:17.931016
+Create Date: 2026-12-02 04:23:39.350652
 """
 
 from collections.abc import Sequence
@@ -67,19 +67,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("accounts", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_accounts_city_value_year_year_value_user_id",
+            "ix_accounts_board_city_quarter",
+            ["city", "value_quarter", "quarter_value", "user_id"],
+            unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_accounts_board_city_year",
             ["city", "value_year", "year_value", "user_id"],
             unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
         )
         batch_op.create_index(
-            "ix_accounts_value_quarter_quarter_value_user_id",
+            "ix_accounts_board_quarter",
             ["value_quarter", "quarter_value", "user_id"],
             unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
         )
         batch_op.create_index(
-            "ix_accounts_value_year_year_value_user_id",
+            "ix_accounts_board_referrers",
+            ["referral_year", "referrals_rewarded", "user_id"],
+            unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_accounts_board_year",
             ["value_year", "year_value", "user_id"],
             unique=False,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_accounts_tier_kept_until",
+            ["tier_kept_until"],
+            unique=False,
+            postgresql_where=sa.text("tier_kept_until IS NOT NULL"),
+            sqlite_where=sa.text("tier_kept_until IS NOT NULL"),
         )
 
     op.create_table(
@@ -474,8 +501,35 @@ def downgrade() -> None:
 
     op.drop_table("audit_records")
     with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_index("ix_accounts_value_year_year_value_user_id")
-        batch_op.drop_index("ix_accounts_value_quarter_quarter_value_user_id")
-        batch_op.drop_index("ix_accounts_city_value_year_year_value_user_id")
+        batch_op.drop_index(
+            "ix_accounts_tier_kept_until",
+            postgresql_where=sa.text("tier_kept_until IS NOT NULL"),
+            sqlite_where=sa.text("tier_kept_until IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_accounts_board_year",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_accounts_board_referrers",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_accounts_board_quarter",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_accounts_board_city_year",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_accounts_board_city_quarter",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
 
     op.drop_table("accounts")
