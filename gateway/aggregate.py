@@ -5,8 +5,8 @@ through unchanged. The optional parts (:data:`gateway.config.DEFAULT_HOME_PARTS`
 wallet, next signups, first feed page) are fetched concurrently with a short timeout;
 a part whose service is not configured, down, slow or answering an error is ``null``
 and named in ``unavailable``, so the screen renders what is there. Each part's shape is
-a named component the gateway owns (ADR 0011): identity's, events' and content's answers
-as they are today, and what rewards is to answer once it exists.
+a named component the gateway owns (ADR 0011): the members of identity's, events',
+rewards' and content's answers that the screen shows.
 """
 
 import asyncio
@@ -79,9 +79,9 @@ class HomeSignups(PublicModel):
 
 
 class HomeWallet(PublicModel):
-    """The caller's two currencies, as rewards' ``GET /v1/me/wallet`` is to answer
-    (ADR 0011: the gateway names what the screen needs; until rewards exists the part is
-    ``null`` and named in ``unavailable``)."""
+    """The caller's two currencies, as rewards' ``GET /v1/me/wallet`` shows them: the
+    members of its ``WalletPublic`` that the screen needs (the rest of the wallet is at
+    rewards' ``GET /v1/me/wallet``)."""
 
     points: int = Field(ge=0, description="spendable points (they expire)")
     community_value: int = Field(

@@ -38,6 +38,18 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/moderation": "content",
     "/v1/polls": "content",
     "/v1/search": "content",
+    "/v1/me/wallet": "rewards",
+    "/v1/me/ledger": "rewards",
+    "/v1/me/expiring": "rewards",
+    "/v1/me/checkins": "rewards",
+    "/v1/me/gifts": "rewards",
+    "/v1/me/orders": "rewards",
+    "/v1/me/tier": "rewards",
+    "/v1/me/rank": "rewards",
+    "/v1/mall": "rewards",
+    "/v1/rewards": "rewards",
+    "/v1/leaderboards": "rewards",
+    "/v1/club": "rewards",
 }
 
 DEFAULT_PUBLIC_ROUTES: list[str] = [
@@ -58,6 +70,12 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /v1/polls",
     "GET /v1/search",
     "GET /v1/comments",
+    # the mall's items, the tiers, the leaderboards and the club; a wallet, an order and
+    # the mall's orders are the caller's own
+    "GET /v1/mall/items",
+    "GET /v1/rewards/tiers",
+    "GET /v1/leaderboards",
+    "GET /v1/club",
 ]
 
 

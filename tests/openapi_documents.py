@@ -18,6 +18,8 @@ from services.events.config import EventsSettings
 from services.events.tests.support import QR_SECRET
 from services.identity.app import create_app as create_identity
 from services.identity.tests.support import identity_settings
+from services.rewards.app import create_app as create_rewards
+from services.rewards.config import RewardsSettings
 
 UNREACHABLE = "http://127.0.0.1:9"  # merge() needs the route table, never a connection
 
@@ -35,6 +37,10 @@ def events_app() -> FastAPI:
 
 def content_app() -> FastAPI:
     return create_content(ContentSettings(database_url="sqlite+aiosqlite://", bus_enabled=False))
+
+
+def rewards_app() -> FastAPI:
+    return create_rewards(RewardsSettings(database_url="sqlite+aiosqlite://", bus_enabled=False))
 
 
 def merged_openapi(upstreams: Mapping[str, FastAPI]) -> dict[str, Any]:

@@ -241,6 +241,21 @@ def rate_limit_store(
             yield f"ConfigMap/{name}: GATEWAY_RATE_LIMIT_STORAGE_URL {url}: no Service {host}"
 
 
+def database_pool(container: dict[str, Any], config_maps: dict[str, dict[str, Any]]) -> int | None:
+    """The pool size of the container's ``<SERVICE>_DATABASE_URL``; ``None`` without one."""
+    for var in container.get("env", []):
+        prefix, found, _ = var["name"].partition("_DATABASE_URL")
+        if found and var["name"] == f"{prefix}_DATABASE_URL":
+            break
+    else:
+        return None
+    pool = DEFAULT_POOL_SIZE
+    for source in container.get("envFrom", []):
+        data = config_maps.get(source.get("configMapRef", {}).get("name"), {}).get("data", {})
+        pool = int(data.get(f"{prefix}_DATABASE_POOL_SIZE", pool))
+    return pool
+
+
 def connection_budget(
     overlay: str,
     docs: list[dict[str, Any]],
@@ -248,7 +263,8 @@ def connection_budget(
     config_maps: dict[str, dict[str, Any]],
     hpas: dict[str, dict[str, Any]],
 ) -> Iterator[str]:
-    """At every autoscaler's maximum (plus the rollout surge), the pools must fit."""
+    """At every autoscaler's maximum (plus the rollout surge), with every CronJob's run
+    (one at a time: ``concurrencyPolicy: Forbid``), the pools must fit."""
     clusters = by_kind(docs, "Cluster")
     if not clusters:  # a managed PostgreSQL: its limit is not in the manifests
         return
@@ -258,15 +274,9 @@ def connection_budget(
     )
     needed, parts = 0, []
     for name, deployment in deployments.items():
-        container = deployment["spec"]["template"]["spec"]["containers"][0]
-        env_names = {e["name"] for e in container.get("env", [])}
-        prefix = f"{name.upper()}_"
-        if f"{prefix}DATABASE_URL" not in env_names:
+        pool = database_pool(deployment["spec"]["template"]["spec"]["containers"][0], config_maps)
+        if pool is None:
             continue
-        pool = DEFAULT_POOL_SIZE
-        for source in container.get("envFrom", []):
-            data = config_maps.get(source.get("configMapRef", {}).get("name"), {}).get("data", {})
-            pool = int(data.get(f"{prefix}DATABASE_POOL_SIZE", pool))
         most = hpas.get(name, {}).get("spec", {}).get("maxReplicas", 1)
         surge = deployment["spec"].get("strategy", {}).get("rollingUpdate", {}).get("maxSurge", 1)
         if isinstance(surge, str):  # "25%" of the replicas, rounded up
@@ -274,6 +284,15 @@ def connection_budget(
         pods = most + surge
         needed += pods * CONNECTIONS_PER_POOL_SIZE * pool
         parts.append(f"{name} {pods}x{CONNECTIONS_PER_POOL_SIZE * pool}")
+    for name, cron_job in by_kind(docs, "CronJob").items():
+        if cron_job["spec"].get("concurrencyPolicy") != "Forbid":
+            yield f"CronJob/{name}: runs may pile up (concurrencyPolicy: Forbid)"
+        pod = cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        pool = database_pool(pod["containers"][0], config_maps)
+        if pool is None:
+            continue
+        needed += CONNECTIONS_PER_POOL_SIZE * pool
+        parts.append(f"{name} 1x{CONNECTIONS_PER_POOL_SIZE * pool}")
     say(f"  {overlay}: database connections at the autoscalers' maxima: {needed} of {limit}")
     if needed > limit - RESERVED_CONNECTIONS:
         yield (

@@ -43,7 +43,7 @@ def test_home_documents_every_part_with_a_schema() -> None:
         refs = [option.get("$ref") for option in screen[part]["anyOf"]]
         assert f"#/components/schemas/{model}" in refs, part
         assert schemas[model]["type"] == "object"
-    assert "until rewards exists" in schemas["HomeWallet"]["description"]
+    assert "WalletPublic" in schemas["HomeWallet"]["description"]
     assert set(schemas["HomeWallet"]["required"]) == {"points", "community_value"}
     assert set(schemas["HomeScreen"]["required"]) == {*screen}  # null, never left out
     assert {"id", "email", "roles"} <= set(schemas["HomeProfile"]["required"])

@@ -61,6 +61,38 @@ def test_content_reads_are_public_but_the_home_feed_and_writes_are_not() -> None
     assert not public.allows("GET", "/v1/reports")
 
 
+def test_rewards_catalogues_are_public_but_balances_and_orders_are_not() -> None:
+    settings = GatewaySettings(
+        upstreams={"identity": "http://127.0.0.1:8001", "rewards": "http://127.0.0.1:8004"}
+    )
+    table, public = RouteTable(settings.routes), PublicRoutes(settings.public_routes)
+    for path in (
+        "/v1/me/wallet",
+        "/v1/me/ledger",
+        "/v1/me/expiring",
+        "/v1/me/checkins",
+        "/v1/me/gifts",
+        "/v1/me/orders/1/cancel",
+        "/v1/me/tier",
+        "/v1/me/rank",
+        "/v1/mall/items/1",
+        "/v1/rewards/rules",
+        "/v1/rewards/tiers",
+        "/v1/leaderboards/value",
+        "/v1/club",
+    ):
+        assert table.owner(path) == "rewards", path
+    assert table.owner("/v1/me") == "identity"
+    assert table.owner("/v1/me/walletx") == "identity"
+    for path in ("/v1/mall/items", "/v1/rewards/tiers", "/v1/leaderboards/value", "/v1/club"):
+        assert public.allows("GET", path), path
+    assert not public.allows("GET", "/v1/me/wallet")
+    assert not public.allows("GET", "/v1/mall/orders")
+    assert not public.allows("POST", "/v1/mall/items")
+    assert not public.allows("GET", "/v1/rewards/rules")
+    assert not public.allows("GET", "/v1/me/rank")
+
+
 def test_trace_context_keeps_valid_and_replaces_invalid() -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_context(f"00-{trace}-00f067aa0ba902b7-00") == (trace, "00")
