@@ -8,13 +8,16 @@ gateway, how soon a celebrity's post shows, and what fan-out on write would cost
 Starts real processes on loopback, one uvicorn worker each, as production runs them:
 PostgreSQL on durable settings, a Kafka broker (content's outbox relay publishes every post,
 content and the gateway keep their revocation views), content with tokens verified against
-a JWKS, the gateway in front of it and of a plain FastAPI hello app (bench/gateway's). It
+a JWKS, the gateway in front of it (routing ``/v1/feed`` and ``/v1/posts`` to content) and
+of a plain FastAPI hello app (bench/gateway's). It
 seeds content's database (:mod:`seed`: a skewed follow graph, circles, official posts),
 then measures:
 
 * ``GET /v1/feed?limit=20`` with wrk, every request a different seeded user's token
   (request.lua), through the gateway and directly, beside ``GET /hello`` the same two ways
   with the same tokens;
+* the first page of three users who had not read their feed (light, typical, heaviest)
+  against the newest posts of everything they may see, found by a plain scan;
 * ``feed-visible``: the time from posting as the account with the most followers (through
   the gateway) until a follower's home feed (through the gateway) shows the post;
 * what fan-out on write would cost: one ``INSERT … SELECT`` of a row per follower of that
