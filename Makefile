@@ -52,7 +52,7 @@ bench: venv kafka-jars postgres
 	done
 
 bench-%: venv kafka-jars postgres
-	$(PY) bench/$*/run.py
+	$(PY) bench/$*/run.py $(BENCH_ARGS)
 
 k8s-validate: venv
 	$(PY) deploy/k8s/validate.py
