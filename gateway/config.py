@@ -45,6 +45,7 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/me/gifts": "rewards",
     "/v1/me/orders": "rewards",
     "/v1/me/tier": "rewards",
+    "/v1/me/timezone": "rewards",
     "/v1/me/rank": "rewards",
     "/v1/mall": "rewards",
     "/v1/rewards": "rewards",

@@ -51,6 +51,11 @@ PUBLIC_OPERATIONS = [
     ("get", "/v1/venues"),
     ("get", "/v1/venues/{venue_id}"),
     ("get", "/v1/events"),
+    ("get", "/v1/mall/items"),
+    ("get", "/v1/mall/items/{item_id}"),
+    ("get", "/v1/rewards/tiers"),
+    ("get", "/v1/leaderboards/value"),
+    ("get", "/v1/club"),
 ]
 OPTIONAL_TOKEN_OPERATIONS = [
     ("get", "/v1/events/{event_id}"),

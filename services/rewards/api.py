@@ -29,9 +29,9 @@ from services.rewards.models import CITY_MAX, Account, Checkin, Currency, Ledger
 from services.rewards.schemas import (
     AdjustmentCreate,
     CancelRequest,
-    CheckinPublic,
     ClubMemberPublic,
     ClubReasonPublic,
+    DailyCheckinPublic,
     EntryPublic,
     ExpiringPoints,
     ExpiringPublic,
@@ -310,8 +310,8 @@ RequiredIdempotencyKey = Annotated[str, *get_args(IdempotencyKey)[1:]]
 """kit's ``Idempotency-Key`` header, required (an order without one is a 422)."""
 
 
-def checkin_public(checkin: Checkin) -> CheckinPublic:
-    return CheckinPublic.model_validate(checkin)
+def checkin_public(checkin: Checkin) -> DailyCheckinPublic:
+    return DailyCheckinPublic.model_validate(checkin)
 
 
 def timezone_public(account: Account) -> TimezonePublic:
@@ -326,11 +326,11 @@ def timezone_public(account: Account) -> TimezonePublic:
     "/v1/me/checkins",
     operation_id="checkins.create",
     status_code=201,
-    response_model=CheckinPublic,
+    response_model=DailyCheckinPublic,
     responses={
         201: {"description": "today's check-in, credited"},
         200: {
-            "model": CheckinPublic,
+            "model": DailyCheckinPublic,
             "description": "today was checked in already (a second tap): that check-in, "
             "nothing credited again",
         },
@@ -339,7 +339,7 @@ def timezone_public(account: Account) -> TimezonePublic:
 )
 async def check_in(
     session: SessionDep, principal: CurrentPrincipal, response: Response
-) -> CheckinPublic:
+) -> DailyCheckinPublic:
     """Check in for today in my time zone: points, a streak, a bonus every 7th day in a row.
 
     At most once a day; a 409 ``already-checked-in`` when a later day (in the time zone I
@@ -355,18 +355,18 @@ async def check_in(
 @mall_router.get(
     "/v1/me/checkins",
     operation_id="checkins.listMine",
-    response_model=CursorPage[CheckinPublic],
+    response_model=CursorPage[DailyCheckinPublic],
     responses=problem_responses(401, 422),
 )
 async def my_checkins(
     session: SessionDep, principal: CurrentPrincipal, page: PageDep
-) -> CursorPage[CheckinPublic]:
+) -> CursorPage[DailyCheckinPublic]:
     """My check-ins, latest day first."""
     found, next_cursor = await checkins.checkins(
         session=session, user_id=principal.user_id, page=page
     )
     items = [checkin_public(checkin) for checkin in found]
-    return CursorPage[CheckinPublic](items=items, next_cursor=next_cursor)
+    return CursorPage[DailyCheckinPublic](items=items, next_cursor=next_cursor)
 
 
 @mall_router.put(

@@ -226,7 +226,7 @@ MULTI_LINE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 """Text that keeps tab and line breaks but no other control character."""
 
 
-class CheckinPublic(PublicModel):
+class DailyCheckinPublic(PublicModel):
     """One day's check-in: the streak it made and what it credited."""
 
     local_date: date = Field(description="the member's day, in their time zone")

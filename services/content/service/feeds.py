@@ -5,7 +5,9 @@ follow, my own, and the brand's official posts, merged at read time. On PostgreS
 followed account and circle contributes at most one page through a ``LATERAL`` index
 scan, so a read costs (accounts + circles followed) x page size index rows whatever the
 followed accounts have posted, and an account with 100,000 followers publishing writes one
-row. SQLite (``make run``) reads the same with plain ``IN`` lists.
+row. Only ids and times are merged; the newest page of them is cut before the posts are
+joined with their authors and the viewer's marks. SQLite (``make run``) reads the same
+with plain ``IN`` lists.
 
 Every feed shows only what the viewer may read (:func:`.access.visible_to`); each page is
 one statement that also brings the author's name and the viewer's like and bookmark.
@@ -14,7 +16,7 @@ one statement that also brings the author's name and the viewer's like and bookm
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, Subquery, exists, literal, select, true, union
@@ -25,7 +27,7 @@ from sqlmodel import col
 from kit.api.pagination import Keyset, Order, PageParams
 from kit.auth import Principal
 from kit.db import utcnow
-from services.content.models import Bookmark, Follow, Member, Post, PostLike
+from services.content.models import Bookmark, Follow, Member, Post, PostLike, PostStatus
 from services.content.service import access
 
 PINNED_MAX = 10
@@ -53,23 +55,30 @@ async def home(
 ) -> tuple[list[PostView], str | None]:
     """Followed accounts, joined circles, my own posts and official posts, newest first."""
     me = principal.user_id
-    visible = access.visible_to(principal)
     followed = select(col(Follow.followee_id)).where(col(Follow.follower_id) == me)
     circles = access.my_circles(me)
+    published = col(Post.status) == PostStatus.PUBLISHED
+    readable = published & (col(Post.members_only).is_(False) | col(Post.circle_id).in_(circles))
     if session.get_bind().dialect.name == "postgresql":
         arms = [
-            _per_source(col(Post.author_id), followed.subquery(), visible, page),
-            _per_source(col(Post.circle_id), circles.subquery(), visible, page),
+            _per_source(col(Post.author_id), followed.subquery(), readable, page),
+            _per_source(col(Post.circle_id), circles.subquery(), published, page),
         ]
     else:
         arms = [
-            _arm(col(Post.author_id).in_(followed) & visible, page),
-            _arm(col(Post.circle_id).in_(circles) & visible, page),
+            _arm(col(Post.author_id).in_(followed) & readable, page),
+            _arm(col(Post.circle_id).in_(circles) & published, page),
         ]
-    arms.append(_arm((col(Post.author_id) == me) & visible, page))
+    arms.append(_arm((col(Post.author_id) == me) & access.visible_to(principal), page))
     arms.append(_arm(col(Post.official).is_(True) & access.readable_by_others(), page))
     merged = union(*arms).subquery()
-    query = viewed(principal).join(merged, col(Post.id) == merged.c.id)
+    newest = (
+        select(merged.c.id)
+        .order_by(merged.c.created_at.desc(), merged.c.id.desc())
+        .limit(page.limit + 1)
+        .subquery()
+    )
+    query = viewed(principal).join(newest, col(Post.id) == newest.c.id)
     return await page_of(
         session=session,
         keyset=NEWEST,
@@ -79,21 +88,23 @@ async def home(
     )
 
 
-def _arm(where: ColumnElement[bool], page: PageParams) -> Select[uuid.UUID]:
-    arm = NEWEST.paged(select(col(Post.id)).where(where), page).subquery()
-    return select(arm.c.id)
+def _arm(where: ColumnElement[bool], page: PageParams) -> Select[uuid.UUID, datetime]:
+    arm = NEWEST.paged(select(col(Post.id), col(Post.created_at)).where(where), page).subquery()
+    return select(arm.c.id, arm.c.created_at)
 
 
 def _per_source(
     column: Any,
     sources: Subquery,
-    visible: ColumnElement[bool],
+    readable: ColumnElement[bool],
     page: PageParams,
-) -> Select[uuid.UUID]:
+) -> Select[uuid.UUID, datetime]:
     """One page from each source (a followed account, a circle) by a ``LATERAL`` scan."""
     source_id = next(iter(sources.c))
-    latest = NEWEST.paged(select(col(Post.id)).where(column == source_id, visible), page).lateral()
-    return select(latest.c.id).select_from(sources).join(latest, true())
+    latest = NEWEST.paged(
+        select(col(Post.id), col(Post.created_at)).where(column == source_id, readable), page
+    ).lateral()
+    return select(latest.c.id, latest.c.created_at).select_from(sources).join(latest, true())
 
 
 async def official(
