@@ -95,7 +95,12 @@ async def test_kill_before_publishing_then_restart_delivers_exactly_once(
                             tmp_path / "identity-2.log").start()  # fmt: skip
     try:
         await wait_until_published(engine, user_id)
-        assert await readiness(second.url) == "ready"
+
+        async def ready() -> bool:
+            return await readiness(second.url) == "ready"
+
+        # Identity's consumers (rewards' announcements) join their group in a few seconds.
+        await eventually(ready, timeout=30, message="identity never became ready")
     finally:
         second.stop()
     events = await events_for(kafka_bootstrap, "identity.users", user_id)

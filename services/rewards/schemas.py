@@ -86,8 +86,8 @@ class EntryPublic(PublicModel):
 SOURCE_TYPE = r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$"
 ROLE = r"^[a-z][a-z0-9_]*$"
 MAX_PENDING_DAYS = 365
-Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT)]
-Limit = Annotated[int, Field(ge=1, le=1_000_000_000)]
+Amount = Annotated[int, Field(ge=1, le=MAX_AMOUNT, strict=True)]
+Limit = Annotated[int, Field(ge=1, le=1_000_000_000, strict=True)]
 
 
 class RuleCreate(StrictBody):
@@ -110,7 +110,11 @@ class RuleCreate(StrictBody):
     ends_at: IsoDateTime | None = Field(default=None, description="default: open-ended")
     budget: Limit | None = Field(default=None, description="the campaign's total")
     pending_days: int = Field(
-        default=0, ge=0, le=MAX_PENDING_DAYS, description="points stay pending this long"
+        strict=True,
+        default=0,
+        ge=0,
+        le=MAX_PENDING_DAYS,
+        description="points stay pending this long",
     )
 
     @model_validator(mode="after")
@@ -175,7 +179,7 @@ class AdjustmentCreate(StrictBody):
     the spendable points) by an admin, with the reason the member reads."""
 
     user_id: uuid.UUID
-    amount: int = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT)
+    amount: int = Field(strict=True, ge=-MAX_AMOUNT, le=MAX_AMOUNT)
     reason: Reason
 
     @model_validator(mode="after")
@@ -251,7 +255,7 @@ class TimezonePublic(PublicModel):
 
 class GiftCreate(StrictBody):
     recipient_id: uuid.UUID
-    amount: int = Field(ge=1, le=MAX_AMOUNT, description="points given")
+    amount: int = Field(strict=True, ge=1, le=MAX_AMOUNT, description="points given")
     message: str | None = Field(
         default=None, min_length=1, max_length=MESSAGE_MAX, pattern=TRIMMED_LINE
     )
@@ -280,15 +284,19 @@ ITEM_PERIOD_RULE = "``ends_at`` after ``starts_at`` (else a 422)"
 class MallItemCreate(StrictBody):
     name: str = Field(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
     description: str = Field(default="", max_length=models.DESCRIPTION_MAX, pattern=MULTI_LINE)
-    stock: int = Field(ge=0, le=MAX_STOCK)
-    price_points: int = Field(ge=1, le=MAX_AMOUNT)
-    cash_cents: int = Field(default=0, ge=0, le=MAX_AMOUNT * 100)
+    stock: int = Field(strict=True, ge=0, le=MAX_STOCK)
+    price_points: int = Field(strict=True, ge=1, le=MAX_AMOUNT)
+    cash_cents: int = Field(strict=True, default=0, ge=0, le=MAX_AMOUNT * 100)
     per_user_limit: int | None = Field(
-        default=None, ge=1, le=MAX_STOCK, description="the most one member orders; null: any"
+        strict=True,
+        default=None,
+        ge=1,
+        le=MAX_STOCK,
+        description="the most one member orders; null: any",
     )
     starts_at: IsoDateTime
     ends_at: IsoDateTime | None = Field(default=None, description=ITEM_PERIOD_RULE)
-    min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
+    min_tier: int = Field(strict=True, default=0, ge=0, le=MAX_TIER)
 
     @model_validator(mode="after")
     def _period(self) -> Self:
@@ -301,11 +309,11 @@ class MallItemUpdate(StrictBody):
     """What staff change of an item; a field left out stays, ``null`` clears an optional
     one (``per_user_limit``, ``ends_at``)."""
 
-    stock: int | None = Field(default=None, ge=0, le=MAX_STOCK)
-    price_points: int | None = Field(default=None, ge=1, le=MAX_AMOUNT)
-    cash_cents: int | None = Field(default=None, ge=0, le=MAX_AMOUNT * 100)
-    per_user_limit: int | None = Field(default=None, ge=1, le=MAX_STOCK)
-    min_tier: int | None = Field(default=None, ge=0, le=MAX_TIER)
+    stock: int | None = Field(strict=True, default=None, ge=0, le=MAX_STOCK)
+    price_points: int | None = Field(strict=True, default=None, ge=1, le=MAX_AMOUNT)
+    cash_cents: int | None = Field(strict=True, default=None, ge=0, le=MAX_AMOUNT * 100)
+    per_user_limit: int | None = Field(strict=True, default=None, ge=1, le=MAX_STOCK)
+    min_tier: int | None = Field(strict=True, default=None, ge=0, le=MAX_TIER)
     starts_at: IsoDateTime | None = None
     ends_at: IsoDateTime | None = Field(default=None, description=ITEM_PERIOD_RULE)
 
@@ -327,7 +335,7 @@ class MallItemPublic(PublicModel):
 
 class OrderCreate(StrictBody):
     item_id: uuid.UUID
-    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
+    quantity: int = Field(strict=True, default=1, ge=1, le=MAX_QUANTITY)
 
 
 class OrderPublic(PublicModel):
@@ -364,7 +372,7 @@ class TierCreate(StrictBody):
     name: Annotated[
         str, StringConstraints(min_length=1, max_length=models.NAME_MAX, pattern=TRIMMED_LINE)
     ]
-    threshold: int = Field(ge=0, le=MAX_THRESHOLD)
+    threshold: int = Field(ge=0, le=MAX_THRESHOLD, strict=True)
 
 
 class TiersReplace(StrictBody):

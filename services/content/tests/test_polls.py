@@ -283,7 +283,7 @@ def settled(poll_id: str, ballot: dict[str, Any], user: User, *, charged: bool) 
 
 def test_rewards_answers_reach_the_poll_charge_handler() -> None:
     subscriptions = {subscription.name: subscription.handlers for subscription in SUBSCRIPTIONS}
-    assert list(subscriptions) == ["identity-users", "rewards-charges"]
+    assert list(subscriptions) == ["identity-users", "rewards-charges", "rewards-members"]
     assert subscriptions["rewards-charges"] == {PollChargeSettled: on_poll_charge_settled}
 
 

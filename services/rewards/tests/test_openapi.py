@@ -120,15 +120,34 @@ SHADOWED = shadowed_paths(DOCUMENT)
 SHADOWED_CHECKS = ("unsupported_method", "allow_header_conformance")
 
 
-# positive_data_acceptance expects a 2xx for every schema-valid request; a list refuses
-# some rightly, for what a schema cannot say: a cursor must be one the API returned (422
-# bad-cursor).
-SCHEMA_VALID_BUT_REFUSED = cursor_lists(DOCUMENT)
+# positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
+# rightly, for what a schema cannot say: a cursor must be one the API returned (422 bad-
+# cursor); periods must end after they start, a value rule names a dimension, an edit
+# clears nothing every rule or item must have, tiers' thresholds increase from 0, an
+# adjustment is not zero, the referrers' board has no quarter (422); an Idempotency-Key
+# the test sends again with another body is a 422 (idempotency-key-reused).
+SCHEMA_VALID_BUT_REFUSED = cursor_lists(DOCUMENT) | {
+    ("POST", "/v1/rewards/rules"),
+    ("PATCH", "/v1/rewards/rules/{rule_id}"),
+    ("POST", "/v1/rewards/grants"),
+    ("POST", "/v1/rewards/adjustments"),
+    ("POST", "/v1/me/gifts"),
+    ("POST", "/v1/mall/items"),
+    ("PATCH", "/v1/mall/items/{item_id}"),
+    ("POST", "/v1/mall/orders"),
+    ("PUT", "/v1/rewards/tiers"),
+    ("GET", "/v1/me/rank"),
+}
 
-# negative_data_rejection expects a 4xx for a request that breaks the schema; a list
-# ignores unknown query parameters (as HTTP APIs do), and the test's own Authorization
-# header undoes the "token missing" mutation, so such a request rightly succeeds.
-UNKNOWN_QUERY_IGNORED = cursor_lists(DOCUMENT)
+# negative_data_rejection expects a 4xx for a request that breaks the schema; a list (and
+# the boards and my rank) ignores unknown query parameters (as HTTP APIs do), and the
+# test's own Authorization header undoes the "token missing" mutation, so such a request
+# rightly succeeds.
+UNKNOWN_QUERY_IGNORED = cursor_lists(DOCUMENT) | {
+    ("GET", "/v1/me/rank"),
+    ("GET", "/v1/leaderboards/value"),
+    ("GET", "/v1/leaderboards/referrers"),
+}
 
 
 def rewards_checks(method: str, path: str) -> list[Any]:
