@@ -644,7 +644,7 @@ async def my_tier(session: SessionDep, principal: CurrentPrincipal) -> MyTierPub
     )
 
 
-City = Annotated[str | None, Query(max_length=CITY_MAX)]
+City = Annotated[str | None, Query(max_length=CITY_MAX, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
 
