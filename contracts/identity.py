@@ -17,6 +17,9 @@ class UserRegistered(Payload):
     user_id: UUID
     display_name: str
     referral_code: str | None = None
+    device_hash: str | None = None
+    """SHA-256 (hex) of the ``X-Device-Id`` the app registered from, if it sent one:
+    referrals' self-referral check compares devices without learning their ids."""
     registered_at: datetime
 
 
