@@ -25,7 +25,15 @@ from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.rewards.auth import Admin, Staff
 from services.rewards.config import RewardsSettings
-from services.rewards.models import CITY_MAX, Account, Checkin, Currency, LedgerEntry
+from services.rewards.models import (
+    CITY_MAX,
+    Account,
+    BoardKind,
+    Checkin,
+    Currency,
+    LedgerEntry,
+    Period,
+)
 from services.rewards.schemas import (
     AdjustmentCreate,
     CancelRequest,
@@ -73,7 +81,6 @@ from services.rewards.service import (
     tiers,
     wallet,
 )
-from services.rewards.service.leaderboards import BoardKind, Period
 
 wallet_router = APIRouter(tags=["wallet"])
 rules_router = APIRouter(tags=["rules"])
@@ -664,9 +671,9 @@ def _board_public(
         items=[
             PlacingPublic(
                 rank=placing.rank,
-                user_id=placing.account.user_id,
-                display_name=placing.account.display_name,
-                city=placing.account.city,
+                user_id=placing.user_id,
+                display_name=placing.display_name,
+                city=placing.city,
                 score=placing.score,
             )
             for placing in placings
@@ -713,16 +720,30 @@ async def referrers_board(
 async def my_rank(
     session: ReadSessionDep,
     principal: CurrentPrincipal,
+    settings: Settings,
     board: BoardKind = BoardKind.VALUE,
     period: Period = Period.YEAR,
     city: City = None,
 ) -> MyRankPublic:
-    """Where I stand on a board (ties go by user id); null when I have no score there."""
+    """Where I stand on a board (ties go by user id); null when I have no score there.
+    Exact within the first 10,000 (``REWARDS_RANK_EXACT_LIMIT``), estimated from the last
+    jobs run's snapshot of the board further down."""
     of = leaderboards.board(board, period, now=datetime.now(UTC))
-    rank, score = await leaderboards.rank_of(
-        session=session, of=of, city=city, user_id=principal.user_id
+    placed = await leaderboards.rank_of(
+        session=session,
+        of=of,
+        city=city,
+        user_id=principal.user_id,
+        exact_limit=settings.rank_exact_limit,
     )
-    return MyRankPublic(board=board, period=period, city=city, rank=rank, score=score)
+    return MyRankPublic(
+        board=board,
+        period=period,
+        city=city,
+        rank=placed.rank,
+        exact=placed.exact,
+        score=placed.score,
+    )
 
 
 @standing_router.get(

@@ -19,12 +19,15 @@ from services.rewards.service import jobs
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Rewards operator commands")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("jobs", help="activate pending points and expire points due")
+    commands.add_parser(
+        "jobs", help="activate and expire points, demote, compute the club, snapshot the boards"
+    )
     parser.parse_args(argv)
     done = asyncio.run(jobs.run(RewardsSettings()))
     print(
         f"jobs: {done.activated} lots activated, {done.expired} lots expired, "
-        f"{done.demoted} tiers demoted, {done.club_changes} club rows changed"
+        f"{done.demoted} tiers demoted, {done.club_changes} club rows changed, "
+        f"{done.snapshots} board snapshots taken"
     )
 
 

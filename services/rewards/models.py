@@ -21,7 +21,7 @@ import enum
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, Column, ForeignKey, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from kit.api.idempotency import IdempotencyRecord
@@ -115,6 +115,24 @@ class ChargeStatus(enum.StrEnum):
 
 def one_of(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+class BoardKind(enum.StrEnum):
+    VALUE = "value"
+    REFERRERS = "referrers"
+
+
+class Period(enum.StrEnum):
+    YEAR = "year"
+    QUARTER = "quarter"
+
+
+class ClubReason(enum.StrEnum):
+    """Why a member is in the club (``contracts.rewards.ClubReason``, as an API enum)."""
+
+    YEARLY_TOP = "yearly_top"
+    QUARTER_GROWTH = "quarter_growth"
+    TOP_REFERRER = "top_referrer"
 
 
 class RewardsTable(SQLModel, registry=service_registry(IdempotencyRecord)):
@@ -410,6 +428,24 @@ class ClubMember(RewardsTable, table=True):
     user_id: uuid.UUID = Field(primary_key=True)
     rank: int
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class BoardSnapshot(RewardsTable, table=True):
+    """How one board's scores were spread when the jobs last ran: ``buckets`` holds
+    ``[lowest score, highest score, accounts]`` per bucket of about 9% of score width,
+    highest first. A rank deeper than the exact count's limit is estimated from it
+    (:mod:`.service.leaderboards`)."""
+
+    __tablename__ = "board_snapshots"
+
+    board: str = Field(primary_key=True, max_length=20)
+    """``value:year``, ``value:quarter`` or ``referrers:year``."""
+    city: str = Field(primary_key=True, max_length=CITY_MAX)
+    """The city, or ``""`` for the whole community."""
+    period: int
+    accounts: int
+    buckets: list[list[int]] = Field(sa_type=JSON)
+    taken_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class SignupCharge(RewardsTable, table=True):

@@ -18,9 +18,15 @@ from kit.api.schemas import (
 )
 from kit.api.times import IsoDateTime
 from services.rewards import models
-from services.rewards.models import Currency, Dimension, EntryKind, OrderStatus
-from services.rewards.service.club import Reason as ClubReason
-from services.rewards.service.leaderboards import BoardKind, Period
+from services.rewards.models import (
+    BoardKind,
+    ClubReason,
+    Currency,
+    Dimension,
+    EntryKind,
+    OrderStatus,
+    Period,
+)
 
 Reason = Annotated[
     str, StringConstraints(min_length=1, max_length=models.REASON_MAX, pattern=TRIMMED_LINE)
@@ -429,6 +435,9 @@ class MyRankPublic(PublicModel):
     period: Period
     city: str | None
     rank: int | None = Field(description="null when not on the board (no score this period)")
+    exact: bool = Field(
+        description="false when the rank is an estimate: deeper than the exact count goes"
+    )
     score: int
 
 

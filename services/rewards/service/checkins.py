@@ -6,15 +6,17 @@ A check-in runs under the member's account lock (:func:`ledger.lock_account`), s
 one member are serialized; the ``checkins`` primary key, written in a savepoint, is the
 backstop, and the credits' source (``rewards.checkin``, ``<user id>:<local date>``) is
 unique in the ledger: one day credits once. A tap on a day already checked in answers
-that day's check-in. The amounts are the points rules of ``rewards.checkin`` and
-``rewards.checkin.streak``, read by source type.
+that day's check-in. What a day pays is whatever the earning rules of ``rewards.checkin``
+and ``rewards.checkin.streak`` (role ``actor``) pay, within their caps and budgets, as for
+any other contribution (:func:`.rules.earn`): a check-in campaign with a budget stops
+paying when it is spent, and the day is still checked in.
 """
 
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import cast, or_, select
+from sqlalchemy import cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import String
@@ -22,12 +24,12 @@ from sqlmodel import col
 
 from kit.api.pagination import Keyset, Order, PageParams
 from kit.problems import Conflict
-from services.rewards.models import Account, Checkin, Currency, Rule
-from services.rewards.service import ledger
-from services.rewards.service.ledger import Source
+from services.rewards.models import Account, Checkin, Currency
+from services.rewards.service import ledger, rules
 
 CHECKIN = "rewards.checkin"
 STREAK = "rewards.checkin.streak"
+ACTOR = "actor"
 STREAK_EVERY = 7
 TIMEZONE_CHANGE_EVERY = timedelta(days=30)
 
@@ -66,17 +68,13 @@ async def check_in(
         )
     yesterday = await session.get(Checkin, (user_id, today - timedelta(days=1)))
     streak = yesterday.streak + 1 if yesterday is not None else 1
-    base, base_rule = await _rule_amount(session, CHECKIN, now)
-    bonus, bonus_rule = (
-        await _rule_amount(session, STREAK, now) if streak % STREAK_EVERY == 0 else (0, None)
-    )
     checkin = Checkin(
         user_id=user_id,
         local_date=today,
         timezone=account.timezone,
         streak=streak,
-        points=base + bonus,
-        bonus=bonus,
+        points=0,
+        bonus=0,
         created_at=now,
     )
     try:
@@ -87,37 +85,30 @@ async def check_in(
         assert winner is not None
         return winner, False
     day = f"{user_id}:{today.isoformat()}"
-    for amount, rule_id, source_type in ((base, base_rule, CHECKIN), (bonus, bonus_rule, STREAK)):
-        if amount:
-            await ledger.credit_points(
-                session=session,
-                user_id=user_id,
-                amount=amount,
-                source=Source(type=source_type, id=day, reference_type="checkin", reference_id=day),
-                at=now,
-                rule_id=rule_id,
-            )
+    checkin.points = await _earn(session, user_id, CHECKIN, day, now)
+    if streak % STREAK_EVERY == 0:
+        checkin.bonus = await _earn(session, user_id, STREAK, day, now)
+        checkin.points += checkin.bonus
     account.streak, account.last_checkin, account.updated_at = streak, today, now
     await session.flush()
     return checkin, True
 
 
-async def _rule_amount(
-    session: AsyncSession, source_type: str, now: datetime
-) -> tuple[int, uuid.UUID | None]:
-    """The points (and the rule) the live points rule of ``source_type`` pays; 0 without one."""
-    rule = await session.scalar(
-        select(Rule)
-        .where(
-            col(Rule.source_type) == source_type,
-            col(Rule.currency) == Currency.POINTS,
-            col(Rule.starts_at) <= now,
-            or_(col(Rule.ends_at).is_(None), col(Rule.ends_at) > now),
-        )
-        .order_by(col(Rule.created_at).desc(), col(Rule.id))
-        .limit(1)
+async def _earn(
+    session: AsyncSession, user_id: uuid.UUID, source_type: str, day: str, now: datetime
+) -> int:
+    """Credit what the rules of ``source_type`` pay for the day; the points credited."""
+    entries = await rules.earn(
+        session=session,
+        user_id=user_id,
+        source_type=source_type,
+        source_id=day,
+        role=ACTOR,
+        reference_type="checkin",
+        reference_id=day,
+        at=now,
     )
-    return (rule.amount, rule.id) if rule is not None else (0, None)
+    return sum(entry.amount for entry in entries if entry.currency == Currency.POINTS)
 
 
 async def checkins(

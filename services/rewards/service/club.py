@@ -8,7 +8,6 @@ out, or its reasons) changed; computing twice changes nothing and publishes noth
 It runs as one job at a time (the schedule does not overlap runs).
 """
 
-import enum
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -22,18 +21,8 @@ from sqlmodel import col
 from contracts.rewards import ClubMembershipChanged, ClubReason
 from kit.bus.outbox import publish
 from services.rewards.config import RewardsSettings
-from services.rewards.models import Account, ClubMember
+from services.rewards.models import Account, BoardKind, ClubMember, Period
 from services.rewards.service import leaderboards
-from services.rewards.service.leaderboards import BoardKind, Period
-
-
-class Reason(enum.StrEnum):
-    """Why a member is in the club (``contracts.rewards.ClubReason``, as an API enum)."""
-
-    YEARLY_TOP = "yearly_top"
-    QUARTER_GROWTH = "quarter_growth"
-    TOP_REFERRER = "top_referrer"
-
 
 REASONS: tuple[ClubReason, ...] = ("yearly_top", "quarter_growth", "top_referrer")
 ORDER: dict[str, int] = {reason: place for place, reason in enumerate(REASONS)}
@@ -63,7 +52,7 @@ async def compute(*, session: AsyncSession, at: datetime, settings: RewardsSetti
     for reason, (kind, period, size) in boards.items():
         of = leaderboards.board(kind, period, now=at)
         for placing in await leaderboards.top(session=session, of=of, city=None, limit=size):
-            wanted[(periods[reason], reason, placing.account.user_id)] = placing.rank
+            wanted[(periods[reason], reason, placing.user_id)] = placing.rank
     existing = {
         (row.period, row.reason, row.user_id): row
         for row in (await session.scalars(select(ClubMember))).all()

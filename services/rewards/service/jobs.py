@@ -1,13 +1,14 @@
 """Rewards' periodic jobs and what expires when: pending points whose window ended become
 spendable (:func:`ledger.activate_due`), points past their expiry expire
 (:func:`expire_due`), tiers whose grace period ended are demoted (:func:`tiers.demote_due`)
-and the club is computed again (:func:`club.compute`); :func:`run` does all of them until
+the club is computed again (:func:`club.compute`) and the leaderboards' snapshots are
+taken (:func:`leaderboards.take_snapshots`, for deep ranks); :func:`run` does all of them until
 nothing is due (the Kubernetes CronJob's ``python -m services.rewards.cli jobs``).
 
 Every step is safe to run twice and in two replicas at once: each lot and tier moves under
 its account's lock, after its state is read again, and under a unique ledger source; the
-club is computed under a transaction-scoped advisory lock (on PostgreSQL), so a second
-replica skips it instead of racing it.
+club and the snapshots are computed under a transaction-scoped advisory lock (on
+PostgreSQL), so a second replica skips them instead of racing it.
 """
 
 import uuid
@@ -21,7 +22,7 @@ from sqlmodel import col
 from kit.db import Database
 from services.rewards.config import RewardsSettings
 from services.rewards.models import LotState, PointLot
-from services.rewards.service import club, ledger, tiers
+from services.rewards.service import club, leaderboards, ledger, tiers
 
 CLUB_LOCK = 0x0C1B  # pg_try_advisory_xact_lock key of the club's computation
 
@@ -32,6 +33,7 @@ class JobsRun:
     expired: int
     demoted: int
     club_changes: int
+    snapshots: int
 
 
 async def expire_due(*, session: AsyncSession, now: datetime, limit: int = 500) -> int:
@@ -57,7 +59,7 @@ async def run(settings: RewardsSettings, *, now: datetime | None = None) -> Jobs
     """Activate and expire in batches (one transaction each) until none are left."""
     database = Database(settings.database_url, service=settings.service_name)
     at = now or datetime.now(UTC)
-    totals = {"activated": 0, "expired": 0, "demoted": 0, "club_changes": 0}
+    totals = {"activated": 0, "expired": 0, "demoted": 0, "club_changes": 0, "snapshots": 0}
     steps = (
         ("activated", ledger.activate_due),
         ("expired", expire_due),
@@ -77,6 +79,7 @@ async def run(settings: RewardsSettings, *, now: datetime | None = None) -> Jobs
             ):
                 changes = await club.compute(session=session, at=at, settings=settings)
                 totals["club_changes"] = changes.rows
+                totals["snapshots"] = await leaderboards.take_snapshots(session=session, now=at)
     finally:
         await database.dispose()
     return JobsRun(**totals)

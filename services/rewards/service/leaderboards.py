@@ -5,32 +5,35 @@ A board reads the accounts of its current period only (``value_year``, ``value_q
 ``referral_year``: an account not touched since keeps last period's number there), never
 deleted accounts, and only scores above zero. Order: the score, highest first, then the
 user id, highest first, which is exactly the order of the accounts' partial indexes read
-backwards; a rank is 1 + the accounts ahead, counted on the same index range.
+backwards.
+
+A rank is 1 + the accounts ahead, counted on the same index range, but never further than
+``rank_exact_limit`` accounts (10,000): counting half a million index entries for a member
+in the middle of a million would take a second. A member further down gets an estimate
+(``exact`` false) from the board's snapshot, which the jobs take every run
+(:func:`take_snapshots`): the accounts per score bucket (about 9% of score width each), so
+that the estimate is the accounts in the buckets above plus a linear share of the
+member's own bucket. Without a snapshot of the current period the rank is the limit + 1,
+the best that is known ("beyond 10,000").
 """
 
-import enum
+import math
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.problems import Problem
-from services.rewards.models import Account
+from services.rewards.models import Account, BoardKind, BoardSnapshot, Period
 from services.rewards.service import ledger
 
-
-class BoardKind(enum.StrEnum):
-    VALUE = "value"
-    REFERRERS = "referrers"
-
-
-class Period(enum.StrEnum):
-    YEAR = "year"
-    QUARTER = "quarter"
+BUCKETS_PER_DOUBLING = 8
+"""Score buckets per doubling of the score (each about 9% wide)."""
 
 
 class BoardNotOffered(Problem):
@@ -41,6 +44,7 @@ class BoardNotOffered(Problem):
 class Board:
     """One board: which column holds its period, which its score, and the current period."""
 
+    key: str
     period_column: Any
     score_column: Any
     period: int
@@ -57,56 +61,161 @@ class Board:
 
 
 @dataclass(frozen=True)
+class Rank:
+    """Where a member stands: ``rank`` is ``None`` off the board, an estimate unless
+    ``exact``."""
+
+    rank: int | None
+    score: int
+    exact: bool
+
+
+@dataclass(frozen=True)
 class Placing:
     rank: int
-    account: Account
+    user_id: uuid.UUID
+    display_name: str | None
+    city: str | None
     score: int
 
 
 def board(kind: BoardKind, period: Period, *, now: datetime) -> Board:
     match kind, period:
         case BoardKind.VALUE, Period.YEAR:
-            return Board(col(Account.value_year), col(Account.year_value), now.year)
+            return Board("value:year", col(Account.value_year), col(Account.year_value), now.year)
         case BoardKind.VALUE, Period.QUARTER:
             return Board(
-                col(Account.value_quarter), col(Account.quarter_value), ledger.quarter_of(now)
+                "value:quarter",
+                col(Account.value_quarter),
+                col(Account.quarter_value),
+                ledger.quarter_of(now),
             )
         case BoardKind.REFERRERS, Period.YEAR:
-            return Board(col(Account.referral_year), col(Account.referrals_rewarded), now.year)
+            return Board(
+                "referrers:year",
+                col(Account.referral_year),
+                col(Account.referrals_rewarded),
+                now.year,
+            )
     raise BoardNotOffered(f"the {kind} board has no {period} period")
 
 
 async def top(*, session: AsyncSession, of: Board, city: str | None, limit: int) -> list[Placing]:
-    """The first ``limit`` accounts of the board, ranked 1, 2, ..."""
-    found = await session.scalars(
-        select(Account)
+    """The first ``limit`` accounts of the board, ranked 1, 2, ... (only the columns a
+    board shows are read: a top 100 is a hot read)."""
+    found = await session.execute(
+        select(col(Account.user_id), col(Account.display_name), col(Account.city), of.score_column)
         .where(*of.where(city))
         .order_by(of.score_column.desc(), col(Account.user_id).desc())
         .limit(limit)
     )
     return [
-        Placing(rank=rank, account=account, score=int(getattr(account, of.score_column.key)))
-        for rank, account in enumerate(found.all(), start=1)
+        Placing(rank=rank, user_id=user_id, display_name=name, city=town, score=int(score))
+        for rank, (user_id, name, town, score) in enumerate(found.all(), start=1)
     ]
 
 
 async def rank_of(
-    *, session: AsyncSession, of: Board, city: str | None, user_id: uuid.UUID
-) -> tuple[int | None, int]:
-    """The member's rank on the board (``None`` when not on it) and score."""
+    *,
+    session: AsyncSession,
+    of: Board,
+    city: str | None,
+    user_id: uuid.UUID,
+    exact_limit: int,
+) -> Rank:
+    """The member's rank on the board, exact within ``exact_limit`` accounts ahead."""
     account = await session.get(Account, user_id)
     if account is None or not _on_board(account, of, city):
-        return None, 0
+        return Rank(rank=None, score=0, exact=True)
     score = int(getattr(account, of.score_column.key))
-    ahead = await session.scalar(
-        select(func.count())
-        .select_from(Account)
+    counted = (
+        select(col(Account.user_id))
         .where(
             *of.where(city),
             tuple_(of.score_column, col(Account.user_id)) > tuple_(score, user_id),
         )
+        .limit(exact_limit)
+        .subquery()
     )
-    return 1 + int(ahead or 0), score
+    ahead = int(await session.scalar(select(func.count()).select_from(counted)) or 0)
+    if ahead < exact_limit:
+        return Rank(rank=1 + ahead, score=score, exact=True)
+    snapshot = await session.get(BoardSnapshot, (of.key, city or ""))
+    if snapshot is None or snapshot.period != of.period:
+        return Rank(rank=1 + exact_limit, score=score, exact=False)
+    return Rank(
+        rank=1 + max(_ahead_in(snapshot.buckets, score), exact_limit), score=score, exact=False
+    )
+
+
+def _ahead_in(buckets: list[list[int]], score: int) -> int:
+    """The accounts with a higher score, by the snapshot: whole buckets above, and of the
+    member's own bucket the share above ``score``."""
+    ahead = 0
+    for lowest, highest, accounts in buckets:
+        if lowest > score:
+            ahead += accounts
+        elif highest > score:
+            ahead += accounts * (highest - score) // (highest - lowest + 1)
+    return ahead
+
+
+def _bucket(score: Any) -> Any:
+    return func.floor(func.ln(score) * BUCKETS_PER_DOUBLING / math.log(2))
+
+
+async def take_snapshots(*, session: AsyncSession, now: datetime) -> int:
+    """Replace every board's snapshot, overall and per city; how many were written."""
+    written = 0
+    for kind, period in (
+        (BoardKind.VALUE, Period.YEAR),
+        (BoardKind.VALUE, Period.QUARTER),
+        (BoardKind.REFERRERS, Period.YEAR),
+    ):
+        of = board(kind, period, now=now)
+        bucket = _bucket(of.score_column)
+        found = await session.execute(
+            select(
+                col(Account.city),
+                func.min(of.score_column),
+                func.max(of.score_column),
+                func.count(),
+            )
+            .where(*of.where(None))
+            .group_by(col(Account.city), bucket)
+        )
+        spread: dict[str, list[list[int]]] = defaultdict(list)
+        for city, lowest, highest, accounts in found.all():
+            for key in ("", city) if city else ("",):
+                spread[key].append([int(lowest), int(highest), int(accounts)])
+        await session.execute(delete(BoardSnapshot).where(col(BoardSnapshot.board) == of.key))
+        for city, buckets in spread.items():
+            session.add(
+                BoardSnapshot(
+                    board=of.key,
+                    city=city,
+                    period=of.period,
+                    accounts=sum(accounts for _, _, accounts in buckets),
+                    buckets=_merged(buckets),
+                    taken_at=now,
+                )
+            )
+            written += 1
+    await session.flush()
+    return written
+
+
+def _merged(buckets: list[list[int]]) -> list[list[int]]:
+    """The cities' buckets of one score range as one, highest first."""
+    merged: dict[int, list[int]] = {}
+    for lowest, highest, accounts in buckets:
+        key = int(math.log2(lowest) * BUCKETS_PER_DOUBLING)
+        if key in merged:
+            known = merged[key]
+            merged[key] = [min(known[0], lowest), max(known[1], highest), known[2] + accounts]
+        else:
+            merged[key] = [lowest, highest, accounts]
+    return [merged[key] for key in sorted(merged, reverse=True)]
 
 
 def _on_board(account: Account, of: Board, city: str | None) -> bool:

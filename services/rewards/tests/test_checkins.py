@@ -185,3 +185,52 @@ async def test_a_zone_moved_back_a_day_cannot_check_in_the_day_before(
         await scalar(database, "SELECT count(*) FROM checkins WHERE user_id = :u", u=user.id) == 1
     )
     await assert_ledger_adds_up(database, user.id)
+
+
+async def test_a_check_in_pays_by_the_rules_and_a_spent_budget_stops_a_campaign(
+    client: httpx.AsyncClient,
+    database: Database,
+    make_user: Callable[..., User],
+    staff: User,
+) -> None:
+    """A check-in campaign paying value from a budget of one credit: the first member's
+    check-in earns it, the second's does not, and both still check in and get the points."""
+    campaign = await client.post(
+        "/v1/rewards/rules",
+        json={
+            "name": "Check-in week",
+            "source_type": "rewards.checkin",
+            "role": "actor",
+            "currency": "value",
+            "dimension": "interaction",
+            "amount": 3,
+            "budget": 3,
+            "starts_at": "2026-01-01T00:00:00Z",
+        },
+        headers=staff.headers,
+    )
+    assert campaign.status_code == 201, campaign.text
+    try:
+        first, second = make_user(), make_user()
+        for user in (first, second):
+            answer = await client.post("/v1/me/checkins", headers=user.headers)
+            assert answer.status_code == 201, answer.text
+            assert answer.json()["points"] == 5
+        values = [
+            (await client.get("/v1/me/wallet", headers=user.headers)).json()["community_value"]
+            for user in (first, second)
+        ]
+        assert values == [3, 0]
+        assert (
+            await scalar(
+                database, "SELECT budget_used FROM rules WHERE id = :id", id=campaign.json()["id"]
+            )
+            == 3
+        )
+    finally:
+        ended = await client.patch(
+            f"/v1/rewards/rules/{campaign.json()['id']}",
+            json={"ends_at": datetime.now(UTC).isoformat()},
+            headers=staff.headers,
+        )
+        assert ended.status_code == 200, ended.text

@@ -1,6 +1,7 @@
 """Leaderboards on a seeded set of accounts: the order (score, then user id), the city
-filter, only this period's and living accounts, my rank; and the plans PostgreSQL picks
-for the top and for a rank read the boards' indexes."""
+filter, only this period's and living accounts, my rank (exact, and estimated from the
+jobs' snapshot beyond the exact count); and the plans PostgreSQL picks for the top and for
+a rank read the boards' indexes."""
 
 import random
 import uuid
@@ -12,9 +13,12 @@ import pytest
 from sqlalchemy import insert, text
 
 from kit.db import Database
+from kit.testing.services import running, service_client
 from kit.testing.tokens import TokenMinter
+from services.rewards.app import create_app
+from services.rewards.config import RewardsSettings
 from services.rewards.models import Account
-from services.rewards.service import ledger
+from services.rewards.service import leaderboards, ledger
 
 SEEDED = 3000
 CITIES = 6
@@ -108,6 +112,7 @@ async def test_my_rank_counts_who_is_ahead_in_my_city_and_skips_the_absent(
             "period": "year",
             "city": city,
             "rank": place + 1,
+            "exact": True,
             "score": me["year_value"],
         }
     absent = [
@@ -161,3 +166,35 @@ async def test_the_top_and_a_rank_read_the_boards_indexes(
             conditions = [line for line in plan.splitlines() if "Index Cond" in line]
             assert "count(*)" not in query or "ROW(" in conditions[0], plan
             assert "Sort" not in plan, plan
+
+
+async def test_a_rank_beyond_the_exact_count_is_estimated_from_the_jobs_snapshot(
+    database: Database, seeded: dict[str, Any], minter: TokenMinter, rewards_url: str
+) -> None:
+    settings = RewardsSettings(database_url=rewards_url, bus_enabled=False, rank_exact_limit=20)
+    city = seeded["cities"][2]
+    ranked = expected(seeded, city, "year_value", "value_year", seeded["year"])
+    near, deep = ranked[5], ranked[len(ranked) * 3 // 4]
+    app = create_app(settings, token_verifier=minter.verifier())
+    async with running(app), service_client(app, base_url="http://rewards") as client:
+
+        async def rank_of(account: dict[str, Any]) -> dict[str, Any]:
+            response = await client.get(
+                "/v1/me/rank", params={"city": city}, headers=minter.headers(account["user_id"])
+            )
+            assert response.status_code == 200, response.text
+            return dict(response.json())
+
+        async with database.transaction() as session:
+            await session.execute(text("DELETE FROM board_snapshots"))
+        assert (await rank_of(near))["rank"] == 6
+        unknown = await rank_of(deep)
+        assert (unknown["rank"], unknown["exact"]) == (21, False)
+
+        async with database.transaction() as session:
+            assert await leaderboards.take_snapshots(session=session, now=datetime.now(UTC)) > 3
+        estimated = await rank_of(deep)
+        actual = len(ranked) * 3 // 4 + 1
+        assert estimated["exact"] is False
+        assert abs(estimated["rank"] - actual) <= len(ranked) // 10, (estimated, actual)
+        assert (await rank_of(near))["exact"] is True
