@@ -1,5 +1,6 @@
-"""Rewards on real Kafka: a mix of identity, content and events announcements, published
-to their topics, settles into balances through a rewards app with its consumers on; then a
+"""Rewards on real Kafka: a mix of identity, content, events and referrals announcements
+(one referral approved, one voided after its reward was held), published to their topics,
+settles into balances through a rewards app with its consumers on; then a
 second set of consumers in FRESH consumer groups (every offset from zero, new dedupe
 claims) replays every topic into the same database and no balance or ledger entry changes:
 what rewards writes is keyed by its sources, not only by the consumers' claims.
@@ -32,10 +33,20 @@ from contracts.events import (
     SignupConfirmed,
 )
 from contracts.identity import UserRegistered, VehicleVerified
+from contracts.referrals import (
+    REFERRALS_FUNNEL,
+    REFERRALS_REWARDS,
+    LeadCreated,
+    RefereeDriveDone,
+    RewardApproved,
+    RewardPending,
+    RewardVoided,
+)
 from kit.bus.consumer import EventConsumer
 from kit.bus.envelope import Envelope
 from kit.bus.kafka import KafkaConnection, idempotent_producer, stop_within
 from kit.db import Database
+from kit.testing.kafka import create_topics
 from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.services import running
 from kit.testing.tokens import TokenMinter
@@ -60,6 +71,11 @@ async def rewards_database(migrated_database_factory: MigratedDatabaseFactory) -
 async def rewards(
     rewards_database: str, kafka_bootstrap: str, minter: TokenMinter
 ) -> AsyncIterator[FastAPI]:
+    # topics no other test writes yet: made before the consumers subscribe, not on the
+    # first record (a consumer of a topic that appears later misses its first records)
+    await create_topics(
+        kafka_bootstrap, [REFERRALS_FUNNEL.name, REFERRALS_REWARDS.name], partitions=3
+    )
     settings = RewardsSettings(
         service_name=f"rewards-{uuid.uuid4().hex[:8]}",
         database_url=rewards_database,
@@ -68,6 +84,32 @@ async def rewards(
     )
     async with running(create_app(settings, token_verifier=minter.verifier())) as app:
         yield app
+
+
+def referrals(users: dict[str, uuid.UUID]) -> list[Payload]:
+    """``referrer`` brings ``referee`` to a delivery, approved, and ``voided`` to a
+    delivery whose order is refunded inside the window."""
+    approved, voided = uuid.uuid4(), uuid.uuid4()
+
+    def who(referral: uuid.UUID, referee: str) -> dict[str, Any]:
+        return {
+            "referral_id": referral,
+            "referrer_id": users["referrer"],
+            "referee_user_id": users[referee],
+        }
+
+    def pending(referral: uuid.UUID, referee: str) -> RewardPending:
+        return RewardPending(**who(referral, referee), delivered_at=AT, approves_at=AT)
+
+    return [
+        LeadCreated(**who(approved, "referee"), occurred_at=AT, source="registration"),
+        RefereeDriveDone(**who(approved, "referee"), occurred_at=AT),
+        LeadCreated(**who(voided, "voided"), occurred_at=AT, source="share_form"),
+        pending(approved, "referee"),
+        pending(voided, "voided"),
+        RewardApproved(**who(approved, "referee"), approved_at=AT),
+        RewardVoided(**who(voided, "voided"), voided_at=AT, reason="refund", was_approved=False),
+    ]
 
 
 def announcements(users: dict[str, uuid.UUID]) -> list[Payload]:
@@ -139,6 +181,7 @@ def announcements(users: dict[str, uuid.UUID]) -> list[Payload]:
             confirmed_count=3,
             completed_at=AT,
         ),
+        *referrals(users),
     ]
 
 
@@ -189,7 +232,8 @@ async def test_a_replay_from_offset_zero_changes_no_balance(
     rewards: FastAPI, kafka_bootstrap: str
 ) -> None:
     database: Database = rewards.state.database
-    users = {name: uuid.uuid4() for name in ("author", "fan", "reporter")}
+    names = ("author", "fan", "reporter", "referrer", "referee", "voided")
+    users = {name: uuid.uuid4() for name in names}
     async with database.transaction() as session:  # the fan's points for the seat's fee
         await ledger.credit_points(
             session=session,
@@ -205,6 +249,11 @@ async def test_a_replay_from_offset_zero_changes_no_balance(
         "author": (100 + 500 + 10 + 1 + 200, 0, 0, 10 + 2 + 1, 50 + 30, 0, 0),
         "fan": (45 + 2, 0, 0, 1, 0, 0, 0),  # the seat's 40 charged and refunded
         "reporter": (20 + 30, 0, 0, 5, 0, 5, 0),
+        # lead 50, test drive 200, delivery 5000 (held, then released) and the delivery's
+        # value 500; the voided referral's lead (50, value 5) taken back, its 5000 cancelled
+        "referrer": (50 + 200 + 5000, 0, 0, 0, 5 + 500, 0, 0),
+        "referee": (2000, 0, 0, 0, 0, 0, 0),
+        "voided": (0, 0, 0, 0, 0, 0, 0),  # the welcome held, then cancelled
     }
 
     async def settled() -> bool:
@@ -242,6 +291,8 @@ async def test_a_replay_from_offset_zero_changes_no_balance(
     assert await state(database, users) == before
     for user in users.values():
         await assert_ledger_adds_up(database, user)
+    board = "SELECT referral_year, referrals_rewarded FROM accounts WHERE user_id = :u"
+    assert tuple((await rows(database, board, u=users["referrer"]))[0]) == (AT.year, 1)
 
 
 async def _all_claimed(database: Database, consumers: str, ids: list[str]) -> bool:

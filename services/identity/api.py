@@ -6,7 +6,7 @@ OpenAPI. Who may call what is in :mod:`services.identity.auth`.
 """
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,6 +63,11 @@ def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
     return VehiclePublic.model_validate(vehicle)
 
 
+def device_id_header(description: str) -> Any:
+    """The optional ``X-Device-Id`` header, checked the same way wherever it is read."""
+    return Header(alias="X-Device-Id", pattern=DEVICE_ID_PATTERN, description=description)
+
+
 # Auth
 
 
@@ -74,9 +79,21 @@ def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
     summary="Sign up",
 )
 async def register(
-    body: UserCreate, session: SessionDep, passwords: PasswordsDep, response: Response
+    body: UserCreate,
+    session: SessionDep,
+    passwords: PasswordsDep,
+    response: Response,
+    device_id: Annotated[
+        str | None,
+        device_id_header(
+            "A stable id of the app's installation (as for login). Only its SHA-256 is "
+            "kept and announced, for the referral checks that compare devices."
+        ),
+    ] = None,
 ) -> UserPublic:
-    user = await accounts.register(session=session, data=body, passwords=passwords)
+    user = await accounts.register(
+        session=session, data=body, passwords=passwords, device_id=device_id
+    )
     response.headers["Location"] = f"/v1/users/{user.id}"
     return await _user_public(session, user)
 
@@ -119,14 +136,10 @@ async def login(
     hops: ForwardedHopsDep,
     device_id: Annotated[
         str | None,
-        Header(
-            alias="X-Device-Id",
-            pattern=DEVICE_ID_PATTERN,
-            description=(
-                "A stable id of the app's installation (8 to 128 of `A-Z a-z 0-9 . _ : -`, "
-                "e.g. a random UUID kept on the device). A device that logged in before "
-                "is never locked out by failures from other clients."
-            ),
+        device_id_header(
+            "A stable id of the app's installation (8 to 128 of `A-Z a-z 0-9 . _ : -`, "
+            "e.g. a random UUID kept on the device). A device that logged in before "
+            "is never locked out by failures from other clients."
         ),
     ] = None,
 ) -> TokenPair:

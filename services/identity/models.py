@@ -45,6 +45,7 @@ CITY_MAX = 100
 URL_MAX = 2048
 VIN_LENGTH = 17
 MODEL_MAX = 100
+VERIFIED_BY_MAX = 200
 
 _ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
 
@@ -160,7 +161,7 @@ class Vehicle(IdentityTable, table=True):
     )
     submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     verified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    verified_by: str | None = Field(default=None, max_length=200)
+    verified_by: str | None = Field(default=None, max_length=VERIFIED_BY_MAX)
 
 
 class LoginThrottle(IdentityTable, table=True):

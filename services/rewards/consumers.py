@@ -11,6 +11,13 @@ what its source earned, and paid seats and weighted votes are charged.
 * paid seats and weighted votes: charged on ``signup.confirmed``/``signup.promoted`` and
   ``poll.vote_charge_requested``, refunded on ``signup.cancelled`` and ``event.cancelled``
   (:mod:`.service.charges`).
+* referrals: a lead and a test drive credit the referrer; a pending reward credits the
+  referrer and the referee, held; an approval releases the held points, pays the
+  approval's rules and counts the referrer on the referrers' board once; a void takes
+  back all that the referral earned (debt where spent), uncounts the referrer once and
+  leaves the referral earning nothing more (:mod:`.service.leaderboards`). A flagged
+  reward changes nothing here (the referral waits for staff, whose decision arrives as
+  approved or voided), so it is not read.
 
 Each handler runs inside the consumer's transaction, together with its dedupe claim; what
 it writes is also keyed by its source, so a replay from offset zero changes nothing.
@@ -39,10 +46,19 @@ from contracts.events import (
     SignupPromoted,
 )
 from contracts.identity import UserDeleted, UserRegistered, UserUpdated, VehicleVerified
+from contracts.referrals import (
+    FunnelStep,
+    LeadCreated,
+    RefereeDriveDone,
+    RewardApproved,
+    RewardPending,
+    RewardVoided,
+)
 from kit.bus.consumer import Handler
 from kit.bus.envelope import Envelope
 from kit.service import Subscription
-from services.rewards.service import charges, earning, ledger
+from services.rewards.service import charges, earning, leaderboards, ledger
+from services.rewards.service.earning import REFERRAL
 
 
 async def on_contribution(session: AsyncSession, payload: Any, envelope: Envelope) -> None:
@@ -116,6 +132,45 @@ async def on_vote_charge(
         )
 
 
+async def on_referral_earned(
+    session: AsyncSession, payload: FunnelStep | RewardPending, envelope: Envelope
+) -> None:
+    if not await leaderboards.is_voided(session=session, referral_id=payload.referral_id):
+        await earning.credit(session=session, payload=payload, envelope=envelope)
+
+
+async def on_reward_approved(
+    session: AsyncSession, payload: RewardApproved, envelope: Envelope
+) -> None:
+    if await leaderboards.is_voided(session=session, referral_id=payload.referral_id):
+        return
+    await ledger.release_held(
+        session=session,
+        reference_type=REFERRAL,
+        reference_id=str(payload.referral_id),
+        at=payload.approved_at,
+    )
+    await earning.credit(session=session, payload=payload, envelope=envelope)
+    await leaderboards.count_referral(
+        session=session,
+        referral_id=payload.referral_id,
+        referrer_id=payload.referrer_id,
+        at=payload.approved_at,
+    )
+
+
+async def on_reward_voided(
+    session: AsyncSession, payload: RewardVoided, envelope: Envelope
+) -> None:
+    await earning.take_back(session=session, payload=payload, envelope=envelope)
+    await leaderboards.void_referral(
+        session=session,
+        referral_id=payload.referral_id,
+        referrer_id=payload.referrer_id,
+        at=payload.voided_at,
+    )
+
+
 def _by_topic(handlers: dict[type[Any], Handler]) -> dict[str, dict[type[Any], Handler]]:
     grouped: dict[str, dict[type[Any], Handler]] = {}
     for model, handler in handlers.items():
@@ -142,6 +197,11 @@ HANDLERS: dict[type[Any], Handler] = {
     SignupConfirmed: on_seat,
     SignupPromoted: on_seat,
     SignupCancelled: on_signup_cancelled,
+    LeadCreated: on_referral_earned,
+    RefereeDriveDone: on_referral_earned,
+    RewardPending: on_referral_earned,
+    RewardApproved: on_reward_approved,
+    RewardVoided: on_reward_voided,
 }
 """Every event type rewards reads, and what it does with it."""
 

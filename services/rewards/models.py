@@ -52,6 +52,7 @@ __all__ = [
     "PointLot",
     "PollCharge",
     "ProcessedEvent",
+    "ReferralReward",
     "RewardsTable",
     "Rule",
     "RuleUsage",
@@ -278,6 +279,21 @@ class PointLot(RewardsTable, table=True):
     activates_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReferralReward(RewardsTable, table=True):
+    """What rewards knows of one referral's reward: the year its referrer was counted as a
+    rewarded referrer (``accounts.referrals_rewarded``) and whether it was voided; each
+    happens at most once, whatever is redelivered or replayed. A voided referral earns
+    nothing more."""
+
+    __tablename__ = "referral_rewards"
+
+    referral_id: uuid.UUID = Field(primary_key=True)
+    referrer_id: uuid.UUID
+    counted_year: int | None = None
+    voided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Rule(RewardsTable, table=True):

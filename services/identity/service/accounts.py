@@ -21,13 +21,22 @@ from kit.problems import Conflict, NotFound
 from services.identity.models import RefreshToken, User, UserRole, Vehicle
 from services.identity.passwords import Passwords, check_strength
 from services.identity.schemas import UserCreate, UserUpdate
+from services.identity.tokens import hash_secret
 
 BASE_ROLE = "fan"
 DELETED_EMAIL_DOMAIN = "deleted.invalid"
 
 
-async def register(*, session: AsyncSession, data: UserCreate, passwords: Passwords) -> User:
-    """Create a fan account; 409 when the email is taken (the unique key decides)."""
+async def register(
+    *,
+    session: AsyncSession,
+    data: UserCreate,
+    passwords: Passwords,
+    device_id: str | None = None,
+) -> User:
+    """Create a fan account; 409 when the email is taken (the unique key decides). The
+    event carries the SHA-256 of ``device_id`` (the app's ``X-Device-Id``), hashed as
+    known devices are, never the id itself."""
     check_strength(data.password, data.email)
     user = User(
         email=data.email,
@@ -46,6 +55,7 @@ async def register(*, session: AsyncSession, data: UserCreate, passwords: Passwo
             user_id=user.id,
             display_name=user.display_name,
             referral_code=data.referral_code,
+            device_hash=hash_secret(device_id) if device_id is not None else None,
             registered_at=user.created_at,
         ),
         actor=user.id,

@@ -1,6 +1,7 @@
 """Registration, login, throttling, refresh rotation, logout and the JWKS over HTTP."""
 
 import asyncio
+import hashlib
 import uuid
 from datetime import timedelta
 
@@ -47,7 +48,42 @@ async def test_register_login_me(client: httpx.AsyncClient, database: Database) 
     assert staged.type == "identity.user.registered.v1"
     assert staged.data["referral_code"] == "R-42"
     assert staged.data["display_name"] == "Ann"
+    assert staged.data["device_hash"] is None, "the app sent no X-Device-Id"
     assert staged.actor == user_id, "the user registered themselves"
+
+
+async def test_registration_announces_the_devices_hash_not_its_id(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    email, phone = new_email(), str(uuid.uuid4())
+    body = {"email": email, "password": PASSWORD, "display_name": "Ann"}
+    registered = await client.post("/v1/auth/register", json=body, headers={"X-Device-Id": phone})
+    assert registered.status_code == 201, registered.text
+    [staged] = await outbox_events(database, subject=uuid.UUID(registered.json()["id"]))
+    assert staged.data["device_hash"] == hashlib.sha256(phone.encode()).hexdigest()
+    assert phone not in str(staged.data)
+
+    assert (await login(client, email, device=phone)).status_code == 200
+    async with database.reading() as session:
+        known = await session.scalar(
+            select(col(KnownDevice.device_hash)).where(
+                col(KnownDevice.user_id) == uuid.UUID(registered.json()["id"])
+            )
+        )
+    assert known == staged.data["device_hash"], "hashed as login hashes known devices"
+
+
+async def test_registration_refuses_a_malformed_device_id(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    before = await row_counts(database)
+    for device in ("short", "x" * 129, "has space in it"):
+        body = {"email": new_email(), "password": PASSWORD, "display_name": "Ann"}
+        response = await client.post(
+            "/v1/auth/register", json=body, headers={"X-Device-Id": device}
+        )
+        assert response.status_code == 422, response.text
+    assert await row_counts(database) == before
 
 
 async def test_access_token_claims(client: httpx.AsyncClient, account: Account) -> None:

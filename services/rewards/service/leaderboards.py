@@ -7,6 +7,11 @@ deleted accounts, and only scores above zero. Order: the score, highest first, t
 user id, highest first, which is exactly the order of the accounts' partial indexes read
 backwards.
 
+The referrers' board counts approved referrals (:func:`count_referral`, once per referral
+by its :class:`~services.rewards.models.ReferralReward` row, in the approval's year) and
+uncounts a voided one once (:func:`void_referral`), in the year it was counted while that
+is still the account's ``referral_year`` (a past year's board is not rewritten).
+
 A rank is 1 + the accounts ahead, counted on the same index range, but never further than
 ``rank_exact_limit`` accounts (10,000): counting half a million index entries for a member
 in the middle of a million would take a second. A member further down gets an estimate
@@ -28,8 +33,9 @@ from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from kit.db import dialect_insert, utcnow
 from kit.problems import Problem
-from services.rewards.models import Account, BoardKind, BoardSnapshot, Period
+from services.rewards.models import Account, BoardKind, BoardSnapshot, Period, ReferralReward
 from services.rewards.service import ledger
 
 BUCKETS_PER_DOUBLING = 8
@@ -225,3 +231,68 @@ def _on_board(account: Account, of: Board, city: str | None) -> bool:
         and getattr(account, of.score_column.key) > 0
         and (city is None or account.city == city)
     )
+
+
+async def count_referral(
+    *, session: AsyncSession, referral_id: uuid.UUID, referrer_id: uuid.UUID, at: datetime
+) -> bool:
+    """Count the referrer's approved referral on ``at``'s year, once; ``False`` when it
+    was counted before or voided. A year before the account's ``referral_year`` is
+    recorded but moves no board."""
+    account = await ledger.lock_account(session=session, user_id=referrer_id)
+    reward = await _lock_reward(session, referral_id, referrer_id)
+    if reward.counted_year is not None or reward.voided_at is not None:
+        return False
+    reward.counted_year, reward.updated_at = at.year, at
+    if account.referral_year < at.year:
+        account.referral_year, account.referrals_rewarded = at.year, 0
+    if account.referral_year == at.year:
+        account.referrals_rewarded += 1
+        account.updated_at = at
+    await session.flush()
+    return True
+
+
+async def void_referral(
+    *, session: AsyncSession, referral_id: uuid.UUID, referrer_id: uuid.UUID, at: datetime
+) -> bool:
+    """Record the referral as voided, once (it earns nothing more), and uncount its
+    referrer if it was counted; ``False`` when it was voided before."""
+    account = await ledger.lock_account(session=session, user_id=referrer_id)
+    reward = await _lock_reward(session, referral_id, referrer_id)
+    if reward.voided_at is not None:
+        return False
+    reward.voided_at, reward.updated_at = at, at
+    counted = reward.counted_year is not None and reward.counted_year == account.referral_year
+    if counted and account.referrals_rewarded > 0:
+        account.referrals_rewarded -= 1
+        account.updated_at = at
+    await session.flush()
+    return True
+
+
+async def is_voided(*, session: AsyncSession, referral_id: uuid.UUID) -> bool:
+    voided = await session.scalar(
+        select(col(ReferralReward.voided_at)).where(col(ReferralReward.referral_id) == referral_id)
+    )
+    return voided is not None
+
+
+async def _lock_reward(
+    session: AsyncSession, referral_id: uuid.UUID, referrer_id: uuid.UUID
+) -> ReferralReward:
+    """The referral's row (created when new), locked until the transaction ends; taken
+    after the referrer's account lock, as every referral path does."""
+    await session.execute(
+        dialect_insert(session, ReferralReward)
+        .values(referral_id=referral_id, referrer_id=referrer_id, updated_at=utcnow())
+        .on_conflict_do_nothing()
+    )
+    reward = await session.scalar(
+        select(ReferralReward)
+        .where(col(ReferralReward.referral_id) == referral_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert reward is not None
+    return reward

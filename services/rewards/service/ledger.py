@@ -11,6 +11,10 @@ Points:
 
 * a credit is a *lot*: active at once (first repaying any debt) or pending until
   ``activates_at``; it expires at ``expires_at`` (:func:`expiry_of`);
+* a *held* lot is pending with no ``activates_at``: no time makes it spendable
+  (:func:`activate_due` passes it by), only a decision about what earned it does
+  (:func:`release_held`, e.g. a referral approved after its refund window), or its
+  reversal cancels it. It counts in ``pending_points`` like any pending lot;
 * a spend takes active lots oldest-expiring first and fails with :class:`NotEnoughPoints`
   when the spendable balance is short (nothing is written);
 * a reversal takes back what one entry earned: a pending lot is cancelled; active points
@@ -118,15 +122,17 @@ async def credit_points(
     at: datetime,
     kind: EntryKind = EntryKind.EARN,
     activates_at: datetime | None = None,
+    held: bool = False,
     rule_id: uuid.UUID | None = None,
     note: str | None = None,
     created_by: uuid.UUID | None = None,
 ) -> LedgerEntry | None:
-    """Credit ``amount`` points (a lot), pending until ``activates_at`` when it is later."""
+    """Credit ``amount`` points (a lot), pending until ``activates_at`` when it is later,
+    or ``held`` (pending until :func:`release_held`, whatever ``activates_at`` says)."""
     if amount <= 0:
         raise ValueError("a credit is positive")
     account = await lock_account(session=session, user_id=user_id)
-    pending = activates_at is not None and activates_at > at
+    pending = held or (activates_at is not None and activates_at > at)
     repaid = 0 if pending else min(account.debt, amount)
     entry = LedgerEntry(
         user_id=user_id,
@@ -155,7 +161,7 @@ async def credit_points(
                 amount=lot_amount,
                 remaining=lot_amount,
                 state=LotState.PENDING if pending else LotState.ACTIVE,
-                activates_at=activates_at if pending else None,
+                activates_at=activates_at if pending and not held else None,
                 expires_at=expiry_of(at),
                 created_at=at,
             )
@@ -417,7 +423,8 @@ async def points_sum(*, session: AsyncSession, user_id: uuid.UUID) -> int:
 
 async def activate_due(*, session: AsyncSession, now: datetime, limit: int = 500) -> int:
     """Make pending lots whose window ended spendable (repaying debt first); safe to run
-    twice and in two replicas at once (each lot moves under its account's lock, once)."""
+    twice and in two replicas at once (each lot moves under its account's lock, once).
+    Held lots (no ``activates_at``) are not due."""
     due = (
         await session.execute(
             select(col(PointLot.id), col(PointLot.user_id))
@@ -426,35 +433,64 @@ async def activate_due(*, session: AsyncSession, now: datetime, limit: int = 500
             .limit(limit)
         )
     ).all()
-    moved = 0
-    for lot_id, user_id in due:
-        account = await lock_account(session=session, user_id=user_id)
-        result = await session.execute(
-            update(PointLot)
-            .where(col(PointLot.id) == lot_id, col(PointLot.state) == LotState.PENDING)
-            .values(state=LotState.ACTIVE)
-            .returning(col(PointLot.remaining))
-        )
-        remaining = result.scalar_one_or_none()
-        if remaining is None:
-            continue
-        repaid = min(account.debt, remaining)
-        if repaid:
-            await session.execute(
-                update(PointLot)
-                .where(col(PointLot.id) == lot_id)
-                .values(
-                    remaining=remaining - repaid,
-                    state=LotState.ACTIVE if remaining > repaid else LotState.SPENT,
-                )
-            )
-        account.pending_points -= remaining
-        account.points += remaining - repaid
-        account.debt -= repaid
-        account.updated_at = now
-        moved += 1
+    moved = [await _activate(session, lot_id, user_id, now) for lot_id, user_id in due]
     await session.flush()
-    return moved
+    return sum(moved)
+
+
+async def release_held(
+    *, session: AsyncSession, reference_type: str, reference_id: str, at: datetime
+) -> int:
+    """Make the held lots earned through one referral ... spendable (repaying debt first);
+    how many moved. Idempotent: a released lot is active, a cancelled one stays so."""
+    held = (
+        await session.execute(
+            select(col(PointLot.id), col(PointLot.user_id))
+            .join(LedgerEntry, col(LedgerEntry.id) == col(PointLot.entry_id))
+            .where(
+                col(LedgerEntry.reference_type) == reference_type,
+                col(LedgerEntry.reference_id) == reference_id,
+                col(PointLot.state) == LotState.PENDING,
+                col(PointLot.activates_at).is_(None),
+            )
+            .order_by(col(PointLot.user_id), col(PointLot.id))
+        )
+    ).all()
+    moved = [await _activate(session, lot_id, user_id, at) for lot_id, user_id in held]
+    await session.flush()
+    return sum(moved)
+
+
+async def _activate(
+    session: AsyncSession, lot_id: uuid.UUID, user_id: uuid.UUID, at: datetime
+) -> bool:
+    """Move one pending lot to active under its account's lock, repaying debt first;
+    ``False`` when it is not pending (any more)."""
+    account = await lock_account(session=session, user_id=user_id)
+    result = await session.execute(
+        update(PointLot)
+        .where(col(PointLot.id) == lot_id, col(PointLot.state) == LotState.PENDING)
+        .values(state=LotState.ACTIVE)
+        .returning(col(PointLot.remaining))
+    )
+    remaining = result.scalar_one_or_none()
+    if remaining is None:
+        return False
+    repaid = min(account.debt, remaining)
+    if repaid:
+        await session.execute(
+            update(PointLot)
+            .where(col(PointLot.id) == lot_id)
+            .values(
+                remaining=remaining - repaid,
+                state=LotState.ACTIVE if remaining > repaid else LotState.SPENT,
+            )
+        )
+    account.pending_points -= remaining
+    account.points += remaining - repaid
+    account.debt -= repaid
+    account.updated_at = at
+    return True
 
 
 async def expire_lot(

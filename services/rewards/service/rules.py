@@ -65,11 +65,14 @@ async def earn(
     reference_type: str | None,
     reference_id: str | None,
     at: datetime,
+    held: bool = False,
 ) -> list[LedgerEntry]:
     """Credit what every rule of ``source_type`` and ``role`` active at ``at`` pays;
     the entries written (none for a redelivered source, a capped or spent rule). ``at``
     is the event's own time (its CloudEvent ``time``), not the delivery's: a redelivery
-    is then judged by the same rules, caps and day as the first delivery."""
+    is then judged by the same rules, caps and day as the first delivery. ``held``
+    points stay pending until released (:func:`.ledger.release_held`); value is never
+    held."""
     found = await session.scalars(
         select(Rule)
         .where(
@@ -93,7 +96,7 @@ async def earn(
             continue
         try:
             async with session.begin_nested():
-                entry = await _credit(session, rule, user_id, source, at)
+                entry = await _credit(session, rule, user_id, source, at, held)
                 if entry is not None:
                     await _count(session, rule, user_id, at)
         except _Refused:
@@ -111,7 +114,7 @@ def _can_pay(rule: Rule) -> bool:
 
 
 async def _credit(
-    session: AsyncSession, rule: Rule, user_id: uuid.UUID, source: Source, at: datetime
+    session: AsyncSession, rule: Rule, user_id: uuid.UUID, source: Source, at: datetime, held: bool
 ) -> LedgerEntry | None:
     if rule.currency == Currency.POINTS:
         activates_at = at + timedelta(days=rule.pending_days) if rule.pending_days else None
@@ -122,6 +125,7 @@ async def _credit(
             source=source,
             at=at,
             activates_at=activates_at,
+            held=held,
             rule_id=rule.id,
         )
     return await ledger.credit_value(

@@ -95,6 +95,8 @@ def test_one_subscription_per_source_topic() -> None:
         "events-events",
         "events-signups",
         "identity-users",
+        "referrals-funnel",
+        "referrals-rewards",
     ]
 
 

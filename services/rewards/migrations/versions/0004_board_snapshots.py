@@ -1,8 +1,8 @@
 """Leaderboard snapshots: each board's accounts per score bucket, taken by the jobs, from
 which a rank deeper than the exact count is estimated
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 10:40:00.000000
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 import kit.db
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
