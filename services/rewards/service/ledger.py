@@ -3,9 +3,11 @@ up to (see :mod:`services.rewards.models` for the invariant).
 
 Every function here locks the member's account row first (``SELECT ... FOR UPDATE``), so
 all movements of one member are serialized; a function touching two members (a gift)
-locks them in id order. An entry is written under its source's unique key inside a
-savepoint: a second delivery of the same source finds the first entry and moves nothing
-(:class:`AlreadyRecorded` is returned as ``None``).
+locks them in id order, and each account is locked once per transaction. An entry is
+written under its source's unique key (``INSERT ... ON CONFLICT DO NOTHING``): a second
+delivery of the same source finds the first entry and moves nothing (the credit returns
+``None``). A rule's caps and budget are counted between the entry and the balances
+(``admit``), so a refused credit deletes its entry and has moved nothing.
 
 Points:
 
@@ -28,11 +30,11 @@ Points:
 """
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -88,8 +90,16 @@ def quarter_of(at: datetime) -> int:
     return at.year * 10 + (at.month - 1) // 3 + 1
 
 
+LOCKED_ACCOUNTS = "rewards.locked_accounts"
+"""``session.info`` key: the accounts this transaction locked (a lock lasts until it ends)."""
+
+
 async def lock_account(*, session: AsyncSession, user_id: uuid.UUID) -> Account:
-    """The member's account (created when new), locked until the transaction ends."""
+    """The member's account (created when new), locked until the transaction ends; locked
+    once per transaction (a consumed event credits its member by several rules)."""
+    locked: dict[uuid.UUID, Account] = session.info.setdefault(LOCKED_ACCOUNTS, {})
+    if user_id in locked:
+        return locked[user_id]
     await session.execute(
         dialect_insert(session, Account).values(user_id=user_id).on_conflict_do_nothing()
     )
@@ -100,16 +110,35 @@ async def lock_account(*, session: AsyncSession, user_id: uuid.UUID) -> Account:
         .execution_options(populate_existing=True)
     )
     assert account is not None
+    locked[user_id] = account
     return account
 
 
-async def _record(session: AsyncSession, entry: LedgerEntry) -> bool:
-    """Write ``entry``; ``False`` when its source already wrote one (a redelivery)."""
-    try:
-        async with session.begin_nested():
-            session.add(entry)
-    except IntegrityError:
+Admission = Callable[[], Awaitable[None]]
+"""Awaited once an entry is recorded, before any balance moves: a rule's caps and budget
+(:mod:`.rules`). What it raises un-records the entry and propagates."""
+
+
+async def _record(
+    session: AsyncSession, entry: LedgerEntry, admit: Admission | None = None
+) -> bool:
+    """Write ``entry``; ``False`` when its source already wrote one (a redelivery). One
+    ``INSERT ... ON CONFLICT DO NOTHING``, no savepoint: the source's unique key decides."""
+    values = entry.model_dump(exclude_none=True)
+    written = await session.scalar(
+        dialect_insert(session, LedgerEntry)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(col(LedgerEntry.id))
+    )
+    if written is None:
         return False
+    if admit is not None:
+        try:
+            await admit()
+        except BaseException:
+            await session.execute(delete(LedgerEntry).where(col(LedgerEntry.id) == entry.id))
+            raise
     return True
 
 
@@ -126,6 +155,7 @@ async def credit_points(
     rule_id: uuid.UUID | None = None,
     note: str | None = None,
     created_by: uuid.UUID | None = None,
+    admit: Admission | None = None,
 ) -> LedgerEntry | None:
     """Credit ``amount`` points (a lot), pending until ``activates_at`` when it is later,
     or ``held`` (pending until :func:`release_held`, whatever ``activates_at`` says)."""
@@ -150,7 +180,7 @@ async def credit_points(
         created_by=created_by,
         created_at=at,
     )
-    if not await _record(session, entry):
+    if not await _record(session, entry, admit):
         return None
     lot_amount = amount - repaid
     if lot_amount > 0:
@@ -188,6 +218,7 @@ async def credit_value(
     rule_id: uuid.UUID | None = None,
     note: str | None = None,
     created_by: uuid.UUID | None = None,
+    admit: Admission | None = None,
 ) -> LedgerEntry | None:
     """Credit community value in ``dimension`` (also this year's and quarter's totals)."""
     if amount <= 0:
@@ -209,7 +240,7 @@ async def credit_value(
         created_by=created_by,
         created_at=at,
     )
-    if not await _record(session, entry):
+    if not await _record(session, entry, admit):
         return None
     await _move_value(session, account, dimension, amount, at)
     await session.flush()

@@ -5,10 +5,12 @@ A rule pays its amount for every source of its type and role while it is active
 (``starts_at <= at < ends_at``). A credit that would take the member past a rule's daily
 (UTC day) or monthly cap, or the rule past its budget, is skipped whole: a rule pays its
 amount or nothing, never a part. Caps are counted in ``rule_usage`` by a conditional
-upsert and budgets by a conditional ``UPDATE`` of the rule, both after the ledger entry
-and inside one savepoint with it: a redelivered source writes no entry and so consumes
-nothing, and a refused cap or budget rolls its entry back. A reversal does not give the
-cap usage or the budget back (what was earned that day stays counted).
+upsert and budgets by a conditional ``UPDATE`` of the rule, both after the ledger entry is
+written and before any balance moves (the ledger's ``admit``): a redelivered source writes
+no entry and so consumes nothing, and a refused cap or budget deletes its entry and gives
+back what it had counted. No savepoints: a like credited by two rules is about a dozen
+statements. A reversal does not give the cap usage or the budget back (what was earned
+that day stays counted).
 
 Rules of one ``(source_type, role, currency)`` may not be active at the same time: the
 ledger holds one entry per source, role and currency, so a second one could never pay.
@@ -95,10 +97,7 @@ async def earn(
         if not _can_pay(rule):
             continue
         try:
-            async with session.begin_nested():
-                entry = await _credit(session, rule, user_id, source, at, held)
-                if entry is not None:
-                    await _count(session, rule, user_id, at)
+            entry = await _credit(session, rule, user_id, source, at, held)
         except _Refused:
             continue
         if entry is not None:
@@ -116,6 +115,9 @@ def _can_pay(rule: Rule) -> bool:
 async def _credit(
     session: AsyncSession, rule: Rule, user_id: uuid.UUID, source: Source, at: datetime, held: bool
 ) -> LedgerEntry | None:
+    async def admit() -> None:
+        await _count(session, rule, user_id, at)
+
     if rule.currency == Currency.POINTS:
         activates_at = at + timedelta(days=rule.pending_days) if rule.pending_days else None
         return await ledger.credit_points(
@@ -127,6 +129,7 @@ async def _credit(
             activates_at=activates_at,
             held=held,
             rule_id=rule.id,
+            admit=admit,
         )
     return await ledger.credit_value(
         session=session,
@@ -136,43 +139,63 @@ async def _credit(
         source=source,
         at=at,
         rule_id=rule.id,
+        admit=admit,
     )
 
 
 async def _count(session: AsyncSession, rule: Rule, user_id: uuid.UUID, at: datetime) -> None:
-    """Count the credit against the rule's caps and budget; :class:`_Refused` past one."""
+    """Count the credit against the rule's caps and budget; :class:`_Refused` past one,
+    with what it had counted of the others given back (no savepoint: the rows it counted
+    stay locked by this transaction, so nobody saw the count in between)."""
     periods = ((rule.daily_cap, f"d:{at:%Y-%m-%d}"), (rule.monthly_cap, f"m:{at:%Y-%m}"))
+    counted: list[str] = []
     for cap, period in periods:
         if cap is None:
             continue
         insert = dialect_insert(session, RuleUsage).values(
             rule_id=rule.id, user_id=user_id, period=period, amount=rule.amount
         )
-        counted = await session.execute(
+        usage = await session.scalar(
             insert.on_conflict_do_update(
                 index_elements=["rule_id", "user_id", "period"],
                 set_={"amount": col(RuleUsage.amount) + insert.excluded.amount},
                 where=col(RuleUsage.amount) + insert.excluded.amount <= cap,
             ).returning(col(RuleUsage.amount))
         )
-        if counted.scalar_one_or_none() is None:
+        if usage is None:
+            await _uncount(session, rule, user_id, counted)
             raise _Refused
+        counted.append(period)
     if rule.budget is not None:
-        spent = await session.execute(
+        spent = await session.scalar(
             update(Rule)
             .where(
                 col(Rule.id) == rule.id,
-                or_(
-                    col(Rule.budget).is_(None),
-                    col(Rule.budget_used) + rule.amount <= col(Rule.budget),
-                ),
+                col(Rule.budget_used) + rule.amount <= col(Rule.budget),
             )
             .values(budget_used=col(Rule.budget_used) + rule.amount)
             .returning(col(Rule.budget_used))
             .execution_options(synchronize_session=False)
         )
-        if spent.scalar_one_or_none() is None:
+        if spent is None:
+            await _uncount(session, rule, user_id, counted)
             raise _Refused
+
+
+async def _uncount(
+    session: AsyncSession, rule: Rule, user_id: uuid.UUID, periods: list[str]
+) -> None:
+    if periods:
+        await session.execute(
+            update(RuleUsage)
+            .where(
+                col(RuleUsage.rule_id) == rule.id,
+                col(RuleUsage.user_id) == user_id,
+                col(RuleUsage.period).in_(periods),
+            )
+            .values(amount=col(RuleUsage.amount) - rule.amount)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def reverse_reference(
