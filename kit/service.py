@@ -47,11 +47,15 @@ def create_service_app(
     subscriptions: Sequence[Subscription] = (),
     token_verifier: TokenVerifier | None = None,
     state: Mapping[str, object] | None = None,
+    session_info: Mapping[str, object] | None = None,
 ) -> FastAPI:
-    """Build the service's app; ``state`` entries become ``app.state`` attributes."""
+    """Build the service's app; ``state`` entries become ``app.state`` attributes and
+    ``session_info`` entries are in every session's ``info`` (what consumers' handlers,
+    which get only the session, the payload and the envelope, need besides)."""
     database = Database(
         settings.database_url, service=settings.service_name, pool_size=settings.database_pool_size
     )
+    database.session_info.update(session_info or {})
     components: list[Component] = []
     if settings.bus_enabled:
         components.append(

@@ -6,4 +6,5 @@
   pages any query by an ordering over its columns.
 * :mod:`kit.api.idempotency` — the ``Idempotency-Key`` header and its replay record.
 * :mod:`kit.api.times` — ``IsoDateTime``: date-times as RFC 3339 text, never a Unix number.
+* :mod:`kit.api.devices` — the app's ``X-Device-Id`` header and the hash services compare.
 """

@@ -6,11 +6,12 @@ OpenAPI. Who may call what is in :mod:`services.identity.auth`.
 """
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kit.api.devices import device_id_header
 from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
 from kit.app import app_state
@@ -37,7 +38,7 @@ from services.identity.schemas import (
     VehiclePublic,
 )
 from services.identity.service import accounts, roles, sessions, vehicles
-from services.identity.service.throttle import DEVICE_ID_PATTERN, LoginClient, Throttling
+from services.identity.service.throttle import LoginClient, Throttling
 from services.identity.tokens import KeyRing, TokenIssuer
 
 auth = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -61,11 +62,6 @@ async def _user_public(session: AsyncSession, user: User) -> UserPublic:
 
 def _vehicle_public(vehicle: Vehicle) -> VehiclePublic:
     return VehiclePublic.model_validate(vehicle)
-
-
-def device_id_header(description: str) -> Any:
-    """The optional ``X-Device-Id`` header, checked the same way wherever it is read."""
-    return Header(alias="X-Device-Id", pattern=DEVICE_ID_PATTERN, description=description)
 
 
 # Auth

@@ -34,8 +34,6 @@ from kit.problems import TooManyRequests
 from services.identity.models import KnownDevice, LoginClientThrottle, LoginThrottle
 from services.identity.tokens import hash_secret
 
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9._:-]{8,128}$"
-
 
 @dataclass(frozen=True)
 class Throttling:
