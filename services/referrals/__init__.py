@@ -1,0 +1,1 @@
+"""Referrals: codes, links, leads, the funnel to delivery, attribution, fraud checks."""
