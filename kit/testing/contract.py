@@ -44,6 +44,36 @@ def checks_for(
     return all_checks(excluding=tuple(excluding))
 
 
+def cursor_lists(document: dict[str, Any]) -> set[Operation]:
+    """Every operation that takes ``?cursor=``: a list, whichever branch added it."""
+    return {
+        (method.upper(), path)
+        for (method, path), operation in operations(document)
+        if any(
+            p["in"] == "query" and p["name"] == "cursor" for p in operation.get("parameters", [])
+        )
+    }
+
+
+def shadowed_paths(document: dict[str, Any]) -> set[str]:
+    """Literal paths a template also matches (``/v1/mall/items/mine`` and
+    ``/v1/mall/items/{item_id}``): schemathesis' ``unsupported_method`` and
+    ``allow_header_conformance`` checks take the template's methods for the path's own."""
+
+    def matches(template: list[str], path: list[str]) -> bool:
+        return len(template) == len(path) and all(
+            t == p or t.startswith("{") for t, p in zip(template, path, strict=True)
+        )
+
+    paths = [path.split("/") for path in document["paths"]]
+    return {
+        "/".join(path)
+        for path in paths
+        for template in paths
+        if template != path and matches(template, path)
+    }
+
+
 OPERATION_ID = re.compile(r"^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+$")
 COMPOSITIONS = ("anyOf", "oneOf", "allOf")
 TYPED = ("type", "$ref", "enum", "const", *COMPOSITIONS)

@@ -82,7 +82,7 @@ def my_referral_public(referral: Referral, referee_name: str | None) -> MyReferr
 
 @me_router.get(
     "/referral-code",
-    operation_id="referrals.my_code",
+    operation_id="referrals.myCode",
     response_model=ReferralCodePublic,
     responses=problem_responses(401),
 )
@@ -96,7 +96,7 @@ async def my_code(
 
 @me_router.get(
     "/referrals/summary",
-    operation_id="referrals.my_summary",
+    operation_id="referrals.mySummary",
     response_model=ReferralSummaryPublic,
     responses=problem_responses(401),
 )
@@ -111,7 +111,7 @@ async def my_summary(
 
 @me_router.get(
     "/referrals",
-    operation_id="referrals.mine",
+    operation_id="referrals.listMine",
     response_model=CursorPage[MyReferralPublic],
     responses=problem_responses(401, 422),
 )
@@ -137,7 +137,7 @@ async def _referrer_public(session: SessionDep, referral: Referral) -> MyReferre
 
 @me_router.get(
     "/referrer",
-    operation_id="referrals.my_referrer",
+    operation_id="referrals.myReferrer",
     response_model=MyReferrerPublic,
     responses=problem_responses(401, 404),
 )
@@ -151,7 +151,7 @@ async def my_referrer(session: SessionDep, principal: CurrentPrincipal) -> MyRef
 
 @me_router.put(
     "/referrer",
-    operation_id="referrals.claim",
+    operation_id="referrals.claimReferrer",
     response_model=MyReferrerPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 429),
 )
@@ -180,7 +180,7 @@ async def claim_referrer(
 
 @referral_router.get(
     "/codes/{code}",
-    operation_id="referrals.resolve_code",
+    operation_id="referrals.resolveCode",
     response_model=CodeOwnerPublic,
     responses=problem_responses(404, 422),
 )
@@ -194,7 +194,7 @@ async def resolve_code(
 
 @referral_router.post(
     "/leads",
-    operation_id="referrals.create_lead",
+    operation_id="leads.create",
     status_code=status.HTTP_201_CREATED,
     response_model=LeadPublic,
     responses=problem_responses(401, 403, 404, 409, 422, 429),
@@ -258,7 +258,7 @@ async def list_referrals(
 
 @staff_router.get(
     "/blocklist",
-    operation_id="referrals.blocklist",
+    operation_id="blocklist.list",
     response_model=CursorPage[BlockedEntryPublic],
     responses=problem_responses(401, 403, 422),
 )
@@ -272,7 +272,7 @@ async def list_blocked(
 
 @staff_router.post(
     "/blocklist",
-    operation_id="referrals.block",
+    operation_id="blocklist.add",
     status_code=status.HTTP_201_CREATED,
     response_model=BlockedEntryPublic,
     responses=problem_responses(401, 403, 409, 422),
@@ -294,7 +294,7 @@ async def block(
 
 @staff_router.delete(
     "/blocklist/{entry_id}",
-    operation_id="referrals.unblock",
+    operation_id="blocklist.remove",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
@@ -320,7 +320,7 @@ async def read_referral(
 
 @staff_router.post(
     "/{referral_id}/stages",
-    operation_id="referrals.advance",
+    operation_id="referrals.recordStep",
     response_model=ReferralPublic,
     responses=problem_responses(401, 403, 404, 409, 422),
 )
@@ -402,7 +402,7 @@ async def void(
 
 @staff_router.delete(
     "/leads/{referral_id}/personal-data",
-    operation_id="referrals.erase_lead",
+    operation_id="leads.erasePersonalData",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )

@@ -18,8 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from kit.db.migrate import upgrade
-from kit.openapi import operations
-from kit.testing.contract import Operation, checks_for
+from kit.testing.contract import checks_for, cursor_lists, shadowed_paths
 from kit.testing.servers import serving_in_thread
 from kit.testing.tokens import TokenMinter
 from services.content.app import create_app
@@ -55,34 +54,6 @@ DOCUMENT = create_app(
     token_verifier=fuzz_minter.verifier(),
 ).openapi()
 schema = schemathesis.openapi.from_dict(DOCUMENT)
-
-
-def cursor_lists(document: dict[str, Any]) -> set[Operation]:
-    """Every operation that takes ``?cursor=``: a list, whichever branch added it."""
-    return {
-        (method.upper(), path)
-        for (method, path), operation in operations(document)
-        if any(
-            p["in"] == "query" and p["name"] == "cursor" for p in operation.get("parameters", [])
-        )
-    }
-
-
-def shadowed_paths(document: dict[str, Any]) -> set[str]:
-    """Literal paths a template also matches (``/v1/posts/pinned``, ``/v1/posts/{post_id}``)."""
-
-    def matches(template: list[str], path: list[str]) -> bool:
-        return len(template) == len(path) and all(
-            t == p or t.startswith("{") for t, p in zip(template, path, strict=True)
-        )
-
-    paths = [path.split("/") for path in document["paths"]]
-    return {
-        "/".join(path)
-        for path in paths
-        for template in paths
-        if template != path and matches(template, path)
-    }
 
 
 # unsupported_method expects a 405 for a method a path does not list, and
