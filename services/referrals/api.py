@@ -7,6 +7,7 @@ someone else's referral is staff's. Staff actions are audited (:mod:`kit.audit`)
 """
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
@@ -106,7 +107,7 @@ async def my_summary(
     """My code and how my referrals are doing: what the home screen shows."""
     member = await members.ensure_member(session, user_id=principal.user_id)
     counts = await listings.summary(session, referrer_id=principal.user_id)
-    return ReferralSummaryPublic(**code_public(member, settings).model_dump(), **counts.__dict__)
+    return ReferralSummaryPublic(**code_public(member, settings).model_dump(), **asdict(counts))
 
 
 @me_router.get(
