@@ -3,9 +3,8 @@
 Reads ``deploy/local/services.toml`` (the one list of processes and ports), fills in the
 environment the user has not set (``KAFKA_BOOTSTRAP_SERVERS``, ``<SERVICE>_DATABASE_URL`` on
 SQLite files in ``.data/``, ``GATEWAY_UPSTREAMS``, ``PADDOCK_ENV``, ``PADDOCK_LOG_FORMAT=console``:
-one readable access-log line per request, the development secrets in :data:`DEV_SECRETS`),
-migrates every service's database, writes ``.data/Procfile`` and hands the process over to
-honcho: Ctrl-C stops all.
+one readable access-log line per request), migrates every service's
+database, writes ``.data/Procfile`` and hands the process over to honcho: Ctrl-C stops all.
 A broker runs from ``.data/kafka`` unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere.
 """
 
@@ -25,8 +24,6 @@ DATA = REPO_ROOT / ".data"
 PROCFILE = DATA / "Procfile"
 KAFKA_PORT = 9092
 PYTHON = shlex.quote(sys.executable)
-DEV_SECRETS = {"REFERRALS_PHONE_HASH_KEY": "dev-secret"}
-"""Secrets a service requires, with a placeholder that it accepts in development only."""
 
 
 def load_config() -> dict[str, Any]:
@@ -46,8 +43,6 @@ def environment(services: dict[str, Any]) -> dict[str, str]:
     upstreams = {name: f"http://127.0.0.1:{spec['port']}" for name, spec in services.items()}
     env.setdefault("GATEWAY_UPSTREAMS", json.dumps(upstreams))
     env.setdefault("PADDOCK_JWKS_URL", f"{upstreams['identity']}/.well-known/jwks.json")
-    for name, value in DEV_SECRETS.items():
-        env.setdefault(name, value)
     return env
 
 
