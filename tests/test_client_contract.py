@@ -58,13 +58,13 @@ PUBLIC_OPERATIONS = [
     ("get", "/v1/leaderboards/value"),
     ("get", "/v1/club"),
     ("get", "/v1/referrals/codes/{code}"),
-    ("post", "/v1/referrals/leads"),
 ]
 OPTIONAL_TOKEN_OPERATIONS = [
     ("get", "/v1/events/{event_id}"),
     ("get", "/v1/events/{event_id}/draw"),
     ("get", "/v1/posts/{post_id}"),
     ("get", "/v1/feed/trending"),
+    ("post", "/v1/referrals/leads"),
 ]
 CAST_OR_ANY = re.compile(r"\bas\b|\bany\b|<\w+>\s*\w|!\.|!\)|!;")
 """``x as T``, ``any``, ``<T>x`` and non-null assertions (``x!.y``)."""
