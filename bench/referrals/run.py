@@ -14,13 +14,16 @@ path through the gateway as the subjects.
 * ``referral-code``: wrk on ``GET /v1/referrals/codes/{code}``, one referrer's code (a share
   link going round);
 * ``referral-lead``: wrk on ``POST /v1/referrals/leads``, every request from a phone number of
-  its own (``lead.lua``), with the fraud checks on and their velocity limits raised above
-  what wrk sends, so that the bench measures taking a lead and not the 429. Each lead's event
-  goes out through the outbox relay to the broker; the hello baseline waits until the outbox
-  is drained, and the report says how long that took after the run.
+  its own, for :data:`REFERRERS` referrers' codes in turn (``lead.lua``), with the fraud
+  checks on and their velocity limits raised above what wrk sends, so that the bench
+  measures taking a lead and not the 429. A lead holds its referrer's row lock while the
+  velocity check counts that referrer's recent leads, so one code for every request would
+  measure that one lock's queue (and a count over all the run's leads), not the path. Each
+  lead's event goes out through the outbox relay to the broker; the hello baseline waits
+  until the outbox is drained, and the report says how long that took after the run.
 
-The referrer is announced on ``identity.users`` (``UserRegistered``) as identity would
-announce them, and their code is the one ``GET /v1/me/referral-code`` answers.
+The referrers are members with tokens of their own (no identity: a JWKS serves the
+minter's key); each one's code is made on their first ``GET /v1/me/referral-code``.
 """
 
 import asyncio
@@ -30,12 +33,10 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -55,12 +56,9 @@ from bench.harness import (  # noqa: E402
     serve_jwks,
     wrk,
 )
-from contracts.identity import UserRegistered  # noqa: E402
 from contracts.referrals import REFERRALS_FUNNEL, REFERRALS_REWARDS  # noqa: E402
 from devstack import ensure_wrk, run_sync  # noqa: E402
 from gateway.config import DEFAULT_PUBLIC_ROUTES, DEFAULT_ROUTES  # noqa: E402
-from kit.bus.envelope import Envelope  # noqa: E402
-from kit.bus.kafka import KafkaConnection, idempotent_producer  # noqa: E402
 from kit.db.migrate import upgrade  # noqa: E402
 from kit.testing.kafka import create_topics  # noqa: E402
 from kit.testing.tokens import TokenMinter  # noqa: E402
@@ -71,9 +69,9 @@ HELLO = "/hello"
 MY_CODE = "/v1/me/referral-code"
 LEADS = "/v1/referrals/leads"
 PARTITIONS = 6
+REFERRERS = 1_000
 VELOCITY_LIMIT = 1_000_000_000
 """Leads per hour and per day the fraud checks allow: more than any run sends."""
-CODE_TIMEOUT = 60.0
 DRAIN_TIMEOUT = 600.0
 POLL_SECONDS = 0.1
 RUN_FIRST_NUMBER = 0
@@ -111,19 +109,19 @@ def main() -> None:
                 "gateway", "gateway.app:create_app", gateway_env(referrals, hello, jwks_url, kafka)
             ) as gw,
         ):
-            referrer = uuid.uuid4()
-            run_sync(announce(kafka, referrer))
-            code = run_sync(code_of(gw, minter.headers(referrer)))
-            answered(gw, code)
-            code_path = f"/v1/referrals/codes/{code}"
+            codes = run_sync(codes_of(gw, minter))
+            codes_file = Path(scratch) / "codes.txt"
+            codes_file.write_text("\n".join(codes) + "\n")
+            answered(gw, codes[0])
+            code_path = f"/v1/referrals/codes/{codes[0]}"
             resolved = wrk(f"GET {code_path} via gateway", f"{gw}{code_path}")
             leads = wrk(
                 f"POST {LEADS} via gateway",
                 f"{gw}{LEADS}",
                 script=WrkScript(
                     HERE / "lead.lua",
-                    warmup_args=(code, str(THREADS), str(WARMUP_FIRST_NUMBER)),
-                    run_args=(code, str(THREADS), str(RUN_FIRST_NUMBER)),
+                    warmup_args=(str(codes_file), str(THREADS), str(WARMUP_FIRST_NUMBER)),
+                    run_args=(str(codes_file), str(THREADS), str(RUN_FIRST_NUMBER)),
                 ),
             )
             published, drained_after = run_sync(outbox_drained(dsn(url)))
@@ -153,46 +151,24 @@ def gateway_env(referrals: str, hello: str, jwks_url: str, kafka: str) -> dict[s
     }
 
 
-async def announce(kafka: str, user_id: uuid.UUID) -> None:
-    """``user_id``'s registration on ``identity.users``, as identity's relay sends it."""
-    payload = UserRegistered(
-        user_id=user_id, display_name="Bench Referrer", registered_at=datetime.now(UTC)
-    )
-    key, value, headers = Envelope(
-        type=UserRegistered.event_type,
-        source="identity",
-        subject=payload.subject(),
-        data=payload.model_dump(mode="json"),
-        actor=str(user_id),
-    ).to_record()
-    producer: AIOKafkaProducer = idempotent_producer(
-        KafkaConnection(kafka), client_id="bench-referrals"
-    )
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            UserRegistered.topic.name, key=key, value=value, headers=headers
-        )
-    finally:
-        await producer.stop()
-
-
-async def code_of(gateway: str, headers: dict[str, str]) -> str:
-    """The referrer's code, once referrals answers ``GET /v1/me/referral-code`` (its consumer
-    may first have to read the registration)."""
-    deadline = time.monotonic() + CODE_TIMEOUT
-    async with httpx.AsyncClient(base_url=gateway, timeout=10) as http:
-        while True:
-            response = await http.get(MY_CODE, headers=headers)
-            if response.status_code == 200:
-                code: str = response.json()["code"]
-                return code
-            if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"GET {MY_CODE} via gateway answered {response.status_code} for"
-                    f" {CODE_TIMEOUT:.0f} s: {response.text[:300]}"
-                )
-            await asyncio.sleep(POLL_SECONDS)
+async def codes_of(gateway: str, minter: TokenMinter) -> list[str]:
+    """The codes of :data:`REFERRERS` new members, each made on their first
+    ``GET /v1/me/referral-code`` through the gateway, :data:`CONNECTIONS` at a time."""
+    codes: list[str] = []
+    async with httpx.AsyncClient(base_url=gateway, timeout=30) as http:
+        for first in range(0, REFERRERS, CONNECTIONS):
+            batch = range(first, min(first + CONNECTIONS, REFERRERS))
+            answers = await asyncio.gather(
+                *(http.get(MY_CODE, headers=minter.headers(uuid.uuid4())) for _ in batch)
+            )
+            for response in answers:
+                if response.status_code != 200:
+                    raise SystemExit(
+                        f"GET {MY_CODE} via gateway answered {response.status_code}:"
+                        f" {response.text[:300]}"
+                    )
+                codes.append(response.json()["code"])
+    return codes
 
 
 def answered(gateway: str, code: str) -> None:
@@ -249,7 +225,8 @@ def report(
     resolved: Result, leads: Result, baseline: Result, published: int, drained_after: float
 ) -> None:
     print_table(
-        "referrals (durable PostgreSQL, Kafka, 1 uvicorn worker each, no token: public routes)",
+        f"referrals ({REFERRERS} referrers; durable PostgreSQL, Kafka, 1 uvicorn worker each,"
+        " no token: public routes)",
         [("referral-code", [resolved, baseline]), ("referral-lead", [leads, baseline])],
     )
     print(
