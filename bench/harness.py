@@ -7,7 +7,8 @@
   serve the services (uvloop, httptools, ``workers`` processes, uvicorn's access log off;
   kit's own request log stays on, to a file under :data:`LOGS`);
 * :func:`serve_jwks` and :func:`mint_tokens` — identity's keys without identity;
-* :func:`wrk` — one measurement: requests per second, p50 and p99, errors;
+* :func:`wrk` — one measurement: requests per second, p50 and p99, errors (a
+  :class:`WrkScript` of the bench's own builds each request);
 * :func:`print_table` and :func:`print_ratio` — the report, ``<name>: ratio X (what)``.
 """
 
@@ -50,6 +51,17 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int = 0
+
+
+@dataclass(frozen=True)
+class WrkScript:
+    """A wrk Lua script of a bench's own and its arguments (after ``--``) for the warm-up
+    and for the run: different ones, so that the run does not repeat the warm-up's
+    requests."""
+
+    path: Path
+    warmup_args: tuple[str, ...]
+    run_args: tuple[str, ...]
 
 
 @contextlib.contextmanager
@@ -176,23 +188,28 @@ def wrk(
     tokens: Path | None = None,
     method: str = "GET",
     token: str | None = None,
+    script: WrkScript | None = None,
 ) -> Result:
     """Measure ``url`` for :data:`SECONDS` after a warm-up: each request with its own token
     from ``tokens`` and ``method`` (request.lua; the warm-up uses the file's second half,
-    the run starts at its first line), or each a ``GET`` with ``token``."""
+    the run starts at its first line), each built by ``script``, or each a ``GET`` with
+    ``token``."""
     command = ["wrk", f"-t{THREADS}", f"-c{CONNECTIONS}", "--latency"]
     if token is not None:
         command += ["-H", f"Authorization: Bearer {token}"]
 
-    def arguments(first_token: int) -> list[str]:
+    def arguments(first_token: int, *, warmup: bool) -> list[str]:
+        if script is not None:
+            args = script.warmup_args if warmup else script.run_args
+            return ["-s", str(script.path), url, "--", *args]
         if tokens is None:
             return [url]
-        script = ["-s", str(HERE / "request.lua"), url, "--", str(tokens), method]
-        return [*script, str(THREADS), str(first_token)]
+        request = ["-s", str(HERE / "request.lua"), url, "--", str(tokens), method]
+        return [*request, str(THREADS), str(first_token)]
 
     middle = len(tokens.read_text().splitlines()) // 2 if tokens else 0
-    _run([*command, f"-d{WARMUP_SECONDS}s", *arguments(middle)])
-    output = _run([*command, f"-d{SECONDS}s", *arguments(0)])
+    _run([*command, f"-d{WARMUP_SECONDS}s", *arguments(middle, warmup=True)])
+    output = _run([*command, f"-d{SECONDS}s", *arguments(0, warmup=False)])
     print(f"  measured {name}", file=sys.stderr, flush=True)
     return Result(
         name,

@@ -2,11 +2,11 @@
 
 ``profile`` comes from identity's ``GET /v1/me`` and is required: its error passes
 through unchanged. The optional parts (:data:`gateway.config.DEFAULT_HOME_PARTS`:
-wallet, next signups, first feed page) are fetched concurrently with a short timeout;
-a part whose service is not configured, down, slow or answering an error is ``null``
-and named in ``unavailable``, so the screen renders what is there. Each part's shape is
-a named component the gateway owns (ADR 0011): the members of identity's, events',
-rewards' and content's answers that the screen shows.
+wallet, next signups, first feed page, referral summary) are fetched concurrently with a
+short timeout; a part whose service is not configured, down, slow or answering an error
+is ``null`` and named in ``unavailable``, so the screen renders what is there. Each
+part's shape is a named component the gateway owns (ADR 0011): the members of identity's,
+events', rewards', content's and referrals' answers that the screen shows.
 """
 
 import asyncio
@@ -120,10 +120,28 @@ class HomeFeed(PublicModel):
     next_cursor: str | None
 
 
+class HomeReferrals(PublicModel):
+    """The caller's referral code and how far the people they referred got, as referrals'
+    ``GET /v1/me/referrals/summary`` shows it (the referrals themselves are at referrals'
+    ``GET /v1/me/referrals``)."""
+
+    code: str = Field(description="the caller's referral code")
+    link: str = Field(description="the share link: the link base followed by the code")
+    leads: int = Field(ge=0, description="people who became the caller's leads")
+    test_drives: int = Field(ge=0, description="of them, those who took a test drive")
+    orders: int = Field(ge=0, description="of them, those who ordered a vehicle")
+    deliveries: int = Field(ge=0, description="of them, those whose vehicle was delivered")
+    approved: int = Field(ge=0, description="referrals whose reward was approved")
+    pending: int = Field(
+        ge=0, description="referrals whose reward is held until the refund window passes"
+    )
+
+
 PART_MODELS: dict[str, type[BaseModel]] = {
     "wallet": HomeWallet,
     "signups": HomeSignups,
     "feed": HomeFeed,
+    "referrals": HomeReferrals,
 }
 
 
@@ -134,6 +152,7 @@ class HomeScreen(PublicModel):
     wallet: HomeWallet | None = None
     signups: HomeSignups | None = None
     feed: HomeFeed | None = None
+    referrals: HomeReferrals | None = None
     unavailable: list[HomePartName] = Field(
         default=[], description="the parts that are null because their service did not answer"
     )

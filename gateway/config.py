@@ -51,6 +51,10 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/rewards": "rewards",
     "/v1/leaderboards": "rewards",
     "/v1/club": "rewards",
+    "/v1/me/referral-code": "referrals",
+    "/v1/me/referrals": "referrals",
+    "/v1/me/referrer": "referrals",
+    "/v1/referrals": "referrals",
 }
 
 DEFAULT_PUBLIC_ROUTES: list[str] = [
@@ -77,6 +81,10 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /v1/rewards/tiers",
     "GET /v1/leaderboards",
     "GET /v1/club",
+    # a share link's code and the share form behind it: the prospect has no account yet;
+    # a referrer's own code, summary and referrals, and the staff routes, need a token
+    "GET /v1/referrals/codes",
+    "POST /v1/referrals/leads",
 ]
 
 
@@ -90,6 +98,7 @@ class HomePartName(enum.StrEnum):
     WALLET = "wallet"
     SIGNUPS = "signups"
     FEED = "feed"
+    REFERRALS = "referrals"
 
 
 class HomePart(BaseModel):
@@ -106,6 +115,7 @@ DEFAULT_HOME_PARTS: list[HomePart] = [
         name=HomePartName.SIGNUPS, upstream="events", path="/v1/me/signups?when=upcoming&limit=3"
     ),
     HomePart(name=HomePartName.FEED, upstream="content", path="/v1/feed?limit=10"),
+    HomePart(name=HomePartName.REFERRALS, upstream="referrals", path="/v1/me/referrals/summary"),
 ]
 
 

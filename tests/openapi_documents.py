@@ -18,10 +18,14 @@ from services.events.config import EventsSettings
 from services.events.tests.support import QR_SECRET
 from services.identity.app import create_app as create_identity
 from services.identity.tests.support import identity_settings
+from services.referrals.app import create_app as create_referrals
+from services.referrals.config import ReferralsSettings
 from services.rewards.app import create_app as create_rewards
 from services.rewards.config import RewardsSettings
 
 UNREACHABLE = "http://127.0.0.1:9"  # merge() needs the route table, never a connection
+REFERRALS_PHONE_HASH_KEY = "test-phone-hash-key-0123456789"
+"""Not a placeholder: referrals refuses one outside development, and tests are not that."""
 
 
 def identity_app() -> FastAPI:
@@ -41,6 +45,15 @@ def content_app() -> FastAPI:
 
 def rewards_app() -> FastAPI:
     return create_rewards(RewardsSettings(database_url="sqlite+aiosqlite://", bus_enabled=False))
+
+
+def referrals_app() -> FastAPI:
+    settings = ReferralsSettings(
+        database_url="sqlite+aiosqlite://",
+        bus_enabled=False,
+        phone_hash_key=REFERRALS_PHONE_HASH_KEY,
+    )
+    return create_referrals(settings)
 
 
 def merged_openapi(upstreams: Mapping[str, FastAPI]) -> dict[str, Any]:

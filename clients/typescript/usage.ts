@@ -76,6 +76,11 @@ export async function homeScreen(accessToken: string): Promise<string[]> {
     const author = post.author.display_name ?? "a member";
     lines.push(`${badge}${post.text.slice(0, 80)} by ${author}, ${post.like_count} likes`);
   }
+  const referrals: Schemas["HomeReferrals"] | null = data.referrals;
+  if (referrals) {
+    const funnel = `${referrals.leads} leads, ${referrals.deliveries} delivered`;
+    lines.push(`share ${referrals.link}: ${funnel}, ${referrals.pending} rewards pending`);
+  }
   const missing: Schemas["HomePartName"][] = data.unavailable;
   if (missing.length > 0) {
     lines.push(`not available right now: ${missing.join(", ")}`);

@@ -30,7 +30,7 @@ async def upstream_url(minter: TokenMinter) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings_for(upstream_url: str) -> SettingsFactory:
-    """Gateway settings: the fake upstream as identity and rewards, events down."""
+    """Gateway settings: the fake upstream as identity, rewards and referrals, events down."""
 
     def make(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
@@ -40,6 +40,7 @@ def settings_for(upstream_url: str) -> SettingsFactory:
             "upstreams": {
                 "identity": upstream_url,
                 "rewards": upstream_url,
+                "referrals": upstream_url,
                 "events": f"http://{LOCALHOST}:{free_port()}",
             },
             "routes": {

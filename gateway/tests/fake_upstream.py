@@ -1,5 +1,6 @@
-"""A stand-in upstream: echoes what it receives, serves a JWKS, a profile, a wallet,
-a slow endpoint and a problem, so the gateway can be tested without the real services."""
+"""A stand-in upstream: echoes what it receives, serves a JWKS, a profile, a wallet, a
+referral summary, a slow endpoint and a problem, so the gateway can be tested without the
+real services."""
 
 import asyncio
 from typing import Any
@@ -11,6 +12,16 @@ from fastapi.responses import JSONResponse
 from kit.problems import problem_response
 
 BANNED_ROLE = "banned"
+REFERRAL_SUMMARY: dict[str, str | int] = {
+    "code": "FAN7Q2",
+    "link": "https://paddock.example/r/FAN7Q2",
+    "leads": 5,
+    "test_drives": 3,
+    "orders": 2,
+    "deliveries": 1,
+    "approved": 1,
+    "pending": 0,
+}
 
 
 def fake_upstream(jwks: dict[str, Any]) -> FastAPI:
@@ -54,6 +65,10 @@ def fake_upstream(jwks: dict[str, Any]) -> FastAPI:
     @app.get("/v1/me/wallet")
     async def wallet() -> dict[str, int]:
         return {"points": 42, "community_value": 7}
+
+    @app.get("/v1/me/referrals/summary")
+    async def referral_summary() -> dict[str, str | int]:
+        return REFERRAL_SUMMARY
 
     @app.get("/v1/slow")
     async def slow() -> dict[str, str]:

@@ -4,6 +4,7 @@ import httpx
 
 from gateway.app import create_app
 from gateway.config import GatewaySettings
+from gateway.tests.fake_upstream import REFERRAL_SUMMARY
 from kit.testing.tokens import TokenMinter
 
 
@@ -15,6 +16,7 @@ async def test_home_has_profile_and_marks_missing_parts(
     home = response.json()
     assert home["profile"]["display_name"] == "Fan"
     assert home["wallet"] == {"points": 42, "community_value": 7}
+    assert home["referrals"] == REFERRAL_SUMMARY
     assert home["signups"] is None  # events is configured but down
     assert home["feed"] is None  # content is not configured at all
     assert sorted(home["unavailable"]) == ["feed", "signups"]
@@ -39,12 +41,18 @@ def test_home_documents_every_part_with_a_schema() -> None:
     schemas = doc["components"]["schemas"]
     screen = schemas["HomeScreen"]["properties"]
     assert screen["profile"] == {"$ref": "#/components/schemas/HomeProfile"}
-    for part, model in (("wallet", "HomeWallet"), ("signups", "HomeSignups"), ("feed", "HomeFeed")):
+    for part, model in (
+        ("wallet", "HomeWallet"),
+        ("signups", "HomeSignups"),
+        ("feed", "HomeFeed"),
+        ("referrals", "HomeReferrals"),
+    ):
         refs = [option.get("$ref") for option in screen[part]["anyOf"]]
         assert f"#/components/schemas/{model}" in refs, part
         assert schemas[model]["type"] == "object"
     assert "WalletPublic" in schemas["HomeWallet"]["description"]
     assert set(schemas["HomeWallet"]["required"]) == {"points", "community_value"}
+    assert set(schemas["HomeReferrals"]["required"]) == set(REFERRAL_SUMMARY)
     assert set(schemas["HomeScreen"]["required"]) == {*screen}  # null, never left out
     assert {"id", "email", "roles"} <= set(schemas["HomeProfile"]["required"])
     assert schemas["HomeProfile"]["properties"]["roles"]["items"] == {

@@ -93,6 +93,36 @@ def test_rewards_catalogues_are_public_but_balances_and_orders_are_not() -> None
     assert not public.allows("GET", "/v1/me/rank")
 
 
+def test_a_share_link_and_its_form_are_public_but_a_referrers_own_and_staff_are_not() -> None:
+    settings = GatewaySettings(
+        upstreams={"identity": "http://127.0.0.1:8001", "referrals": "http://127.0.0.1:8005"}
+    )
+    table, public = RouteTable(settings.routes), PublicRoutes(settings.public_routes)
+    for path in (
+        "/v1/me/referral-code",
+        "/v1/me/referrals",
+        "/v1/me/referrals/summary",
+        "/v1/me/referrer",
+        "/v1/referrals",
+        "/v1/referrals/codes/FAN7Q2",
+        "/v1/referrals/leads",
+        "/v1/referrals/blocklist/1",
+        "/v1/referrals/leads/1/personal-data",
+    ):
+        assert table.owner(path) == "referrals", path
+    assert table.owner("/v1/me") == "identity"
+    assert table.owner("/v1/me/referrers") == "identity"
+    assert public.allows("GET", "/v1/referrals/codes/FAN7Q2")
+    assert public.allows("POST", "/v1/referrals/leads")
+    assert not public.allows("GET", "/v1/referrals/leads")
+    assert not public.allows("DELETE", "/v1/referrals/leads/1/personal-data")
+    assert not public.allows("POST", "/v1/referrals/codes/FAN7Q2")
+    for path in ("/v1/referrals", "/v1/referrals/1", "/v1/referrals/blocklist"):
+        assert not public.allows("GET", path), path
+    for path in ("/v1/me/referral-code", "/v1/me/referrals/summary", "/v1/me/referrer"):
+        assert not public.allows("GET", path), path
+
+
 def test_trace_context_keeps_valid_and_replaces_invalid() -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_context(f"00-{trace}-00f067aa0ba902b7-00") == (trace, "00")
