@@ -55,6 +55,8 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/me/referrals": "referrals",
     "/v1/me/referrer": "referrals",
     "/v1/referrals": "referrals",
+    "/v1/referral-codes": "referrals",
+    "/v1/referral-blocklist": "referrals",
 }
 
 DEFAULT_PUBLIC_ROUTES: list[str] = [
@@ -83,7 +85,7 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     "GET /v1/club",
     # a share link's code and the share form behind it: the prospect has no account yet;
     # a referrer's own code, summary and referrals, and the staff routes, need a token
-    "GET /v1/referrals/codes",
+    "GET /v1/referral-codes",
     "POST /v1/referrals/leads",
 ]
 

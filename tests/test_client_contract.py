@@ -57,7 +57,7 @@ PUBLIC_OPERATIONS = [
     ("get", "/v1/rewards/tiers"),
     ("get", "/v1/leaderboards/value"),
     ("get", "/v1/club"),
-    ("get", "/v1/referrals/codes/{code}"),
+    ("get", "/v1/referral-codes/{code}"),
 ]
 OPTIONAL_TOKEN_OPERATIONS = [
     ("get", "/v1/events/{event_id}"),

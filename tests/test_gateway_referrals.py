@@ -103,7 +103,7 @@ def lead_body(code: str) -> dict[str, object]:
 def test_a_shared_code_resolves_without_a_token(stack: Stack) -> None:
     with httpx.Client(base_url=stack.gateway) as http:
         code = code_of(http, member(http))
-        resolved = http.get(f"/v1/referrals/codes/{code}")
+        resolved = http.get(f"/v1/referral-codes/{code}")
     assert resolved.status_code == 200, resolved.text
     assert resolved.json()["code"] == code
     assert "referrer_name" in resolved.json()
@@ -165,8 +165,8 @@ def test_the_staff_routes_refuse_a_fan(stack: Stack) -> None:
     staff_only = (
         ("GET", "/v1/referrals"),
         ("GET", f"/v1/referrals/{someone}"),
-        ("GET", "/v1/referrals/blocklist"),
-        ("DELETE", f"/v1/referrals/blocklist/{someone}"),
+        ("GET", "/v1/referral-blocklist"),
+        ("DELETE", f"/v1/referral-blocklist/{someone}"),
         ("DELETE", f"/v1/referrals/leads/{someone}/personal-data"),
     )
     with httpx.Client(base_url=stack.gateway) as http:

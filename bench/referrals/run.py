@@ -11,7 +11,7 @@ tokens verified against a JWKS. Both routes measured are public (a prospect has 
 so this gateway lets ``GET /hello`` through without a token too: the baseline takes the same
 path through the gateway as the subjects.
 
-* ``referral-code``: wrk on ``GET /v1/referrals/codes/{code}``, one referrer's code (a share
+* ``referral-code``: wrk on ``GET /v1/referral-codes/{code}``, one referrer's code (a share
   link going round);
 * ``referral-lead``: wrk on ``POST /v1/referrals/leads``, every request from a phone number of
   its own, for :data:`REFERRERS` referrers' codes in turn (``lead.lua``), with the fraud
@@ -113,7 +113,7 @@ def main() -> None:
             codes_file = Path(scratch) / "codes.txt"
             codes_file.write_text("\n".join(codes) + "\n")
             answered(gw, codes[0])
-            code_path = f"/v1/referrals/codes/{codes[0]}"
+            code_path = f"/v1/referral-codes/{codes[0]}"
             resolved = wrk(f"GET {code_path} via gateway", f"{gw}{code_path}")
             leads = wrk(
                 f"POST {LEADS} via gateway",
@@ -174,7 +174,7 @@ async def codes_of(gateway: str, minter: TokenMinter) -> list[str]:
 def answered(gateway: str, code: str) -> None:
     """The code resolves and one lead is taken through the gateway (wrk would count
     errors instead)."""
-    resolved = httpx.get(f"{gateway}/v1/referrals/codes/{code}", timeout=30)
+    resolved = httpx.get(f"{gateway}/v1/referral-codes/{code}", timeout=30)
     lead = httpx.post(
         f"{gateway}{LEADS}",
         json={

@@ -104,20 +104,20 @@ def test_a_share_link_and_its_form_are_public_but_a_referrers_own_and_staff_are_
         "/v1/me/referrals/summary",
         "/v1/me/referrer",
         "/v1/referrals",
-        "/v1/referrals/codes/FAN7Q2",
+        "/v1/referral-codes/FAN7Q2",
         "/v1/referrals/leads",
-        "/v1/referrals/blocklist/1",
+        "/v1/referral-blocklist/1",
         "/v1/referrals/leads/1/personal-data",
     ):
         assert table.owner(path) == "referrals", path
     assert table.owner("/v1/me") == "identity"
     assert table.owner("/v1/me/referrers") == "identity"
-    assert public.allows("GET", "/v1/referrals/codes/FAN7Q2")
+    assert public.allows("GET", "/v1/referral-codes/FAN7Q2")
     assert public.allows("POST", "/v1/referrals/leads")
     assert not public.allows("GET", "/v1/referrals/leads")
     assert not public.allows("DELETE", "/v1/referrals/leads/1/personal-data")
-    assert not public.allows("POST", "/v1/referrals/codes/FAN7Q2")
-    for path in ("/v1/referrals", "/v1/referrals/1", "/v1/referrals/blocklist"):
+    assert not public.allows("POST", "/v1/referral-codes/FAN7Q2")
+    for path in ("/v1/referrals", "/v1/referrals/1", "/v1/referral-blocklist"):
         assert not public.allows("GET", path), path
     for path in ("/v1/me/referral-code", "/v1/me/referrals/summary", "/v1/me/referrer"):
         assert not public.allows("GET", path), path

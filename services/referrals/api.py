@@ -43,8 +43,10 @@ from services.referrals.service.leads import ShareForm
 from services.referrals.service.phones import PhoneBook
 
 me_router = APIRouter(prefix="/v1/me", tags=["referrals"])
+code_router = APIRouter(prefix="/v1/referral-codes", tags=["referrals"])
 referral_router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 staff_router = APIRouter(prefix="/v1/referrals", tags=["referrals (staff)"])
+blocklist_router = APIRouter(prefix="/v1/referral-blocklist", tags=["referrals (staff)"])
 
 Settings = Annotated[ReferralsSettings, app_state("settings")]
 Phones = Annotated[PhoneBook, app_state("phone_book")]
@@ -91,7 +93,7 @@ async def my_code(
     session: SessionDep, principal: CurrentPrincipal, settings: Settings
 ) -> ReferralCodePublic:
     """My referral code and share link (made on first use; it never changes)."""
-    member = await members.ensure_member(session, user_id=principal.user_id)
+    member = await members.ensure_member(session=session, user_id=principal.user_id)
     return code_public(member, settings)
 
 
@@ -105,8 +107,8 @@ async def my_summary(
     session: SessionDep, principal: CurrentPrincipal, settings: Settings
 ) -> ReferralSummaryPublic:
     """My code and how my referrals are doing: what the home screen shows."""
-    member = await members.ensure_member(session, user_id=principal.user_id)
-    counts = await listings.summary(session, referrer_id=principal.user_id)
+    member = await members.ensure_member(session=session, user_id=principal.user_id)
+    counts = await listings.summary(session=session, referrer_id=principal.user_id)
     return ReferralSummaryPublic(**code_public(member, settings).model_dump(), **asdict(counts))
 
 
@@ -120,13 +122,13 @@ async def my_referrals(
     session: SessionDep, principal: CurrentPrincipal, page: PageDep
 ) -> CursorPage[MyReferralPublic]:
     """My referrals, newest first: each one's stage and reward."""
-    found, cursor = await listings.mine(session, referrer_id=principal.user_id, params=page)
+    found, cursor = await listings.mine(session=session, referrer_id=principal.user_id, params=page)
     items = [my_referral_public(referral, name) for referral, name in found]
     return CursorPage[MyReferralPublic](items=items, next_cursor=cursor)
 
 
 async def _referrer_public(session: SessionDep, referral: Referral) -> MyReferrerPublic:
-    referrer = await members.ensure_member(session, user_id=referral.referrer_id)
+    referrer = await members.ensure_member(session=session, user_id=referral.referrer_id)
     return MyReferrerPublic(
         referral_id=referral.id,
         code=referrer.code,
@@ -144,7 +146,7 @@ async def _referrer_public(session: SessionDep, referral: Referral) -> MyReferre
 )
 async def my_referrer(session: SessionDep, principal: CurrentPrincipal) -> MyReferrerPublic:
     """Who referred me."""
-    referral = await leads.referrer_of(session, user_id=principal.user_id)
+    referral = await leads.referrer_of(session=session, user_id=principal.user_id)
     if referral is None:
         raise NoReferrer()
     return await _referrer_public(session, referral)
@@ -166,7 +168,7 @@ async def claim_referrer(
     """Name the member who referred me, by their code, within the attribution window after
     registering; the first referrer stays (409 ``already-attributed``)."""
     referral, _ = await leads.claim_referrer(
-        session,
+        session=session,
         user_id=principal.user_id,
         code=body.code,
         device=device_hash(device_id),
@@ -179,8 +181,8 @@ async def claim_referrer(
 # --- public -----------------------------------------------------------------------------
 
 
-@referral_router.get(
-    "/codes/{code}",
+@code_router.get(
+    "/{code}",
     operation_id="referrals.resolveCode",
     response_model=CodeOwnerPublic,
     responses=problem_responses(404, 422),
@@ -189,7 +191,7 @@ async def resolve_code(
     session: SessionDep, code: Annotated[str, Path(pattern=CODE_PATH)]
 ) -> CodeOwnerPublic:
     """Whose code this is (their public name only): what the share page shows."""
-    member = await members.by_code(session, code=code)
+    member = await members.by_code(session=session, code=code)
     return CodeOwnerPublic(code=member.code, referrer_name=member.display_name)
 
 
@@ -214,7 +216,7 @@ async def create_lead(
     (403), or too many leads for the code just now (429 with ``Retry-After``)."""
     form = ShareForm(**body.model_dump())
     referral, referrer = await leads.from_share_form(
-        session,
+        session=session,
         form=form,
         caller=principal.user_id if principal else None,
         device=device_hash(device_id),
@@ -252,13 +254,13 @@ async def list_referrals(
     where = listings.StaffFilter(
         review_open=review_open, reward_state=reward_state, stage=stage, referrer_id=referrer_id
     )
-    found, cursor = await listings.for_staff(session, where=where, params=page)
+    found, cursor = await listings.for_staff(session=session, where=where, params=page)
     items = [ReferralPublic.model_validate(referral) for referral in found]
     return CursorPage[ReferralPublic](items=items, next_cursor=cursor)
 
 
-@staff_router.get(
-    "/blocklist",
+@blocklist_router.get(
+    "",
     operation_id="blocklist.list",
     response_model=CursorPage[BlockedEntryPublic],
     responses=problem_responses(401, 403, 422),
@@ -266,13 +268,13 @@ async def list_referrals(
 async def list_blocked(
     session: SessionDep, staff: Staff, page: PageDep, kind: BlockKind | None = None
 ) -> CursorPage[BlockedEntryPublic]:
-    found, cursor = await blocklist.page(session, kind=kind, params=page)
+    found, cursor = await blocklist.page(session=session, kind=kind, params=page)
     items = [BlockedEntryPublic.model_validate(entry) for entry in found]
     return CursorPage[BlockedEntryPublic](items=items, next_cursor=cursor)
 
 
-@staff_router.post(
-    "/blocklist",
+@blocklist_router.post(
+    "",
     operation_id="blocklist.add",
     status_code=status.HTTP_201_CREATED,
     response_model=BlockedEntryPublic,
@@ -283,7 +285,7 @@ async def block(
 ) -> BlockedEntryPublic:
     """Block a phone or a referrer: their new referrals are refused or held for review."""
     entry = await blocklist.add(
-        session,
+        session=session,
         kind=body.kind,
         value=body.value,
         reason=body.reason,
@@ -293,14 +295,14 @@ async def block(
     return BlockedEntryPublic.model_validate(entry)
 
 
-@staff_router.delete(
-    "/blocklist/{entry_id}",
+@blocklist_router.delete(
+    "/{entry_id}",
     operation_id="blocklist.remove",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problem_responses(401, 403, 404),
 )
 async def unblock(session: SessionDep, staff: Staff, entry_id: uuid.UUID) -> Response:
-    await blocklist.remove(session, entry_id=entry_id, by=staff.user_id)
+    await blocklist.remove(session=session, entry_id=entry_id, by=staff.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -331,10 +333,10 @@ async def record_step(
     """Record a step the sales system did not report; a step already recorded is a 409."""
     now = utcnow()
     occurred_at = min(body.occurred_at or now, now)
-    referral = await funnel.locked(session, referral_id=referral_id)
+    referral = await funnel.locked(session=session, referral_id=referral_id)
     stage = Stage(body.stage)
     if not await funnel.advance(
-        session,
+        session=session,
         referral=referral,
         stage=stage,
         occurred_at=occurred_at,
@@ -365,8 +367,10 @@ async def approve(
 ) -> ReferralPublic:
     """Clear a referral: release a lead a check held, approve its pending reward now, close
     its review."""
-    referral = await funnel.locked(session, referral_id=referral_id)
-    funnel.approve(session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow())
+    referral = await funnel.locked(session=session, referral_id=referral_id)
+    funnel.approve(
+        session=session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow()
+    )
     record_action(
         session,
         actor=staff.user_id,
@@ -388,8 +392,10 @@ async def void(
     session: SessionDep, staff: Staff, referral_id: uuid.UUID, body: Decision
 ) -> ReferralPublic:
     """Void a referral: it earns nothing, and rewards takes back what it earned."""
-    referral = await funnel.locked(session, referral_id=referral_id)
-    funnel.void(session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow())
+    referral = await funnel.locked(session=session, referral_id=referral_id)
+    funnel.void(
+        session=session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow()
+    )
     record_action(
         session,
         actor=staff.user_id,
@@ -409,8 +415,8 @@ async def void(
 )
 async def erase_lead(session: SessionDep, staff: Staff, referral_id: uuid.UUID) -> Response:
     """Erase a lead's name, phone and city (its steps and reward stay)."""
-    await privacy.erase_lead(session, referral_id=referral_id, by=staff.user_id)
+    await privacy.erase_lead(session=session, referral_id=referral_id, by=staff.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-ROUTERS = (me_router, referral_router, staff_router)
+ROUTERS = (me_router, code_router, referral_router, blocklist_router, staff_router)

@@ -62,7 +62,7 @@ def _context(session: AsyncSession) -> ConsumerContext:
 
 async def on_registered(session: AsyncSession, payload: UserRegistered, _: Envelope) -> None:
     await members.record_registration(
-        session,
+        session=session,
         user_id=payload.user_id,
         display_name=payload.display_name,
         device_hash=payload.device_hash,
@@ -70,7 +70,7 @@ async def on_registered(session: AsyncSession, payload: UserRegistered, _: Envel
     )
     if payload.referral_code:
         await leads.from_registration(
-            session,
+            session=session,
             user_id=payload.user_id,
             code=payload.referral_code,
             device=payload.device_hash,
@@ -80,13 +80,13 @@ async def on_registered(session: AsyncSession, payload: UserRegistered, _: Envel
 
 
 async def on_updated(session: AsyncSession, payload: UserUpdated, _: Envelope) -> None:
-    member = await members.ensure_member(session, user_id=payload.user_id)
+    member = await members.ensure_member(session=session, user_id=payload.user_id)
     if member.deleted_at is None:
         member.display_name = payload.display_name
 
 
 async def on_deleted(session: AsyncSession, payload: UserDeleted, _: Envelope) -> None:
-    await members.forget(session, user_id=payload.user_id, deleted_at=payload.deleted_at)
+    await members.forget(session=session, user_id=payload.user_id, deleted_at=payload.deleted_at)
 
 
 def on_report(stage: Stage) -> Callable[..., Coroutine[Any, Any, None]]:
@@ -95,7 +95,7 @@ def on_report(stage: Stage) -> Callable[..., Coroutine[Any, Any, None]]:
     async def handle(session: AsyncSession, payload: SalesReport, envelope: Envelope) -> None:
         context = _context(session)
         await reports.apply(
-            session,
+            session=session,
             report=payload,
             stage=stage,
             phones=context.phones,

@@ -51,8 +51,8 @@ def _value_and_label(kind: BlockKind, value: str, phones: PhoneBook) -> tuple[st
 
 
 async def add(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     kind: BlockKind,
     value: str,
     reason: str,
@@ -83,7 +83,7 @@ async def add(
     return entry
 
 
-async def remove(session: AsyncSession, *, entry_id: uuid.UUID, by: uuid.UUID) -> None:
+async def remove(*, session: AsyncSession, entry_id: uuid.UUID, by: uuid.UUID) -> None:
     entry = await session.get(BlockedEntry, entry_id)
     if entry is None:
         raise EntryNotFound()
@@ -99,7 +99,7 @@ async def remove(session: AsyncSession, *, entry_id: uuid.UUID, by: uuid.UUID) -
 
 
 async def page(
-    session: AsyncSession, *, kind: BlockKind | None, params: PageParams
+    *, session: AsyncSession, kind: BlockKind | None, params: PageParams
 ) -> tuple[Sequence[BlockedEntry], str | None]:
     query = select(BlockedEntry)
     if kind is not None:

@@ -57,7 +57,7 @@ def is_self_referral(referrer: Member, *, user_id: uuid.UUID | None, device: str
 
 
 async def blocked_reasons(
-    session: AsyncSession, *, referrer_id: uuid.UUID, phone_hash: str | None = None
+    *, session: AsyncSession, referrer_id: uuid.UUID, phone_hash: str | None = None
 ) -> list[str]:
     wanted = [(BlockKind.REFERRER, str(referrer_id))]
     if phone_hash is not None:
@@ -88,7 +88,7 @@ class Velocity:
 
 
 async def velocity(
-    session: AsyncSession, *, referrer_id: uuid.UUID, now: datetime, settings: ReferralsSettings
+    *, session: AsyncSession, referrer_id: uuid.UUID, now: datetime, settings: ReferralsSettings
 ) -> Velocity:
     """Counts the referrer's leads of the last hour and day (the caller holds the referrer's
     row lock, so two leads at once count each other)."""

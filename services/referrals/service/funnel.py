@@ -68,7 +68,7 @@ class NothingToDecide(Conflict):
     code = "referral-already-decided"
 
 
-async def locked(session: AsyncSession, *, referral_id: uuid.UUID) -> Referral:
+async def locked(*, session: AsyncSession, referral_id: uuid.UUID) -> Referral:
     referral = await session.get(
         Referral, referral_id, with_for_update=True, populate_existing=True
     )
@@ -97,8 +97,8 @@ def lead_created(referral: Referral) -> LeadCreated:
 
 
 async def advance(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     referral: Referral,
     stage: Stage,
     occurred_at: datetime,
@@ -147,7 +147,7 @@ async def _on_delivery(
     referral.approves_at = referral.delivered_at + timedelta(days=settings.refund_window_days)
     _announce(session, referral, _pending(referral), None)
     if await _rewarded_this_year(session, referral) > settings.yearly_cap:
-        flag(session, referral, reason=YEARLY_CAP, at=referral.delivered_at)
+        flag(session=session, referral=referral, reason=YEARLY_CAP, at=referral.delivered_at)
 
 
 def _pending(referral: Referral) -> RewardPending:
@@ -185,10 +185,10 @@ def _on_refund(session: AsyncSession, referral: Referral, *, at: datetime) -> No
     if referral.reward_state == RewardState.PENDING:
         _void(session, referral, at=at, by=None, reason=REFUND_REASON)
     elif referral.reward_state == RewardState.APPROVED:
-        flag(session, referral, reason=REFUNDED_AFTER_APPROVAL, at=at)
+        flag(session=session, referral=referral, reason=REFUNDED_AFTER_APPROVAL, at=at)
 
 
-def flag(session: AsyncSession, referral: Referral, *, reason: str, at: datetime) -> None:
+def flag(*, session: AsyncSession, referral: Referral, reason: str, at: datetime) -> None:
     """Ask staff to look at ``referral``; its pending reward waits for their decision."""
     referral.review_reasons = [*referral.review_reasons, reason]
     referral.review_open = True
@@ -255,7 +255,7 @@ def _publish_so_far(session: AsyncSession, referral: Referral, *, actor: uuid.UU
 
 
 def approve(
-    session: AsyncSession, *, referral: Referral, by: uuid.UUID, reason: str, now: datetime
+    *, session: AsyncSession, referral: Referral, by: uuid.UUID, reason: str, now: datetime
 ) -> None:
     """Staff clear ``referral``: a held lead is released (and published), a pending reward is
     approved now, an open review is closed; anything else is a 409."""
@@ -275,7 +275,7 @@ def approve(
 
 
 def void(
-    session: AsyncSession, *, referral: Referral, by: uuid.UUID, reason: str, now: datetime
+    *, session: AsyncSession, referral: Referral, by: uuid.UUID, reason: str, now: datetime
 ) -> None:
     """Staff void ``referral``: it earns nothing, and what it earned is taken back."""
     if referral.reward_state == RewardState.VOIDED:
@@ -284,7 +284,7 @@ def void(
     referral.updated_at = now
 
 
-async def approve_due(session: AsyncSession, *, now: datetime, limit: int) -> int:
+async def approve_due(*, session: AsyncSession, now: datetime, limit: int) -> int:
     """Approve up to ``limit`` pending rewards whose refund window ended and that no
     review holds; rows another runner holds are skipped (``SKIP LOCKED``)."""
     due = await session.scalars(

@@ -11,7 +11,7 @@ async def approve_rewards(database: Database, *, batch_size: int) -> int:
     approved = 0
     while True:
         async with database.transaction() as session:
-            done = await approve_due(session, now=utcnow(), limit=batch_size)
+            done = await approve_due(session=session, now=utcnow(), limit=batch_size)
         approved += done
         if done < batch_size:
             return approved

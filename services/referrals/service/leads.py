@@ -68,7 +68,7 @@ class ShareForm:
 
 
 async def _lock_referrer(session: AsyncSession, *, code: str) -> Member:
-    referrer = await members.by_code(session, code=code)
+    referrer = await members.by_code(session=session, code=code)
     locked = await session.get(
         Member, referrer.user_id, with_for_update=True, populate_existing=True
     )
@@ -97,8 +97,8 @@ async def _claim_phone(
 
 
 async def from_share_form(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     form: ShareForm,
     caller: uuid.UUID | None,
     device: str | None,
@@ -115,10 +115,14 @@ async def from_share_form(
     if checks.is_self_referral(referrer, user_id=caller, device=device):
         raise checks.SelfReferral()
     checks.refuse_blocked(
-        await checks.blocked_reasons(session, referrer_id=referrer.user_id, phone_hash=phone_hash)
+        await checks.blocked_reasons(
+            session=session, referrer_id=referrer.user_id, phone_hash=phone_hash
+        )
     )
     checks.refuse_velocity(
-        await checks.velocity(session, referrer_id=referrer.user_id, now=now, settings=settings)
+        await checks.velocity(
+            session=session, referrer_id=referrer.user_id, now=now, settings=settings
+        )
     )
     referral = Referral(
         referrer_id=referrer.user_id,
@@ -153,8 +157,8 @@ async def _insert_for_account(session: AsyncSession, referral: Referral) -> bool
 
 
 async def from_registration(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     user_id: uuid.UUID,
     code: str,
     device: str | None,
@@ -169,11 +173,11 @@ async def from_registration(
         return None
     if referrer.user_id == user_id:
         return None
-    reasons = await checks.blocked_reasons(session, referrer_id=referrer.user_id)
+    reasons = await checks.blocked_reasons(session=session, referrer_id=referrer.user_id)
     if checks.is_self_referral(referrer, user_id=None, device=device):
         reasons.append(checks.SELF_REFERRAL)
     found = await checks.velocity(
-        session, referrer_id=referrer.user_id, now=registered_at, settings=settings
+        session=session, referrer_id=referrer.user_id, now=registered_at, settings=settings
     )
     if found.exceeded:
         reasons.append(checks.VELOCITY)
@@ -195,8 +199,8 @@ async def from_registration(
 
 
 async def claim_referrer(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     user_id: uuid.UUID,
     code: str,
     device: str | None,
@@ -204,18 +208,22 @@ async def claim_referrer(
     now: datetime,
 ) -> tuple[Referral, Member]:
     """The caller names their referrer after registering, or a problem and nothing written."""
-    me = await members.ensure_member(session, user_id=user_id)
+    me = await members.ensure_member(session=session, user_id=user_id)
     registered = me.registered_at or me.created_at
     if now > registered + timedelta(days=settings.attribution_days):
         raise AttributionWindowClosed()
-    if await referrer_of(session, user_id=user_id) is not None:
+    if await referrer_of(session=session, user_id=user_id) is not None:
         raise AlreadyAttributed()
     referrer = await _lock_referrer(session, code=code)
     if checks.is_self_referral(referrer, user_id=user_id, device=device):
         raise checks.SelfReferral()
-    checks.refuse_blocked(await checks.blocked_reasons(session, referrer_id=referrer.user_id))
+    checks.refuse_blocked(
+        await checks.blocked_reasons(session=session, referrer_id=referrer.user_id)
+    )
     checks.refuse_velocity(
-        await checks.velocity(session, referrer_id=referrer.user_id, now=now, settings=settings)
+        await checks.velocity(
+            session=session, referrer_id=referrer.user_id, now=now, settings=settings
+        )
     )
     referral = Referral(
         referrer_id=referrer.user_id,
@@ -230,7 +238,7 @@ async def claim_referrer(
     return referral, referrer
 
 
-async def referrer_of(session: AsyncSession, *, user_id: uuid.UUID) -> Referral | None:
+async def referrer_of(*, session: AsyncSession, user_id: uuid.UUID) -> Referral | None:
     """The referral that made ``user_id`` someone's referee, if any."""
     found: Referral | None = await session.scalar(
         select(Referral).where(col(Referral.referee_user_id) == user_id)

@@ -31,7 +31,7 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-async def summary(session: AsyncSession, *, referrer_id: uuid.UUID) -> Summary:
+async def summary(*, session: AsyncSession, referrer_id: uuid.UUID) -> Summary:
     row = (
         await session.execute(
             select(
@@ -48,7 +48,7 @@ async def summary(session: AsyncSession, *, referrer_id: uuid.UUID) -> Summary:
 
 
 async def mine(
-    session: AsyncSession, *, referrer_id: uuid.UUID, params: PageParams
+    *, session: AsyncSession, referrer_id: uuid.UUID, params: PageParams
 ) -> tuple[list[tuple[Referral, str | None]], str | None]:
     """The referrer's referrals, newest first, each with its referee's public name."""
     query = (
@@ -70,7 +70,7 @@ class StaffFilter:
 
 
 async def for_staff(
-    session: AsyncSession, *, where: StaffFilter, params: PageParams
+    *, session: AsyncSession, where: StaffFilter, params: PageParams
 ) -> tuple[Sequence[Referral], str | None]:
     query = select(Referral)
     if where.review_open is not None:

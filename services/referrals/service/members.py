@@ -49,7 +49,7 @@ def normalised_code(raw: str) -> str:
     return code
 
 
-async def ensure_member(session: AsyncSession, *, user_id: uuid.UUID) -> Member:
+async def ensure_member(*, session: AsyncSession, user_id: uuid.UUID) -> Member:
     """The member ``user_id`` with their code, made now if referrals had not seen them."""
     member = await session.get(Member, user_id)
     if member is not None:
@@ -68,21 +68,21 @@ async def ensure_member(session: AsyncSession, *, user_id: uuid.UUID) -> Member:
 
 
 async def record_registration(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     user_id: uuid.UUID,
     display_name: str,
     device_hash: str | None,
     registered_at: datetime,
 ) -> Member:
-    member = await ensure_member(session, user_id=user_id)
+    member = await ensure_member(session=session, user_id=user_id)
     member.display_name = None if member.deleted_at else display_name
     member.device_hash = device_hash
     member.registered_at = registered_at
     return member
 
 
-async def by_code(session: AsyncSession, *, code: str) -> Member:
+async def by_code(*, session: AsyncSession, code: str) -> Member:
     """The living member whose code is ``code`` (any case), or a 422/404 problem."""
     member = await session.scalar(select(Member).where(col(Member.code) == normalised_code(code)))
     if member is None or member.deleted_at is not None:
@@ -90,8 +90,8 @@ async def by_code(session: AsyncSession, *, code: str) -> Member:
     return member
 
 
-async def forget(session: AsyncSession, *, user_id: uuid.UUID, deleted_at: datetime) -> None:
+async def forget(*, session: AsyncSession, user_id: uuid.UUID, deleted_at: datetime) -> None:
     """A deleted account: its code stops resolving, its name and device are dropped."""
-    member = await ensure_member(session, user_id=user_id)
+    member = await ensure_member(session=session, user_id=user_id)
     member.display_name = member.device_hash = None
     member.deleted_at = member.deleted_at or deleted_at

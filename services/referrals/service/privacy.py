@@ -13,8 +13,8 @@ from services.referrals.models import PhoneClaim, Referral
 from services.referrals.service.funnel import locked
 
 
-async def erase_lead(session: AsyncSession, *, referral_id: uuid.UUID, by: uuid.UUID) -> Referral:
-    referral = await locked(session, referral_id=referral_id)
+async def erase_lead(*, session: AsyncSession, referral_id: uuid.UUID, by: uuid.UUID) -> Referral:
+    referral = await locked(session=session, referral_id=referral_id)
     await session.execute(delete(PhoneClaim).where(col(PhoneClaim.referral_id) == referral.id))
     referral.name = referral.phone = referral.phone_hash = referral.city = None
     referral.erased_at = referral.erased_at or utcnow()

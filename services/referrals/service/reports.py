@@ -74,8 +74,8 @@ async def _learn_account(session: AsyncSession, referral: Referral, user_id: uui
 
 
 async def apply(
-    session: AsyncSession,
     *,
+    session: AsyncSession,
     report: SalesReport,
     stage: Stage,
     phones: PhoneBook,
@@ -88,11 +88,11 @@ async def apply(
         return False
     if referral_id is None:
         return False
-    referral = await funnel.locked(session, referral_id=referral_id)
+    referral = await funnel.locked(session=session, referral_id=referral_id)
     if report.customer_user_id is not None:
         await _learn_account(session, referral, report.customer_user_id)
     return await funnel.advance(
-        session,
+        session=session,
         referral=referral,
         stage=stage,
         occurred_at=report.occurred_at,

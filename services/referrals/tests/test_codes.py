@@ -33,7 +33,7 @@ async def test_the_code_made_at_registration_is_the_one_the_member_sees(
     await register(database, member.id, name="Li Wei")
     await register(database, member.id, name="Li Wei")  # redelivered
     code = await code_of(client, member)
-    resolved = await client.get(f"/v1/referrals/codes/{code}")
+    resolved = await client.get(f"/v1/referral-codes/{code}")
     assert resolved.status_code == 200, resolved.text
     assert resolved.json() == {"code": code, "referrer_name": "Li Wei"}
 
@@ -45,16 +45,16 @@ async def test_a_code_resolves_in_any_case_and_follows_the_public_name(
     await register(database, member.id, name="Before")
     await handle(database, UserUpdated(user_id=member.id, display_name="After", city="Hefei"))
     code = await code_of(client, member)
-    resolved = await client.get(f"/v1/referrals/codes/{code.lower()}")
+    resolved = await client.get(f"/v1/referral-codes/{code.lower()}")
     assert resolved.json() == {"code": code, "referrer_name": "After"}
 
 
 async def test_unknown_and_malformed_codes_are_problems(client: httpx.AsyncClient) -> None:
-    unknown = await client.get("/v1/referrals/codes/ZZZZZZZZ")
+    unknown = await client.get("/v1/referral-codes/ZZZZZZZZ")
     assert unknown.status_code == 404
     assert unknown.json()["type"].endswith("/unknown-code")
     for malformed in ("SHORT", "K7M3QX9O", "K7M3QX9P1", "K7M3-X9P"):
-        response = await client.get(f"/v1/referrals/codes/{malformed}")
+        response = await client.get(f"/v1/referral-codes/{malformed}")
         assert response.status_code == 422, malformed
         assert response.headers["content-type"] == "application/problem+json"
 
@@ -66,7 +66,7 @@ async def test_a_deleted_members_code_no_longer_resolves(
     await register(database, member.id, name="Gone Soon")
     code = await code_of(client, member)
     await handle(database, UserDeleted(user_id=member.id, deleted_at=datetime.now(UTC)))
-    assert (await client.get(f"/v1/referrals/codes/{code}")).status_code == 404
+    assert (await client.get(f"/v1/referral-codes/{code}")).status_code == 404
 
 
 async def test_my_code_needs_a_token(client: httpx.AsyncClient) -> None:

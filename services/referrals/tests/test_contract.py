@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from kit.openapi import operations
 from kit.testing.contract import contract_problems
 
-PUBLIC = {("get", "/v1/referrals/codes/{code}"), ("post", "/v1/referrals/leads")}
+PUBLIC = {("get", "/v1/referral-codes/{code}"), ("post", "/v1/referrals/leads")}
 
 
 def test_only_the_share_page_and_form_are_public(app: FastAPI) -> None:

@@ -68,11 +68,11 @@ SHADOWED_CHECKS = ("unsupported_method", "allow_header_conformance")
 # phone number (422) not blocked yet (409); a referral must exist (404) and a step or
 # decision must be one it still waits for (409); a step is not the lead (422).
 SCHEMA_VALID_BUT_REFUSED = cursor_lists(DOCUMENT) | {
-    ("GET", "/v1/referrals/codes/{code}"),
+    ("GET", "/v1/referral-codes/{code}"),
     ("POST", "/v1/referrals/leads"),
     ("PUT", "/v1/me/referrer"),
     ("GET", "/v1/me/referrer"),
-    ("POST", "/v1/referrals/blocklist"),
+    ("POST", "/v1/referral-blocklist"),
     ("POST", "/v1/referrals/{referral_id}/stages"),
     ("POST", "/v1/referrals/{referral_id}/approve"),
     ("POST", "/v1/referrals/{referral_id}/void"),

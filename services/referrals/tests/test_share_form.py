@@ -126,12 +126,12 @@ async def test_blocked_phones_and_referrers_are_refused(
     blocked_phone = phones.next()
     for kind, value in (("phone", blocked_phone), ("referrer", str(blocked_referrer.id))):
         added = await client.post(
-            "/v1/referrals/blocklist",
+            "/v1/referral-blocklist",
             json={"kind": kind, "value": value, "reason": "fake leads"},
             headers=staff.headers,
         )
         assert added.status_code == 201, added.text
-    listed = await client.get("/v1/referrals/blocklist", headers=staff.headers)
+    listed = await client.get("/v1/referral-blocklist", headers=staff.headers)
     labels = [entry["label"] for entry in listed.json()["items"]]
     assert f"{blocked_phone[:6]}****{blocked_phone[-4:]}" in labels
     assert blocked_phone not in labels, "the blocklist shows phones masked"
@@ -141,13 +141,13 @@ async def test_blocked_phones_and_referrers_are_refused(
         assert response.json()["type"].endswith("/referral-blocked")
     assert await referrals_of(database, referrer.id) == []
     again = await client.post(
-        "/v1/referrals/blocklist",
+        "/v1/referral-blocklist",
         json={"kind": "phone", "value": blocked_phone, "reason": "again"},
         headers=staff.headers,
     )
     assert again.status_code == 409
     entry = next(e for e in listed.json()["items"] if e["label"] == str(blocked_referrer.id))
-    removed = await client.delete(f"/v1/referrals/blocklist/{entry['id']}", headers=staff.headers)
+    removed = await client.delete(f"/v1/referral-blocklist/{entry['id']}", headers=staff.headers)
     assert removed.status_code == 204
     allowed = await client.post("/v1/referrals/leads", json=form(blocked_code, phones.next()))
     assert allowed.status_code == 201
