@@ -29,9 +29,12 @@ async def referrals_url(migrated_database_factory: MigratedDatabaseFactory) -> s
 
 
 def _settings(url: str, *, leads_per_hour: int = 10, leads_per_day: int = 30) -> ReferralsSettings:
+    # small pools: both apps live for the worker's whole session beside other services'
+    # apps on one PostgreSQL (max_connections 300 for two workers); a hundred requests at
+    # once still race, twenty connections at a time
     return ReferralsSettings(
         database_url=url,
-        database_pool_size=40,
+        database_pool_size=10,
         bus_enabled=False,
         leads_per_hour=leads_per_hour,
         leads_per_day=leads_per_day,
