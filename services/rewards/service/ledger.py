@@ -136,7 +136,7 @@ async def _record(
     if admit is not None:
         try:
             await admit()
-        except BaseException:
+        except Exception:
             await session.execute(delete(LedgerEntry).where(col(LedgerEntry.id) == entry.id))
             raise
     return True
