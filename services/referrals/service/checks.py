@@ -90,22 +90,27 @@ class Velocity:
 async def velocity(
     *, session: AsyncSession, referrer_id: uuid.UUID, now: datetime, settings: ReferralsSettings
 ) -> Velocity:
-    """Counts the referrer's leads of the last hour and day (the caller holds the referrer's
-    row lock, so two leads at once count each other)."""
-    for window, limit in (
+    """Counts the referrer's leads of the last hour and day, in one read of the day's most
+    recent (the caller holds the referrer's row lock, so two leads at once count each
+    other)."""
+    windows = (
         (timedelta(hours=1), settings.leads_per_hour),
         (timedelta(days=1), settings.leads_per_day),
-    ):
-        since = now - window
-        recent = (
-            select(col(Referral.created_at))
-            .where(col(Referral.referrer_id) == referrer_id, col(Referral.created_at) > since)
-            .order_by(col(Referral.created_at).desc())
-            .limit(limit)
+    )
+    recent = (
+        select(col(Referral.created_at))
+        .where(
+            col(Referral.referrer_id) == referrer_id,
+            col(Referral.created_at) > now - max(window for window, _ in windows),
         )
-        times = list((await session.scalars(recent)).all())
-        if len(times) >= limit:
-            frees_at = times[-1] + window
+        .order_by(col(Referral.created_at).desc())
+        .limit(max(limit for _, limit in windows))
+    )
+    times = list((await session.scalars(recent)).all())
+    for window, limit in windows:
+        inside = [at for at in times if at > now - window]
+        if len(inside) >= limit:
+            frees_at = inside[limit - 1] + window
             return Velocity(True, max(1, math.ceil((frees_at - now).total_seconds())))
     return Velocity(False)
 

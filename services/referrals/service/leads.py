@@ -68,12 +68,7 @@ class ShareForm:
 
 
 async def _lock_referrer(session: AsyncSession, *, code: str) -> Member:
-    referrer = await members.by_code(session=session, code=code)
-    locked = await session.get(
-        Member, referrer.user_id, with_for_update=True, populate_existing=True
-    )
-    assert locked is not None
-    return locked
+    return await members.by_code(session=session, code=code, lock=True)
 
 
 async def _claim_phone(

@@ -82,9 +82,13 @@ async def record_registration(
     return member
 
 
-async def by_code(*, session: AsyncSession, code: str) -> Member:
-    """The living member whose code is ``code`` (any case), or a 422/404 problem."""
-    member = await session.scalar(select(Member).where(col(Member.code) == normalised_code(code)))
+async def by_code(*, session: AsyncSession, code: str, lock: bool = False) -> Member:
+    """The living member whose code is ``code`` (any case), or a 422/404 problem; with
+    ``lock``, their row is locked for the transaction (``SELECT ... FOR UPDATE``)."""
+    query = select(Member).where(col(Member.code) == normalised_code(code))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    member = await session.scalar(query)
     if member is None or member.deleted_at is not None:
         raise UnknownCode()
     return member
