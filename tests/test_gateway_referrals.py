@@ -1,5 +1,7 @@
 """Referrals behind the gateway: a shared code and its lead form need no token, a referrer's
-own code and referrals do, the home screen's referral part, and the staff routes refuse a fan.
+own code and referrals do, the home screen's referral part, the staff routes refuse a fan,
+and schemathesis over referrals' part of the merged OpenAPI, through the gateway (as an
+account holding admin, staff and volunteer).
 
 Identity (which signs the tokens), referrals and the gateway run on real uvicorn servers,
 each on its own thread and event loop, with their own PostgreSQL databases and the bus off,
@@ -15,6 +17,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 
 from devstack import run_sync
 from gateway.aggregate import HomeReferrals
@@ -28,10 +32,19 @@ from services.identity.tests import support
 from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
 from services.referrals.app import create_app as create_referrals
 from services.referrals.config import ReferralsSettings
-from tests.openapi_documents import REFERRALS_PHONE_HASH_KEY, referrals_app
+from services.referrals.tests.test_openapi import referrals_checks
+from tests.openapi_documents import (
+    REFERRALS_PHONE_HASH_KEY,
+    identity_app,
+    merged_openapi,
+    referrals_app,
+)
 from tests.test_gateway_content import assert_mirrors
 
 PROSPECT_CITY = "Shanghai"
+REFERRALS_PATHS = (
+    r"^/v1/(me/(referral-code|referrals|referrer)|referrals|referral-codes|referral-blocklist)(/|$)"
+)
 
 
 @dataclass(frozen=True)
@@ -192,3 +205,29 @@ def test_the_home_referrals_part_is_what_referrals_answers() -> None:
     assert_mirrors(home, summary, home.get("$defs", {}), schemas)
     for name, field in home["properties"].items():
         assert field.get("minimum") == summary["properties"][name].get("minimum"), name
+
+
+@pytest.fixture(scope="module")
+def superuser(stack: Stack) -> dict[str, str]:
+    """Headers of an account holding admin, staff and volunteer."""
+    config = identity_settings(stack.identity_database)
+    email = new_email()
+    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
+    with httpx.Client(base_url=stack.gateway) as http:
+        return support.superuser_headers(http, user_id, email)
+
+
+MERGED_OPENAPI = merged_openapi({"identity": identity_app(), "referrals": referrals_app()})
+schema = schemathesis.openapi.from_dict(MERGED_OPENAPI).include(path_regex=REFERRALS_PATHS)
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_referrals_through_the_gateway_conforms(
+    case: schemathesis.Case, stack: Stack, superuser: dict[str, str]
+) -> None:
+    case.call_and_validate(
+        base_url=stack.gateway,
+        headers=superuser,
+        checks=referrals_checks(case.method, case.path),
+    )
