@@ -25,22 +25,31 @@ Operation = tuple[str, str]
 """``(method, path template)`` of an OpenAPI operation."""
 
 
+SHADOWED_CHECKS = ("unsupported_method", "allow_header_conformance")
+"""The checks that take a template's methods for those of a literal path it also matches."""
+
+
 def checks_for(
     method: str,
     path: str,
     *,
     schema_valid_but_refused: Collection[Operation] = (),
     unknown_query_ignored: Collection[Operation] = (),
+    shadowed: Collection[str] = (),
 ) -> list[Any]:
     """Every check, less those that would report this operation's correct behaviour as a
     failure: ``positive_data_acceptance`` where a schema-valid request is rightly refused
     (a cursor the API never issued, a wrong password), ``negative_data_rejection`` where a
-    list rightly ignores unknown query parameters."""
+    list rightly ignores unknown query parameters, and on a ``shadowed`` path (see
+    :func:`shadowed_paths`) the checks that expect a 405 and an ``Allow`` of its own methods
+    only, where the template's methods are the path's too."""
     excluding = []
     if (method, path) in schema_valid_but_refused:
         excluding.append("positive_data_acceptance")
     if (method, path) in unknown_query_ignored:
         excluding.append("negative_data_rejection")
+    if path in shadowed:
+        excluding.extend(SHADOWED_CHECKS)
     return all_checks(excluding=tuple(excluding))
 
 

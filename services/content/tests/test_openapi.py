@@ -56,13 +56,9 @@ DOCUMENT = create_app(
 schema = schemathesis.openapi.from_dict(DOCUMENT)
 
 
-# unsupported_method expects a 405 for a method a path does not list, and
-# allow_header_conformance an Allow of the path's methods only; on a literal path that a
-# template also matches, the template's methods are the path's too (PATCH
-# /v1/posts/pinned is PATCH /v1/posts/{post_id} with an id that is no UUID: a 422, and
-# Allow lists PATCH).
+# PATCH /v1/posts/pinned is PATCH /v1/posts/{post_id} with an id that is no UUID: a 422,
+# and its Allow lists PATCH (kit.testing.contract.checks_for's ``shadowed``).
 SHADOWED = shadowed_paths(DOCUMENT)
-SHADOWED_CHECKS = ("unsupported_method", "allow_header_conformance")
 
 
 # positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
@@ -83,15 +79,13 @@ UNKNOWN_QUERY_IGNORED = cursor_lists(DOCUMENT)
 
 def content_checks(method: str, path: str) -> list[Any]:
     """Every check for one operation, less those that would report correct behaviour."""
-    checks = checks_for(
+    return checks_for(
         method,
         path,
         schema_valid_but_refused=SCHEMA_VALID_BUT_REFUSED,
         unknown_query_ignored=UNKNOWN_QUERY_IGNORED,
+        shadowed=SHADOWED,
     )
-    if path in SHADOWED:
-        checks = [check for check in checks if check.__name__ not in SHADOWED_CHECKS]
-    return checks
 
 
 @schema.parametrize()
