@@ -21,8 +21,9 @@ import pytest
 from kit.db import Database
 from kit.testing.kafka import events_for
 from kit.testing.plugin import MigratedDatabaseFactory
+from kit.testing.services import scalar
 from kit.testing.waiting import eventually
-from services.content.tests.support import post_body, scalar
+from services.content.tests.support import post_body
 from tests.processes import ServiceProcess
 
 PASSWORD = "a long enough passphrase"

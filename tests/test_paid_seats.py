@@ -25,12 +25,13 @@ from starlette.routing import Route
 from kit.db import Database, utcnow
 from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.servers import serving
+from kit.testing.services import rows, scalar
 from kit.testing.tokens import TokenMinter
 from kit.testing.waiting import eventually
 from services.events.tests.support import QR_SECRET, event_body
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 from tests.processes import ServiceProcess
 
 STARTUP_SECONDS = 120

@@ -36,7 +36,7 @@ from kit.bus.kafka import KafkaConnection, idempotent_producer, stop_within
 from kit.db import Database
 from kit.testing.kafka import create_topics
 from kit.testing.plugin import MigratedDatabaseFactory
-from kit.testing.services import running, service_client
+from kit.testing.services import rows, running, scalar, service_client
 from kit.testing.tokens import TokenMinter
 from kit.testing.waiting import eventually
 from services.identity.app import create_app as create_identity
@@ -46,7 +46,6 @@ from services.referrals.config import ReferralsSettings
 from services.referrals.service import jobs
 from services.rewards.app import create_app as create_rewards
 from services.rewards.config import RewardsSettings
-from services.rewards.tests.support import rows, scalar
 
 SETTLE_SECONDS = 90
 # rewards' seeded referral rules: a lead 50 points, a test drive 200, the delivery 5000

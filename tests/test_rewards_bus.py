@@ -48,7 +48,7 @@ from kit.bus.kafka import KafkaConnection, idempotent_producer, stop_within
 from kit.db import Database
 from kit.testing.kafka import create_topics
 from kit.testing.plugin import MigratedDatabaseFactory
-from kit.testing.services import running
+from kit.testing.services import rows, running, scalar
 from kit.testing.tokens import TokenMinter
 from kit.testing.waiting import eventually
 from services.rewards.app import create_app
@@ -56,7 +56,7 @@ from services.rewards.config import RewardsSettings
 from services.rewards.consumers import SUBSCRIPTIONS
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTLE_SECONDS = 90

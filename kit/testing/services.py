@@ -1,5 +1,6 @@
-"""Driving a service app in tests: its lifespan, an HTTP client over ASGI, what it wrote
-to its outbox (what it will publish) and whether its relays have published it all."""
+"""Driving a service app in tests: its lifespan, an HTTP client over ASGI, raw SQL reads of
+its database (:func:`scalar`, :func:`rows`), what it wrote to its outbox (what it will
+publish) and whether its relays have published it all."""
 
 import uuid
 from collections.abc import AsyncIterator
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from kit.bus.outbox import OutboxMessage
@@ -36,6 +37,18 @@ async def service_client(
     )
     async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         yield client
+
+
+async def scalar(database: Database, sql: str, **params: Any) -> Any:
+    """The first column of the first row of ``sql`` (``:name`` parameters)."""
+    async with database.engine.connect() as connection:
+        return (await connection.execute(text(sql), params)).scalar()
+
+
+async def rows(database: Database, sql: str, **params: Any) -> list[Any]:
+    """Every row of ``sql``, each with its columns as attributes."""
+    async with database.engine.connect() as connection:
+        return list((await connection.execute(text(sql), params)).all())
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import rows
 
 
 @dataclass
@@ -29,16 +29,6 @@ async def make_post(client: httpx.AsyncClient, author: User, **overrides: Any) -
     assert created.status_code == 201, created.text
     post: dict[str, Any] = created.json()
     return post
-
-
-async def scalar(database: Database, sql: str, **params: Any) -> Any:
-    async with database.engine.connect() as connection:
-        return (await connection.execute(text(sql), params)).scalar()
-
-
-async def rows(database: Database, sql: str, **params: Any) -> list[Any]:
-    async with database.engine.connect() as connection:
-        return list((await connection.execute(text(sql), params)).all())
 
 
 async def outbox_types(database: Database, key: uuid.UUID | str) -> list[str]:

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 
 from kit.db import Database
-from services.content.tests.support import User, make_post, post_body, scalar
+from kit.testing.services import scalar
+from services.content.tests.support import User, make_post, post_body
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> None:

@@ -15,10 +15,10 @@ from contracts.identity import UserRoleChanged
 from contracts.rewards import TierChanged
 from kit.bus.envelope import Envelope
 from kit.db import Database
-from kit.testing.services import outbox_events
+from kit.testing.services import outbox_events, rows, scalar
 from services.content.consumers import on_role_changed, on_tier_changed
 from services.content.service.standing import TRUSTED_TIER
-from services.content.tests.support import User, make_post, outbox_types, rows, scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 MEMBERSHIP_CHANGED = "content.circle.membership_changed.v1"
 

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.content.models import COMMENT_MAX
-from services.content.tests.support import User, make_post, outbox_types, rows, scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 
 async def comment(

@@ -13,9 +13,10 @@ from sqlalchemy import select, text
 from contracts.identity import UserDeleted
 from kit.bus.envelope import Envelope
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.content.consumers import on_user_deleted
 from services.content.models import METADATA
-from services.content.tests.support import User, make_post, rows, scalar
+from services.content.tests.support import User, make_post
 
 TABLES = (
     "posts",

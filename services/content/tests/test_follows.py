@@ -9,7 +9,8 @@ import httpx
 from sqlalchemy import text
 
 from kit.db import Database
-from services.content.tests.support import User, make_post, outbox_types, scalar
+from kit.testing.services import scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 
 async def follow_rows(database: Database, follower: User, followee: User) -> int:

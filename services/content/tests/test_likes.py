@@ -7,7 +7,8 @@ from collections.abc import Callable
 import httpx
 
 from kit.db import Database
-from services.content.tests.support import User, make_post, outbox_types, scalar
+from kit.testing.services import scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 CROWD = 200
 

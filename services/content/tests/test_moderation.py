@@ -10,8 +10,8 @@ import httpx
 from sqlalchemy import text
 
 from kit.db import Database
-from kit.testing.services import outbox_events
-from services.content.tests.support import User, make_post, outbox_types, rows, scalar
+from kit.testing.services import outbox_events, rows, scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 UPHELD = "content.report.upheld.v1"
 

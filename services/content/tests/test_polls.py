@@ -16,8 +16,9 @@ from sqlalchemy import text
 from contracts.rewards import PollChargeSettled
 from kit.bus.envelope import Envelope
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.content.consumers import SUBSCRIPTIONS, on_poll_charge_settled
-from services.content.tests.support import User, outbox_types, rows, scalar
+from services.content.tests.support import User, outbox_types
 
 CITIES = ["Shanghai", "Hefei", "Chengdu", "Xi'an"]
 

@@ -7,7 +7,8 @@ import httpx
 from sqlalchemy import text
 
 from kit.db import Database
-from services.content.tests.support import User, make_post, outbox_types, scalar
+from kit.testing.services import scalar
+from services.content.tests.support import User, make_post, outbox_types
 
 
 async def test_a_post_is_published_read_and_announced(

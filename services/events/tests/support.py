@@ -7,9 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
-
-from kit.db import Database
 
 QR_SECRET = "test-qr-secret-0123456789"
 
@@ -54,13 +51,3 @@ async def published_event(
     assert published.status_code == 200, published.text
     event: dict[str, Any] = published.json()
     return event
-
-
-async def scalar(database: Database, sql: str, **params: Any) -> Any:
-    async with database.engine.connect() as connection:
-        return (await connection.execute(text(sql), params)).scalar()
-
-
-async def rows(database: Database, sql: str, **params: Any) -> list[Any]:
-    async with database.engine.connect() as connection:
-        return list((await connection.execute(text(sql), params)).all())

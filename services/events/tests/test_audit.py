@@ -7,8 +7,8 @@ from collections.abc import Callable
 import httpx
 
 from kit.db import Database
-from kit.testing.services import outbox_events
-from services.events.tests.support import User, event_body, published_event, rows
+from kit.testing.services import outbox_events, rows
+from services.events.tests.support import User, event_body, published_event
 
 
 async def audit_trail(database: Database, subject: object) -> list[tuple[str, uuid.UUID]]:

@@ -8,8 +8,9 @@ import httpx
 from fastapi import FastAPI
 
 from kit.db import Database
+from kit.testing.services import scalar
 from kit.testing.tokens import TokenMinter
-from services.events.tests.support import User, event_body, now, published_event, scalar
+from services.events.tests.support import User, event_body, now, published_event
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, object]:

@@ -17,19 +17,13 @@ from contracts.identity import UserDeleted, UserRoleChanged
 from kit.bus.envelope import Envelope
 from kit.db import Database
 from kit.db.migrate import upgrade
+from kit.testing.services import rows
 from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
 from services.events.config import EventsSettings
 from services.events.consumers import on_role_changed, on_user_deleted
 from services.events.service.draw import allocate
-from services.events.tests.support import (
-    QR_SECRET,
-    User,
-    event_body,
-    now,
-    published_event,
-    rows,
-)
+from services.events.tests.support import QR_SECRET, User, event_body, now, published_event
 
 
 async def test_retries_return_the_same_signup(

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from kit.testing.tokens import TokenMinter
-from services.events.tests.support import User, published_event, rows, scalar
+from services.events.tests.support import User, published_event
 
 USERS = 2000
 DOUBLE_CLICKERS = 200

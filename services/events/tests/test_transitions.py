@@ -14,8 +14,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.events.service.checkin import QrSigner
-from services.events.tests.support import User, now, published_event, rows, scalar
+from services.events.tests.support import User, now, published_event
 
 
 def assert_conflict(response: httpx.Response, code: str) -> None:

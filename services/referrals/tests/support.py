@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from contracts.catalog import Payload
 from contracts.identity import UserRegistered
 from kit.bus.envelope import Envelope
 from kit.db import Database
+from kit.testing.services import outbox_events, rows
 from services.referrals.consumers import SUBSCRIPTIONS
 
 HANDLERS = {
@@ -83,24 +83,9 @@ async def code_of(client: httpx.AsyncClient, member: Member) -> str:
     return code
 
 
-async def scalar(database: Database, sql: str, **params: Any) -> Any:
-    async with database.engine.connect() as connection:
-        return (await connection.execute(text(sql), params)).scalar()
-
-
-async def rows(database: Database, sql: str, **params: Any) -> list[Any]:
-    async with database.engine.connect() as connection:
-        return list((await connection.execute(text(sql), params)).all())
-
-
 async def published(database: Database, referral_id: uuid.UUID) -> list[str]:
     """The event types published about ``referral_id``, in order."""
-    found = await rows(
-        database,
-        "SELECT type FROM outbox WHERE key = :key ORDER BY position",
-        key=str(referral_id),
-    )
-    return [row.type for row in found]
+    return [event.type for event in await outbox_events(database, subject=referral_id)]
 
 
 async def referrals_of(database: Database, referrer_id: uuid.UUID) -> list[Any]:

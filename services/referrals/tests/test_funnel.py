@@ -23,6 +23,7 @@ from contracts.partners import (
     SalesVehicleDelivered,
 )
 from kit.db import Database
+from kit.testing.services import rows
 from services.referrals.service import jobs
 from services.referrals.tests.support import (
     Member,
@@ -32,7 +33,6 @@ from services.referrals.tests.support import (
     published,
     referrals_of,
     register,
-    rows,
 )
 
 FUNNEL = "referrals.funnel."

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.referrals.tests.support import (
     Member,
     Phones,
@@ -18,8 +19,6 @@ from services.referrals.tests.support import (
     published,
     referrals_of,
     register,
-    rows,
-    scalar,
 )
 
 

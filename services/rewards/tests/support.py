@@ -3,27 +3,15 @@ and the outbox, and the ledger invariant every test can assert."""
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 
 
 @dataclass
 class User:
     id: uuid.UUID
     headers: dict[str, str]
-
-
-async def scalar(database: Database, sql: str, **params: Any) -> Any:
-    async with database.engine.connect() as connection:
-        return (await connection.execute(text(sql), params)).scalar()
-
-
-async def rows(database: Database, sql: str, **params: Any) -> list[Any]:
-    async with database.engine.connect() as connection:
-        return list((await connection.execute(text(sql), params)).all())
 
 
 async def assert_ledger_adds_up(database: Database, user_id: uuid.UUID) -> None:

@@ -16,11 +16,11 @@ from contracts.events import (
 )
 from kit.bus.envelope import Envelope
 from kit.db import Database
-from kit.testing.services import outbox_events
+from kit.testing.services import outbox_events, scalar
 from services.rewards.consumers import SUBSCRIPTIONS
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import assert_ledger_adds_up, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SETTLED = "rewards.signup_charge.settled.v1"

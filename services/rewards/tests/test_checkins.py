@@ -10,8 +10,9 @@ import httpx
 from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.models import Checkin
-from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 
 def today() -> date:

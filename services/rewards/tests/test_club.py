@@ -10,11 +10,10 @@ import httpx
 from sqlalchemy import insert, text
 
 from kit.db import Database
-from kit.testing.services import outbox_events
+from kit.testing.services import outbox_events, scalar
 from services.rewards.config import RewardsSettings
 from services.rewards.models import Account
 from services.rewards.service import club
-from services.rewards.tests.support import scalar
 
 AT = datetime(2031, 5, 10, 12, tzinfo=UTC)  # a year no other test credits
 SETTINGS = RewardsSettings(club_yearly_size=5, club_quarter_size=3, club_referrer_size=2)

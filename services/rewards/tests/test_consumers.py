@@ -22,8 +22,9 @@ from contracts.events import AttendanceCheckedIn, EventCompleted
 from contracts.identity import UserDeleted, UserRegistered, UserUpdated, VehicleVerified
 from kit.bus.envelope import Envelope
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.consumers import SUBSCRIPTIONS
-from services.rewards.tests.support import assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 
 AT = datetime(2026, 6, 1, 12, tzinfo=UTC)
 HANDLERS = {

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import httpx
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.config import RewardsSettings
 from services.rewards.service import jobs, ledger, rules
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

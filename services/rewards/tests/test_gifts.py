@@ -11,9 +11,10 @@ import httpx
 from sqlalchemy import text
 
 from kit.db import Database
+from kit.testing.services import scalar
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import User, assert_ledger_adds_up, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 
 async def fund(database: Database, user: User, points: int) -> None:

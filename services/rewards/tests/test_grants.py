@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 
 from kit.db import Database
-from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
+from kit.testing.services import rows, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 
 async def entries_of(database: Database, user: uuid.UUID) -> list[Any]:

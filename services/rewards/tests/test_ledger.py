@@ -9,10 +9,11 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kit.db import Database
+from kit.testing.services import scalar
 from services.rewards.models import Dimension
 from services.rewards.service import ledger
 from services.rewards.service.ledger import NotEnoughPoints, Source
-from services.rewards.tests.support import assert_ledger_adds_up, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

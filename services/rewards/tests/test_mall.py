@@ -11,9 +11,10 @@ from typing import Any
 import httpx
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 WAVE = 250
 """Orders sent at once: all concurrent within a wave, waves one after the other. A wave

@@ -26,10 +26,11 @@ from hypothesis.stateful import (
 )
 
 from kit.db import Database
+from kit.testing.services import rows
 from services.rewards.models import Currency, Dimension, EntryKind, Rule
 from services.rewards.service import jobs, ledger, rules
 from services.rewards.service.ledger import NotEnoughPoints, Source
-from services.rewards.tests.support import assert_ledger_adds_up, rows
+from services.rewards.tests.support import assert_ledger_adds_up
 
 T = TypeVar("T")
 START = datetime(2020, 1, 1, 8, tzinfo=UTC)

@@ -22,10 +22,11 @@ from contracts.referrals import (
 )
 from kit.bus.envelope import Envelope
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.consumers import SUBSCRIPTIONS
 from services.rewards.service import ledger
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import assert_ledger_adds_up
 
 LEAD_AT = datetime(2026, 5, 1, 10, tzinfo=UTC)
 DRIVE_AT = LEAD_AT + timedelta(days=3)

@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from kit.db import Database
+from kit.testing.services import rows, scalar
 from services.rewards.service import rules
-from services.rewards.tests.support import User, assert_ledger_adds_up, rows, scalar
+from services.rewards.tests.support import User, assert_ledger_adds_up
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from kit.db import Database
-from kit.testing.services import outbox_events
+from kit.testing.services import outbox_events, rows, scalar
 from kit.testing.tokens import TokenMinter
 from services.rewards.models import Dimension, LedgerEntry
 from services.rewards.service import ledger, tiers
 from services.rewards.service.ledger import Source
-from services.rewards.tests.support import User, rows, scalar
+from services.rewards.tests.support import User
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TIER_CHANGED = "rewards.tier.changed.v1"
