@@ -7,6 +7,7 @@ someone else's referral is staff's. Staff actions are audited (:mod:`kit.audit`)
 """
 
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from kit.api.pagination import PageDep
 from kit.api.schemas import CursorPage
 from kit.app import app_state
 from kit.audit import record_action
-from kit.auth import CurrentPrincipal, OptionalPrincipal
+from kit.auth import CurrentPrincipal, OptionalPrincipal, Principal
 from kit.db import SessionDep, utcnow
 from kit.problems import NotFound, problem_responses
 from services.referrals.auth import Staff
@@ -356,6 +357,28 @@ async def record_step(
     return ReferralPublic.model_validate(referral)
 
 
+async def _decide(
+    session: SessionDep,
+    staff: Principal,
+    referral_id: uuid.UUID,
+    body: Decision,
+    decide: Callable[..., None],
+    action: str,
+) -> ReferralPublic:
+    """Staff's decision on a referral, under its lock, audited with the checks' reasons."""
+    referral = await funnel.locked(session=session, referral_id=referral_id)
+    decide(session=session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow())
+    record_action(
+        session,
+        actor=staff.user_id,
+        action=action,
+        subject=referral.id,
+        reason=body.reason,
+        review_reasons=referral.review_reasons,
+    )
+    return ReferralPublic.model_validate(referral)
+
+
 @staff_router.post(
     "/{referral_id}/approve",
     operation_id="referrals.approve",
@@ -367,19 +390,7 @@ async def approve(
 ) -> ReferralPublic:
     """Clear a referral: release a lead a check held, approve its pending reward now, close
     its review."""
-    referral = await funnel.locked(session=session, referral_id=referral_id)
-    funnel.approve(
-        session=session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow()
-    )
-    record_action(
-        session,
-        actor=staff.user_id,
-        action="referral.approved",
-        subject=referral.id,
-        reason=body.reason,
-        review_reasons=referral.review_reasons,
-    )
-    return ReferralPublic.model_validate(referral)
+    return await _decide(session, staff, referral_id, body, funnel.approve, "referral.approved")
 
 
 @staff_router.post(
@@ -392,19 +403,7 @@ async def void(
     session: SessionDep, staff: Staff, referral_id: uuid.UUID, body: Decision
 ) -> ReferralPublic:
     """Void a referral: it earns nothing, and rewards takes back what it earned."""
-    referral = await funnel.locked(session=session, referral_id=referral_id)
-    funnel.void(
-        session=session, referral=referral, by=staff.user_id, reason=body.reason, now=utcnow()
-    )
-    record_action(
-        session,
-        actor=staff.user_id,
-        action="referral.voided",
-        subject=referral.id,
-        reason=body.reason,
-        review_reasons=referral.review_reasons,
-    )
-    return ReferralPublic.model_validate(referral)
+    return await _decide(session, staff, referral_id, body, funnel.void, "referral.voided")
 
 
 @staff_router.delete(

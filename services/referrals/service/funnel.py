@@ -18,7 +18,7 @@ publishes no further funnel steps: it earns nothing more.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -163,10 +163,7 @@ async def _rewarded_this_year(session: AsyncSession, referral: Referral) -> int:
     whose reward is not voided."""
     assert referral.delivered_at is not None
     year = referral.delivered_at.year
-    start = referral.delivered_at.replace(
-        year=year, month=1, day=1, hour=0, minute=0, second=0, microsecond=0
-    )
-    end = start.replace(year=year + 1)
+    start, end = datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
     await session.flush()
     count = await session.scalar(
         select(func.count())
@@ -197,13 +194,21 @@ def flag(*, session: AsyncSession, referral: Referral, reason: str, at: datetime
     )
 
 
+def _record_decision(
+    referral: Referral, *, at: datetime, by: uuid.UUID | None, reason: str | None
+) -> None:
+    """Who decided (null: the system), when and why; the review, if one was open, is closed."""
+    referral.decided_at, referral.decided_by, referral.decision_reason = at, by, reason
+    referral.review_open = False
+    referral.updated_at = at
+
+
 def _void(
     session: AsyncSession, referral: Referral, *, at: datetime, by: uuid.UUID | None, reason: str
 ) -> None:
     was_approved = referral.reward_state == RewardState.APPROVED
     referral.reward_state = RewardState.VOIDED
-    referral.decided_at, referral.decided_by, referral.decision_reason = at, by, reason
-    referral.review_open = False
+    _record_decision(referral, at=at, by=by, reason=reason)
     _announce(
         session,
         referral,
@@ -227,8 +232,7 @@ def _approve(
     reason: str | None,
 ) -> None:
     referral.reward_state = RewardState.APPROVED
-    referral.decided_at, referral.decided_by, referral.decision_reason = at, by, reason
-    referral.review_open = False
+    _record_decision(referral, at=at, by=by, reason=reason)
     _announce(
         session,
         referral,
@@ -269,9 +273,7 @@ def approve(
     if referral.reward_state == RewardState.PENDING:
         _approve(session, referral, at=now, by=by, reason=reason)
     else:
-        referral.review_open = False
-        referral.decided_at, referral.decided_by, referral.decision_reason = now, by, reason
-    referral.updated_at = now
+        _record_decision(referral, at=now, by=by, reason=reason)
 
 
 def void(
@@ -281,7 +283,6 @@ def void(
     if referral.reward_state == RewardState.VOIDED:
         raise NothingToDecide("the referral is already voided")
     _void(session, referral, at=now, by=by, reason=reason)
-    referral.updated_at = now
 
 
 async def approve_due(*, session: AsyncSession, now: datetime, limit: int) -> int:
@@ -302,6 +303,5 @@ async def approve_due(*, session: AsyncSession, now: datetime, limit: int) -> in
     approved = 0
     for referral in due.all():
         _approve(session, referral, at=now, by=None, reason=None)
-        referral.updated_at = now
         approved += 1
     return approved

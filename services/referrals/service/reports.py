@@ -50,8 +50,12 @@ async def _referral_id(
         )
         if found is not None:
             return found
-    if report.lead_id is not None and await session.get(Referral, report.lead_id) is not None:
-        return report.lead_id
+    if report.lead_id is not None:
+        found = await session.scalar(
+            select(col(Referral.id)).where(col(Referral.id) == report.lead_id)
+        )
+        if found is not None:
+            return found
     if report.customer_phone is not None:
         try:
             phone_hash = phones.hash(phones.normalise(report.customer_phone))
