@@ -18,7 +18,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from devstack import run_sync
 from gateway.aggregate import HomeFeed, HomeFeedPost
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
@@ -29,9 +28,8 @@ from services.content.config import ContentSettings
 from services.content.tests.support import post_body
 from services.content.tests.test_openapi import content_checks
 from services.identity.app import create_app as create_identity
-from services.identity.cli import create_admin
 from services.identity.tests import support
-from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
+from services.identity.tests.support import identity_settings
 from tests.openapi_documents import content_app, identity_app, merged_openapi
 
 CONTENT_PATHS = (
@@ -75,11 +73,8 @@ def stack(postgres_database_factory: Callable[[str], str]) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def superuser(stack: Stack) -> dict[str, str]:
     """Headers of an account holding admin, staff and volunteer, with three posts."""
-    config = identity_settings(stack.identity_database)
-    email = new_email()
-    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=stack.gateway) as http:
-        headers = support.superuser_headers(http, user_id, email)
+        _, headers = support.new_superuser(http, stack.identity_database)
         for body in (post_body(), post_body(official=True), post_body(city="Oslo")):
             created = http.post("/v1/posts", json=body, headers=headers)
             assert created.status_code == 201, created.text
@@ -88,10 +83,7 @@ def superuser(stack: Stack) -> dict[str, str]:
 
 def member(http: httpx.Client) -> dict[str, str]:
     """A fan registered and logged in through the gateway."""
-    email = new_email()
-    body = {"email": email, "password": PASSWORD, "display_name": "Noor"}
-    assert http.post("/v1/auth/register", json=body).status_code == 201
-    return bearer(support.access_token(http, email))
+    return support.new_fan(http, "Noor")
 
 
 def test_reads_are_public_the_home_feed_and_writes_need_a_token(stack: Stack) -> None:

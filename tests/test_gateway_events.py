@@ -18,7 +18,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from devstack import run_sync
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from kit.db.migrate import upgrade
@@ -29,9 +28,8 @@ from services.events.config import EventsSettings
 from services.events.tests.support import QR_SECRET, event_body
 from services.events.tests.test_openapi import SCHEMA_VALID_BUT_REFUSED, UNKNOWN_QUERY_IGNORED
 from services.identity.app import create_app as create_identity
-from services.identity.cli import create_admin
 from services.identity.tests import support
-from services.identity.tests.support import PASSWORD, identity_settings, new_email
+from services.identity.tests.support import identity_settings
 from tests.openapi_documents import events_app, identity_app, merged_openapi
 
 EVENTS_PATHS = r"^/v1/(venues|events|signups|me/signups)(/|$)"
@@ -72,11 +70,8 @@ def stack(postgres_database_factory: Callable[[str], str]) -> Iterator[Stack]:
 @pytest.fixture(scope="module")
 def superuser(stack: Stack) -> dict[str, str]:
     """Headers of an account holding admin, staff and volunteer, with two published events."""
-    config = identity_settings(stack.identity_database)
-    email = new_email()
-    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=stack.gateway) as http:
-        headers = support.superuser_headers(http, user_id, email)
+        _, headers = support.new_superuser(http, stack.identity_database)
         for mode in ("first_come", "draw"):
             created = http.post("/v1/events", json=event_body(signup_mode=mode), headers=headers)
             assert created.status_code == 201, created.text

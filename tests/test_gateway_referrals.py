@@ -20,16 +20,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from devstack import run_sync
 from gateway.aggregate import HomeReferrals
 from gateway.app import create_app as create_gateway
 from gateway.config import GatewaySettings
 from kit.db.migrate import upgrade
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
-from services.identity.cli import create_admin
 from services.identity.tests import support
-from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
+from services.identity.tests.support import identity_settings
 from services.referrals.app import create_app as create_referrals
 from services.referrals.config import ReferralsSettings
 from services.referrals.tests.test_openapi import referrals_checks
@@ -84,10 +82,7 @@ def stack(postgres_database_factory: Callable[[str], str]) -> Iterator[Stack]:
 
 def member(http: httpx.Client) -> dict[str, str]:
     """A fan registered and logged in through the gateway."""
-    email = new_email()
-    body = {"email": email, "password": PASSWORD, "display_name": "Mei"}
-    assert http.post("/v1/auth/register", json=body).status_code == 201
-    return bearer(support.access_token(http, email))
+    return support.new_fan(http, "Mei")
 
 
 def code_of(http: httpx.Client, headers: dict[str, str]) -> str:
@@ -171,9 +166,6 @@ def test_the_home_screen_shows_the_referral_summary(stack: Stack) -> None:
 
 
 def test_the_staff_routes_refuse_a_fan(stack: Stack) -> None:
-    config = identity_settings(stack.identity_database)
-    email = new_email()
-    admin_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Ops"))
     someone = uuid.uuid4()
     staff_only = (
         ("GET", "/v1/referrals"),
@@ -184,7 +176,7 @@ def test_the_staff_routes_refuse_a_fan(stack: Stack) -> None:
     )
     with httpx.Client(base_url=stack.gateway) as http:
         fan = member(http)
-        staff = support.superuser_headers(http, admin_id, email)
+        _, staff = support.new_superuser(http, stack.identity_database)
         refused = [(path, http.request(method, path, headers=fan)) for method, path in staff_only]
         listed = http.get("/v1/referrals", headers=staff)
     for path, response in refused:
@@ -210,11 +202,8 @@ def test_the_home_referrals_part_is_what_referrals_answers() -> None:
 @pytest.fixture(scope="module")
 def superuser(stack: Stack) -> dict[str, str]:
     """Headers of an account holding admin, staff and volunteer."""
-    config = identity_settings(stack.identity_database)
-    email = new_email()
-    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=stack.gateway) as http:
-        return support.superuser_headers(http, user_id, email)
+        return support.new_superuser(http, stack.identity_database)[1]
 
 
 MERGED_OPENAPI = merged_openapi({"identity": identity_app(), "referrals": referrals_app()})

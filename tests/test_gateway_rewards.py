@@ -25,9 +25,8 @@ from gateway.config import GatewaySettings
 from kit.db.migrate import upgrade
 from kit.testing.servers import serving_in_thread
 from services.identity.app import create_app as create_identity
-from services.identity.cli import create_admin
 from services.identity.tests import support
-from services.identity.tests.support import PASSWORD, bearer, identity_settings, new_email
+from services.identity.tests.support import identity_settings
 from services.rewards.app import create_app as create_rewards
 from services.rewards.config import RewardsSettings
 from services.rewards.tests.test_openapi import (
@@ -85,21 +84,15 @@ def user_id_of(http: httpx.Client, headers: dict[str, str]) -> uuid.UUID:
 @pytest.fixture(scope="module")
 def superuser(stack: Stack) -> dict[str, str]:
     """Headers of an account holding admin, staff and volunteer, with points and value."""
-    config = identity_settings(stack.identity_database)
-    email = new_email()
-    user_id = run_sync(create_admin(config, email=email, password=PASSWORD, display_name="Fuzz"))
     with httpx.Client(base_url=stack.gateway) as http:
-        headers = support.superuser_headers(http, user_id, email)
+        user_id, headers = support.new_superuser(http, stack.identity_database)
     run_sync(seed_balances(stack.rewards_database, user_id))
     return headers
 
 
 def member(http: httpx.Client) -> dict[str, str]:
     """A fan registered and logged in through the gateway."""
-    email = new_email()
-    body = {"email": email, "password": PASSWORD, "display_name": "Noor"}
-    assert http.post("/v1/auth/register", json=body).status_code == 201
-    return bearer(support.access_token(http, email))
+    return support.new_fan(http, "Noor")
 
 
 def test_the_wallet_and_the_ledger_need_a_token(stack: Stack) -> None:

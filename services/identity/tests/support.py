@@ -11,9 +11,11 @@ import httpx
 from sqlalchemy import func, select
 from sqlmodel import SQLModel, col
 
+from devstack import run_sync
 from kit.audit import AuditRecord
 from kit.bus.outbox import OutboxMessage
 from kit.db import Database
+from services.identity.cli import create_admin
 from services.identity.config import IdentitySettings
 from services.identity.models import (
     KnownDevice,
@@ -75,6 +77,28 @@ def superuser_headers(http: httpx.Client, user_id: uuid.UUID, email: str) -> dic
         granted = http.post(f"/v1/admin/users/{user_id}/roles/{role}", headers=admin)
         assert granted.status_code == 200, granted.text
     return bearer(access_token(http, email))
+
+
+def new_fan(http: httpx.Client, display_name: str = "Ann") -> dict[str, str]:
+    """The headers of a fan registered and logged in over a synchronous client (through the
+    gateway, in cross-service tests)."""
+    email = new_email()
+    body = {"email": email, "password": PASSWORD, "display_name": display_name}
+    registered = http.post("/v1/auth/register", json=body)
+    assert registered.status_code == 201, registered.text
+    return bearer(access_token(http, email))
+
+
+def new_superuser(http: httpx.Client, database_url: str) -> tuple[uuid.UUID, dict[str, str]]:
+    """An admin made by the operator command on identity's ``database_url``, granted staff
+    and volunteer through ``http``: their id and the headers of their token."""
+    email = new_email()
+    user_id = run_sync(
+        create_admin(
+            identity_settings(database_url), email=email, password=PASSWORD, display_name="Fuzz"
+        )
+    )
+    return user_id, superuser_headers(http, user_id, email)
 
 
 def identity_settings(
