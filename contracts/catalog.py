@@ -55,6 +55,8 @@ class EventSpec:
     description: str
 
 
+RESERVED_NAMES = frozenset({"event_type", "topic", "subject_field"})
+"""What the registry sets on a payload class: a field of that name would hide it."""
 TOPICS: dict[str, Topic] = {}
 EVENTS: dict[str, EventSpec] = {}
 
@@ -78,6 +80,9 @@ def event(event_type: str, *, topic: Topic, subject: str) -> Callable[[type[M]],
             raise ValueError(f"event type {event_type} declared twice")
         if subject not in model.model_fields:
             raise ValueError(f"{model.__name__} has no subject field {subject!r}")
+        shadowed = RESERVED_NAMES & set(model.model_fields)
+        if shadowed:
+            raise ValueError(f"{model.__name__} has fields named like the registry's: {shadowed}")
         model.event_type = event_type
         model.topic = topic
         model.subject_field = subject
