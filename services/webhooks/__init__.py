@@ -1,0 +1,1 @@
+"""Partners' webhooks: signed deliveries of the community's events, verified inbound reports."""
