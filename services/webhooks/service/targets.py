@@ -5,16 +5,23 @@ goes to the address that was checked (issue 17: no request to our own network, e
 IP literal in any encoding a resolver accepts (``2130706433``, ``0x7f.1``, ``0177.0.0.1``,
 ``127.1``, ``[::ffff:127.0.0.1]``) normalised and checked. :func:`resolve` resolves a name and
 refuses it when any of its addresses is not public (DNS may answer a different one each time).
-:func:`check_address` is the one verdict on an address, from the tables below.
+:func:`check_address` is the one verdict on an address, from the tables below. :func:`post`
+does all three at every delivery, then connects to the checked address itself (TLS still
+verifies the partner's name), follows no redirect and keeps only the start of the answer.
 """
 
 import asyncio
 import re
 import socket
+import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from urllib.parse import SplitResult, urlsplit
+
+import httpx
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
@@ -334,3 +341,156 @@ async def resolve(
         if what is not None:
             raise TargetRefused(f"{target.host} resolves to {address}, {what}")
     return addresses
+
+
+# --- sending --------------------------------------------------------------------------
+
+EXCERPT_BYTES = 4096
+PIN = "paddock.webhooks.pin"
+"""The request extension :func:`post` sets: the :class:`Pin` the request was checked for."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """The name a request was checked for and the checked address it goes to."""
+
+    host: str
+    address: IPAddress
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One attempt's answer: status, headers, the first bytes of the body, how long it took."""
+
+    status: int
+    headers: dict[str, str]
+    excerpt: str
+    duration_ms: int
+
+
+class PinnedTransport(httpx.AsyncBaseTransport):
+    """The webhooks client's transport: it sends only what :func:`post` checked and pinned,
+    each request to its checked address (the URL's host is that address; TLS SNI,
+    certificate verification and Host stay the partner's name), and keeps no idle
+    connection, so that a connection verified for one name never carries another's request
+    (httpcore pools by address: two names on one address would share one otherwise).
+
+    The pin guards against sending around :func:`post` by mistake; it is not a secret."""
+
+    def __init__(self, *, verify: ssl.SSLContext | bool = True, max_connections: int = 100):
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=0)
+        self._inner = httpx.AsyncHTTPTransport(verify=verify, limits=limits, trust_env=False)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        pin = request.extensions.get(PIN)
+        if not isinstance(pin, Pin) or not _is_pinned(request, pin):
+            raise TargetRefused(f"{request.url.host} was not checked: send through targets.post")
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _is_pinned(request: httpx.Request, pin: Pin) -> bool:
+    try:
+        address = ip_address(request.url.host)
+    except ValueError:
+        return False
+    sni = request.extensions.get("sni_hostname")
+    return address == pin.address and (request.url.scheme == "http" or sni == pin.host)
+
+
+def new_client(*, verify: ssl.SSLContext | bool = True) -> httpx.AsyncClient:
+    """The client to :func:`post` with: pinned, no proxy from the environment, no redirects,
+    no cookie jar (a partner's cookie would go to whoever shares its address)."""
+    return httpx.AsyncClient(
+        transport=PinnedTransport(verify=verify),
+        trust_env=False,
+        follow_redirects=False,
+        cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        headers={"User-Agent": "Paddock-Webhooks"},
+    )
+
+
+async def post(
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: float,  # noqa: ASYNC109 - one bound for the whole attempt, DNS included
+    policy: TargetPolicy,
+    resolver: Resolver | None = None,
+) -> Sent:
+    """POST ``content`` to a partner's ``url``, checked and resolved again now, connecting
+    to the first checked address; a redirect is an answer like any other, never followed.
+
+    ``timeout`` bounds the whole attempt (DNS, connect, write, read). Raises
+    :class:`TargetRefused`, :class:`TimeoutError` or an :class:`httpx.HTTPError` (a name that
+    does not resolve is an :class:`httpx.ConnectError`). Use a client from :func:`new_client`
+    (any client still connects to the checked address, but may reuse a connection across
+    names that share one)."""
+    started = time.monotonic()
+    target = check_url(url, policy=policy)
+    try:
+        async with asyncio.timeout(timeout):
+            addresses = await _resolve(target, policy=policy, resolver=resolver)
+            request = _request(client, target, addresses[0], content, headers, timeout)
+            status, answer, excerpt = await _send(client, request)
+    except httpx.TimeoutException as exc:
+        raise TimeoutError(f"{target.host} did not answer within {timeout} s") from exc
+    duration_ms = round((time.monotonic() - started) * 1000)
+    return Sent(status=status, headers=answer, excerpt=excerpt, duration_ms=duration_ms)
+
+
+async def _resolve(
+    target: ParsedTarget, *, policy: TargetPolicy, resolver: Resolver | None
+) -> list[IPAddress]:
+    try:
+        return await resolve(target, policy=policy, resolver=resolver)
+    except TargetRefused:
+        raise
+    except OSError as exc:
+        raise httpx.ConnectError(f"{target.host} does not resolve: {exc}") from exc
+
+
+def _request(
+    client: httpx.AsyncClient,
+    target: ParsedTarget,
+    address: IPAddress,
+    content: bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> httpx.Request:
+    """The request to ``address`` itself, for the partner's name (Host header and SNI)."""
+    sent_headers = httpx.Headers(headers)
+    sent_headers["Host"] = target.netloc
+    sent_headers["Accept-Encoding"] = "identity"  # the excerpt is the body's first bytes
+    port = None if target.port == DEFAULT_PORTS[target.scheme] else target.port
+    pinned_url = httpx.URL(
+        scheme=target.scheme, host=address.compressed, port=port, raw_path=target.target.encode()
+    )
+    return client.build_request(
+        "POST",
+        pinned_url,
+        content=content,
+        headers=sent_headers,
+        timeout=httpx.Timeout(timeout),
+        extensions={"sni_hostname": target.host, PIN: Pin(host=target.host, address=address)},
+    )
+
+
+async def _send(
+    client: httpx.AsyncClient, request: httpx.Request
+) -> tuple[int, dict[str, str], str]:
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        kept = bytearray()
+        async for chunk in response.aiter_raw():
+            kept += chunk[: EXCERPT_BYTES - len(kept)]
+            if len(kept) >= EXCERPT_BYTES:
+                break
+    finally:
+        await response.aclose()
+    excerpt = kept.decode("utf-8", errors="replace")
+    return response.status_code, dict(response.headers.items()), excerpt

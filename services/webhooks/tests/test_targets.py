@@ -1,18 +1,40 @@
-"""Partner URLs: what check_url, resolve and check_address refuse and why."""
+"""Partner URLs: what check_url, resolve and check_address refuse and why, and post() on real
+sockets: delivered to the checked address under the partner's name (Host, TLS SNI and
+certificate), never following a redirect, bounded in time and in what it keeps."""
 
+import asyncio
 import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv4Network, ip_address
+from pathlib import Path
 
+import httpx
 import pytest
+from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.webhooks.service.targets import (
+    PIN,
+    Pin,
+    PinnedTransport,
     Resolver,
+    Sent,
     TargetPolicy,
     TargetRefused,
     check_address,
     check_url,
+    new_client,
+    post,
     resolve,
 )
 
@@ -292,3 +314,290 @@ def test_the_policy_defaults_to_production() -> None:
     assert PRODUCTION.require_https
     assert PRODUCTION.allowed_hosts == frozenset()
     assert not PRODUCTION.allows_address(ip_address("127.0.0.1"))
+
+
+# --- post() on real sockets -----------------------------------------------------------
+
+
+@dataclass
+class Seen:
+    host: str | None
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    peer_port: int
+
+
+Answer = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def ok(request: web.Request) -> web.StreamResponse:
+    headers = {"X-Receipt": "r-1", "Set-Cookie": "session=partner; Path=/"}
+    return web.Response(status=202, text="accepted", headers=headers)
+
+
+@dataclass
+class Receiver:
+    answer: Answer = ok
+    seen: list[Seen] = field(default_factory=list)
+    sni: list[str | None] = field(default_factory=list)
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        self.seen.append(
+            Seen(
+                host=request.headers.get("Host"),
+                path=request.path_qs,
+                body=await request.read(),
+                headers=dict(request.headers),
+                peer_port=peer[1] if peer else 0,
+            )
+        )
+        return await self.answer(request)
+
+
+@asynccontextmanager
+async def receiving(
+    answer: Answer = ok, *, tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Receiver]:
+    """A real HTTP(S) server on 127.0.0.1 and a free port, recording what reaches it."""
+    receiver = Receiver(answer)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", receiver.handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.2)
+    await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    receiver.port = sock.getsockname()[1]
+    if tls is not None:
+        tls.sni_callback = lambda _sslobj, name, _ctx: receiver.sni.append(name)
+    await web.SockSite(runner, sock, ssl_context=tls).start()
+    try:
+        yield receiver
+    finally:
+        await runner.cleanup()
+
+
+async def send(
+    url: str,
+    *,
+    policy: TargetPolicy = LOOPBACK_NETWORK,
+    resolver: Resolver | None = None,
+    timeout: float = 5.0,
+    client: httpx.AsyncClient | None = None,
+) -> Sent:
+    """post() a small JSON body, on ``client`` (the caller closes it) or a new one."""
+    if client is None:
+        async with new_client() as own:
+            return await send(url, policy=policy, resolver=resolver, timeout=timeout, client=own)
+    return await post(
+        client,
+        url=url,
+        content=b'{"type":"test"}',
+        headers={"Content-Type": "application/json", "webhook-id": "msg_1"},
+        timeout=timeout,
+        policy=policy,
+        resolver=resolver,
+    )
+
+
+async def test_post_delivers_to_an_allow_listed_receiver() -> None:
+    async with receiving() as receiver, new_client() as client:
+        sent = await send(f"http://127.0.0.1:{receiver.port}/hooks/in?x=1", client=client)
+        assert not client.cookies  # kept, it would go to the next partner on that address
+    assert [(s.path, s.body) for s in receiver.seen] == [("/hooks/in?x=1", b'{"type":"test"}')]
+    headers = receiver.seen[0].headers
+    assert headers["Content-Type"] == "application/json"
+    assert headers["webhook-id"] == "msg_1"
+    assert headers["Accept-Encoding"] == "identity"
+    assert sent.status == 202
+    assert sent.headers["x-receipt"] == "r-1"
+    assert sent.excerpt == "accepted"
+    assert 0 <= sent.duration_ms < 5000
+
+
+async def test_post_refuses_before_connecting() -> None:
+    async with receiving() as receiver:
+        with pytest.raises(TargetRefused, match="loopback"):
+            await send(f"http://127.0.0.1:{receiver.port}/", policy=DEV)
+        with pytest.raises(TargetRefused, match="http is not allowed"):
+            await send(f"http://127.0.0.1:{receiver.port}/", policy=PRODUCTION)
+    assert receiver.seen == []
+
+
+async def test_a_redirect_is_returned_never_followed() -> None:
+    async with receiving() as other:
+
+        async def redirect(request: web.Request) -> web.StreamResponse:
+            return web.Response(status=302, headers={"Location": f"http://127.0.0.1:{other.port}/"})
+
+        async with receiving(redirect) as first:
+            following = httpx.AsyncClient(transport=PinnedTransport(), follow_redirects=True)
+            async with following:
+                sent = await send(f"http://127.0.0.1:{first.port}/", client=following)
+    assert sent.status == 302
+    assert sent.headers["location"] == f"http://127.0.0.1:{other.port}/"
+    assert len(first.seen) == 1
+    assert other.seen == []
+
+
+async def test_the_connection_goes_to_the_checked_address_under_the_partners_name() -> None:
+    calls: list[str] = []
+    dns = fake_dns({"partner.test": ["127.0.0.1"]}, calls)
+    async with receiving() as receiver:
+        url = f"http://partner.test:{receiver.port}/hook"
+        await send(url, resolver=dns)
+        await send(url, resolver=dns)
+    assert [s.host for s in receiver.seen] == [f"partner.test:{receiver.port}"] * 2
+    assert calls == ["partner.test", "partner.test"]  # resolved again at every delivery
+
+
+async def test_a_name_that_rebinds_to_a_private_address_is_refused_at_the_next_delivery() -> None:
+    answers = {"partner.test": ["127.0.0.1"]}
+    async with receiving() as receiver:
+        url = f"http://partner.test:{receiver.port}/hook"
+        await send(url, resolver=fake_dns(answers))
+        answers["partner.test"] = [PUBLIC, "10.0.0.1"]
+        with pytest.raises(TargetRefused, match=r"partner\.test resolves to 10\.0\.0\.1"):
+            await send(url, resolver=fake_dns(answers))
+    assert len(receiver.seen) == 1
+
+
+async def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
+    with pytest.raises(httpx.ConnectError, match=r"nowhere\.test does not resolve"):
+        await send("http://nowhere.test/", resolver=fake_dns({}))
+
+
+async def test_the_answer_kept_is_bounded() -> None:
+    async def big(request: web.Request) -> web.StreamResponse:
+        return web.Response(status=500, body=b"x" * 1_000_000)
+
+    async with receiving(big) as receiver:
+        sent = await send(f"http://127.0.0.1:{receiver.port}/")
+    assert sent.status == 500
+    assert sent.excerpt == "x" * 4096
+
+
+async def test_an_endless_answer_is_not_read_past_the_excerpt() -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(status=200)
+        await response.prepare(request)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            await response.write(b"y" * 65536)
+        return response
+
+    async with receiving(endless) as receiver:
+        started = time.monotonic()
+        sent = await send(f"http://127.0.0.1:{receiver.port}/", timeout=5.0)
+        assert time.monotonic() - started < 1.0
+    assert sent.excerpt == "y" * 4096
+
+
+async def test_the_timeout_bounds_the_whole_attempt() -> None:
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(2)
+        return web.Response(text="late")
+
+    async with receiving(slow) as receiver:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await send(f"http://127.0.0.1:{receiver.port}/", timeout=0.3)
+        elapsed = time.monotonic() - started
+    assert elapsed < 1.0
+
+
+async def test_a_slow_resolver_counts_against_the_timeout() -> None:
+    async def slow_dns(host: str, port: int) -> list[str]:
+        await asyncio.sleep(2)
+        return ["127.0.0.1"]
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await send("http://partner.test/", resolver=slow_dns, timeout=0.3)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_the_pinned_transport_sends_nothing_that_post_did_not_check() -> None:
+    async with receiving() as receiver, new_client() as client:
+        url = f"http://127.0.0.1:{receiver.port}/"
+        with pytest.raises(TargetRefused, match="was not checked"):
+            await client.post(url, content=b"{}")
+        forged = Pin(host="127.0.0.1", address=ip_address("127.0.0.2"))
+        with pytest.raises(TargetRefused, match="was not checked"):
+            await client.post(url, content=b"{}", extensions={PIN: forged})
+    assert receiver.seen == []
+
+
+async def test_every_delivery_has_a_connection_of_its_own() -> None:
+    dns = fake_dns({"a.test": ["127.0.0.1"], "b.test": ["127.0.0.1"]})
+    async with receiving() as receiver, new_client() as client:
+        for name in ("a.test", "b.test", "a.test"):
+            await send(f"http://{name}:{receiver.port}/", resolver=dns, client=client)
+    assert [s.host.split(":")[0] for s in receiver.seen if s.host] == ["a.test", "b.test", "a.test"]
+    assert len({s.peer_port for s in receiver.seen}) == 3
+
+
+# --- TLS: the certificate is checked for the partner's name, not the address -----------
+
+
+@dataclass(frozen=True)
+class Certificate:
+    server: ssl.SSLContext
+    client: ssl.SSLContext
+
+
+@pytest.fixture(scope="module")
+def partner_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    """A self-signed certificate for partner.test only (no IP address among its names)."""
+    directory: Path = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "partner.test")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("partner.test")]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    (directory / "cert.pem").write_bytes(pem)
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return Certificate(server=server, client=ssl.create_default_context(cadata=pem.decode()))
+
+
+async def test_tls_verifies_the_partners_name_on_the_checked_address(
+    partner_certificate: Certificate,
+) -> None:
+    production = TargetPolicy(allowed_hosts=frozenset({"127.0.0.0/8"}))  # https required
+    dns = fake_dns({"partner.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
+    async with receiving(tls=partner_certificate.server) as receiver:
+        async with new_client(verify=partner_certificate.client) as client:
+            url = f"https://partner.test:{receiver.port}/hook"
+            sent = await send(url, policy=production, resolver=dns, client=client)
+        assert sent.status == 202
+        assert receiver.sni == ["partner.test"]
+        assert [s.host for s in receiver.seen] == [f"partner.test:{receiver.port}"]
+
+        async with new_client(verify=partner_certificate.client) as client:
+            url = f"https://other.test:{receiver.port}/hook"
+            with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                await send(url, policy=production, resolver=dns, client=client)
+        assert receiver.sni == ["partner.test", "other.test"]
+        assert len(receiver.seen) == 1  # nothing was sent to a name the certificate is not for
