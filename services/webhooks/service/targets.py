@@ -324,22 +324,30 @@ async def resolve(
     target: ParsedTarget, *, policy: TargetPolicy, resolver: Resolver | None = None
 ) -> list[IPAddress]:
     """The addresses to connect to, each checked: refused when any one of them is not
-    public (and not allow-listed), since the resolver may hand out another one next time.
-
-    A name that does not resolve raises :class:`OSError` (a failed attempt, not a refusal).
-    """
+    public (and not allow-listed), since the resolver may hand out another one next time,
+    and refused when there is none (a name that does not resolve cannot be called)."""
     if target.address is not None:
         return [target.address]
-    names = await (resolver or system_resolver)(target.host, target.port)
-    addresses = list(dict.fromkeys(_parse(name) for name in names))
-    if not addresses:
-        raise OSError(f"{target.host} has no address")
+    addresses = await _lookup(target.host, target.port, resolver or system_resolver)
     if policy.allows_name(target.host):
         return addresses
     for address in addresses:
         what = None if policy.allows_address(address) else refusal(address)
         if what is not None:
             raise TargetRefused(f"{target.host} resolves to {address}, {what}")
+    return addresses
+
+
+async def _lookup(host: str, port: int, resolver: Resolver) -> list[IPAddress]:
+    try:
+        names = await resolver(host, port)
+    except TimeoutError:
+        raise
+    except OSError as exc:
+        raise TargetRefused(f"{host} does not resolve ({exc})") from None
+    addresses = list(dict.fromkeys(_parse(name) for name in names))
+    if not addresses:
+        raise TargetRefused(f"{host} does not resolve (no address)")
     return addresses
 
 
@@ -426,32 +434,21 @@ async def post(
     to the first checked address; a redirect is an answer like any other, never followed.
 
     ``timeout`` bounds the whole attempt (DNS, connect, write, read). Raises
-    :class:`TargetRefused`, :class:`TimeoutError` or an :class:`httpx.HTTPError` (a name that
-    does not resolve is an :class:`httpx.ConnectError`). Use a client from :func:`new_client`
+    :class:`TargetRefused` (a name that does not resolve too), :class:`TimeoutError` or an
+    :class:`httpx.HTTPError`. Use a client from :func:`new_client`
     (any client still connects to the checked address, but may reuse a connection across
     names that share one)."""
     started = time.monotonic()
     target = check_url(url, policy=policy)
     try:
         async with asyncio.timeout(timeout):
-            addresses = await _resolve(target, policy=policy, resolver=resolver)
+            addresses = await resolve(target, policy=policy, resolver=resolver)
             request = _request(client, target, addresses[0], content, headers, timeout)
             status, answer, excerpt = await _send(client, request)
     except httpx.TimeoutException as exc:
         raise TimeoutError(f"{target.host} did not answer within {timeout} s") from exc
     duration_ms = round((time.monotonic() - started) * 1000)
     return Sent(status=status, headers=answer, excerpt=excerpt, duration_ms=duration_ms)
-
-
-async def _resolve(
-    target: ParsedTarget, *, policy: TargetPolicy, resolver: Resolver | None
-) -> list[IPAddress]:
-    try:
-        return await resolve(target, policy=policy, resolver=resolver)
-    except TargetRefused:
-        raise
-    except OSError as exc:
-        raise httpx.ConnectError(f"{target.host} does not resolve: {exc}") from exc
 
 
 def _request(

@@ -270,12 +270,18 @@ async def test_resolve_gives_every_public_address_once() -> None:
     assert addresses == [ip_address(PUBLIC), ip_address("2606:4700:4700::1111")]
 
 
-async def test_a_name_that_does_not_resolve_is_an_os_error() -> None:
+async def test_a_name_that_does_not_resolve_is_refused() -> None:
     target = check_url("https://nowhere.test/", policy=PRODUCTION)
-    with pytest.raises(OSError, match="not known"):
+    with pytest.raises(TargetRefused, match=r"nowhere\.test does not resolve \(.*not known\)"):
         await resolve(target, policy=PRODUCTION, resolver=fake_dns({}))
-    with pytest.raises(OSError, match="has no address"):
+    with pytest.raises(TargetRefused, match=r"nowhere\.test does not resolve \(no address\)"):
         await resolve(target, policy=PRODUCTION, resolver=fake_dns({"nowhere.test": []}))
+
+
+async def test_the_system_resolver_is_checked_too() -> None:
+    target = check_url("http://localhost/", policy=DEV)  # /etc/hosts: no network needed
+    with pytest.raises(TargetRefused, match=r"localhost resolves to \S+, (a|the) loopback"):
+        await resolve(target, policy=DEV)
 
 
 async def test_the_allow_list_lets_loopback_through_only_when_configured() -> None:
@@ -464,8 +470,8 @@ async def test_a_name_that_rebinds_to_a_private_address_is_refused_at_the_next_d
     assert len(receiver.seen) == 1
 
 
-async def test_a_name_that_does_not_resolve_is_a_connect_error() -> None:
-    with pytest.raises(httpx.ConnectError, match=r"nowhere\.test does not resolve"):
+async def test_a_name_that_does_not_resolve_is_refused_at_delivery() -> None:
+    with pytest.raises(TargetRefused, match=r"nowhere\.test does not resolve"):
         await send("http://nowhere.test/", resolver=fake_dns({}))
 
 
