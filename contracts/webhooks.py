@@ -24,6 +24,10 @@ WEBHOOKS_MESSAGES = topic(
 )
 
 
+DisabledReason = Literal["failing", "admin", "partner"]
+"""Who stopped the endpoint: the dispatcher after it kept failing, an admin, its partner."""
+
+
 class EndpointEvent(Payload):
     partner_id: UUID
     endpoint_id: UUID
@@ -34,7 +38,7 @@ class EndpointEvent(Payload):
 class EndpointDisabled(EndpointEvent):
     """The endpoint failed without a success since ``failing_since``: nothing more is sent."""
 
-    reason: Literal["failing", "admin", "partner"]
+    reason: DisabledReason
     failing_since: datetime | None = None
     disabled_at: datetime
 

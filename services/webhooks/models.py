@@ -25,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    ForeignKey,
     Index,
     Integer,
     Text,
@@ -222,9 +221,7 @@ class Delivery(WebhooksTable, table=True):
     )
 
     id: int | None = Field(default=None, sa_column=Column(BIG_ID, primary_key=True))
-    message_id: str = Field(
-        sa_column=Column(ForeignKey("messages.id"), nullable=False)  # type: ignore[call-overload]
-    )
+    message_id: str = Field(foreign_key="messages.id", max_length=MESSAGE_ID_MAX)
     endpoint_id: uuid.UUID = Field(foreign_key="endpoints.id")
     status: str = Field(default=DeliveryStatus.PENDING, max_length=20)
     ordering_key: str | None = Field(default=None, max_length=200)

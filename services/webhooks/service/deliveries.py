@@ -38,13 +38,13 @@ async def listing(
     status: DeliveryStatus | None = None,
 ) -> tuple[list[Any], str | None]:
     """The endpoint's deliveries, newest first, each with its message's type."""
-    query: Select[Any] = (
-        select(Delivery, Message.event_type)
-        .join(Message, Message.id == Delivery.message_id)
-        .where(Delivery.endpoint_id == endpoint_id)
+    query: Select[Delivery, str] = (
+        select(Delivery, col(Message.event_type))
+        .join(Message, col(Message.id) == Delivery.message_id)
+        .where(col(Delivery.endpoint_id) == endpoint_id)
     )
     if status is not None:
-        query = query.where(Delivery.status == status)
+        query = query.where(col(Delivery.status) == status)
     rows = (await session.execute(NEWEST_DELIVERIES.paged(query, page))).all()
     return NEWEST_DELIVERIES.page(rows, page, lambda row: (row[0].id,))
 
@@ -57,9 +57,9 @@ async def attempts(
     message_id: str | None = None,
 ) -> tuple[list[Attempt], str | None]:
     """The endpoint's attempts (of one message, or all), newest first: the delivery log."""
-    query = select(Attempt).where(Attempt.endpoint_id == endpoint_id)
+    query = select(Attempt).where(col(Attempt.endpoint_id) == endpoint_id)
     if message_id is not None:
-        query = query.where(Attempt.message_id == message_id)
+        query = query.where(col(Attempt.message_id) == message_id)
     rows = (await session.scalars(NEWEST_ATTEMPTS.paged(query, page))).all()
     return NEWEST_ATTEMPTS.page(rows, page, lambda attempt: (attempt.id,))
 
@@ -67,7 +67,7 @@ async def attempts(
 async def delivery(*, session: AsyncSession, endpoint_id: uuid.UUID, message_id: str) -> Delivery:
     found: Delivery | None = await session.scalar(
         select(Delivery).where(
-            Delivery.endpoint_id == endpoint_id, Delivery.message_id == message_id
+            col(Delivery.endpoint_id) == endpoint_id, col(Delivery.message_id) == message_id
         )
     )
     if found is None:
@@ -100,7 +100,7 @@ async def replay(
     if exhausted_only:
         statement = statement.where(col(Delivery.status) == DeliveryStatus.EXHAUSTED)
     if since is not None or until is not None:
-        created = select(Message.id)
+        created = select(col(Message.id))
         if since is not None:
             created = created.where(col(Message.created_at) >= since)
         if until is not None:

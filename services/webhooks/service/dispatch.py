@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import case, exists, func, or_, select, text, update
+from sqlalchemy import Select, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
@@ -125,22 +125,23 @@ async def claim(
     )
     rows = await session.execute(
         select(
-            Delivery.id,
-            Delivery.message_id,
-            Delivery.endpoint_id,
-            Delivery.attempts,
-            Endpoint.url,
-            Message.event_type,
-            Message.body,
+            col(Delivery.id),
+            col(Delivery.message_id),
+            col(Delivery.endpoint_id),
+            col(Delivery.attempts),
+            col(Endpoint.url),
+            col(Message.event_type),
+            col(Message.body),
         )
-        .join(Endpoint, Endpoint.id == Delivery.endpoint_id)
-        .join(Message, Message.id == Delivery.message_id)
+        .join(Endpoint, col(Endpoint.id) == Delivery.endpoint_id)
+        .join(Message, col(Message.id) == Delivery.message_id)
         .where(col(Delivery.id).in_(ids))
         .order_by(col(Delivery.id))
     )
     keys: dict[uuid.UUID, list[SigningKey]] = {}
     claimed = []
     for delivery_id, message_id, endpoint_id, attempt, url, event_type, body in rows.all():
+        assert delivery_id is not None, "a claimed row has its id"
         if endpoint_id not in keys:
             keys[endpoint_id] = await endpoints.signing_keys(
                 session=session, box=box, endpoint_id=endpoint_id, now=now
@@ -160,7 +161,7 @@ async def claim(
     return claimed
 
 
-def _claimable(now: datetime, limit: int, circuit_failures: int):  # type: ignore[no-untyped-def]
+def _claimable(now: datetime, limit: int, circuit_failures: int) -> Select[uuid.UUID]:
     """The ids of the deliveries to claim now (see the module docstring), fairest first."""
     earlier = aliased(Delivery)
     due = (
@@ -169,21 +170,21 @@ def _claimable(now: datetime, limit: int, circuit_failures: int):  # type: ignor
             col(Delivery.endpoint_id).label("endpoint_id"),
             func.row_number()
             .over(
-                partition_by=Delivery.endpoint_id,
+                partition_by=col(Delivery.endpoint_id),
                 order_by=(col(Delivery.next_attempt_at), col(Delivery.id)),
             )
             .label("rank"),
         )
         .where(
-            Delivery.status == DeliveryStatus.PENDING,
+            col(Delivery.status) == DeliveryStatus.PENDING,
             col(Delivery.next_attempt_at) <= now,
             or_(col(Delivery.leased_until).is_(None), col(Delivery.leased_until) <= now),
             or_(
                 col(Delivery.ordering_key).is_(None),
                 ~exists().where(
-                    earlier.endpoint_id == Delivery.endpoint_id,
-                    earlier.ordering_key == Delivery.ordering_key,
-                    earlier.status == DeliveryStatus.PENDING,
+                    col(earlier.endpoint_id) == Delivery.endpoint_id,
+                    col(earlier.ordering_key) == Delivery.ordering_key,
+                    col(earlier.status) == DeliveryStatus.PENDING,
                     col(earlier.id) < col(Delivery.id),
                 ),
             ),
@@ -194,8 +195,8 @@ def _claimable(now: datetime, limit: int, circuit_failures: int):  # type: ignor
     in_flight = (
         select(func.count())
         .where(
-            leased.endpoint_id == Endpoint.id,
-            leased.status == DeliveryStatus.PENDING,
+            col(leased.endpoint_id) == Endpoint.id,
+            col(leased.status) == DeliveryStatus.PENDING,
             col(leased.leased_until) > now,
         )
         .scalar_subquery()
@@ -204,7 +205,7 @@ def _claimable(now: datetime, limit: int, circuit_failures: int):  # type: ignor
     claimed_last_second = (
         select(func.count())
         .where(
-            recent.endpoint_id == Endpoint.id,
+            col(recent.endpoint_id) == Endpoint.id,
             col(recent.claimed_at) > now - timedelta(seconds=1),
         )
         .scalar_subquery()
@@ -219,11 +220,11 @@ def _claimable(now: datetime, limit: int, circuit_failures: int):  # type: ignor
     )
     return (
         select(due.c.id)
-        .join(Endpoint, Endpoint.id == due.c.endpoint_id)
-        .join(Partner, Partner.id == Endpoint.partner_id)
+        .join(Endpoint, col(Endpoint.id) == due.c.endpoint_id)
+        .join(Partner, col(Partner.id) == Endpoint.partner_id)
         .where(
-            Endpoint.status == EndpointStatus.ENABLED,
-            Partner.status == PartnerStatus.ACTIVE,
+            col(Endpoint.status) == EndpointStatus.ENABLED,
+            col(Partner.status) == PartnerStatus.ACTIVE,
             or_(col(Endpoint.paused_until).is_(None), col(Endpoint.paused_until) <= now),
             due.c.rank <= slots - in_flight,
             due.c.rank <= rate,

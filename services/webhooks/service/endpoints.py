@@ -128,7 +128,7 @@ async def get(
 async def listing(
     *, session: AsyncSession, partner_id: uuid.UUID, page: PageParams
 ) -> tuple[list[Endpoint], str | None]:
-    query = select(Endpoint).where(Endpoint.partner_id == partner_id)
+    query = select(Endpoint).where(col(Endpoint.partner_id) == partner_id)
     rows = (await session.scalars(NEWEST_FIRST.paged(query, page))).all()
     return NEWEST_FIRST.page(rows, page, lambda endpoint: (endpoint.created_at, endpoint.id))
 
@@ -174,7 +174,7 @@ async def rotate_secret(
     retires_at = now + timedelta(seconds=overlap_seconds)
     signing_now = await session.scalars(
         select(EndpointSecret).where(
-            EndpointSecret.endpoint_id == endpoint.id,
+            col(EndpointSecret.endpoint_id) == endpoint.id,
             or_(col(EndpointSecret.retires_at).is_(None), col(EndpointSecret.retires_at) > now),
         )
     )
@@ -194,7 +194,7 @@ async def signing_keys(
     rows = await session.scalars(
         select(EndpointSecret)
         .where(
-            EndpointSecret.endpoint_id == endpoint_id,
+            col(EndpointSecret.endpoint_id) == endpoint_id,
             or_(col(EndpointSecret.retires_at).is_(None), col(EndpointSecret.retires_at) > now),
         )
         .order_by(col(EndpointSecret.created_at).desc())
@@ -205,7 +205,7 @@ async def signing_keys(
 async def key_ids(*, session: AsyncSession, endpoint_id: uuid.UUID) -> list[EndpointSecret]:
     rows = await session.scalars(
         select(EndpointSecret)
-        .where(EndpointSecret.endpoint_id == endpoint_id)
+        .where(col(EndpointSecret.endpoint_id) == endpoint_id)
         .order_by(col(EndpointSecret.created_at).desc())
     )
     return list(rows)
@@ -216,7 +216,7 @@ async def public_keys(*, session: AsyncSession, now: datetime) -> list[EndpointS
     rows = await session.scalars(
         select(EndpointSecret)
         .where(
-            EndpointSecret.kind == Signing.ED25519,
+            col(EndpointSecret.kind) == Signing.ED25519,
             or_(col(EndpointSecret.retires_at).is_(None), col(EndpointSecret.retires_at) > now),
         )
         .order_by(col(EndpointSecret.created_at))
@@ -245,7 +245,7 @@ def disable(
             partner_id=endpoint.partner_id,
             endpoint_id=endpoint.id,
             url=endpoint.url,
-            reason=reason,  # type: ignore[arg-type]
+            reason=reason,
             failing_since=endpoint.failing_since,
             disabled_at=now,
         ),

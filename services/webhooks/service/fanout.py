@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kit.bus.envelope import Envelope
 from kit.db import after_commit
@@ -45,12 +46,15 @@ async def fan_out(session: AsyncSession, envelope: Envelope) -> int:
     """Queue ``envelope`` for every endpoint subscribed to it; the number of deliveries."""
     partner_id = _own_partner(envelope)
     query = (
-        select(Endpoint.id, Endpoint.event_types, Endpoint.ordered)
-        .join(Partner, Partner.id == Endpoint.partner_id)
-        .where(Endpoint.status == EndpointStatus.ENABLED, Partner.status == PartnerStatus.ACTIVE)
+        select(col(Endpoint.id), col(Endpoint.event_types), col(Endpoint.ordered))
+        .join(Partner, col(Partner.id) == Endpoint.partner_id)
+        .where(
+            col(Endpoint.status) == EndpointStatus.ENABLED,
+            col(Partner.status) == PartnerStatus.ACTIVE,
+        )
     )
     if partner_id is not None:
-        query = query.where(Endpoint.partner_id == partner_id)
+        query = query.where(col(Endpoint.partner_id) == partner_id)
     targets = [
         (endpoint_id, ordered)
         for endpoint_id, patterns, ordered in (await session.execute(query)).all()

@@ -53,20 +53,19 @@ def _inbound_model(report: type[SalesReport]) -> type[StrictBody]:
         if name not in SET_BY_PADDOCK
     }
     data = create_model(f"{report.__name__}Data", __base__=StrictBody, **fields)
+    literal: Any = Literal[report.event_type]
     return create_model(
         f"Inbound{report.__name__.removeprefix('Sales')}",
         __base__=StrictBody,
         __doc__=report.__doc__,
-        type=(Literal[report.event_type], ...),  # type: ignore[valid-type]
+        type=(literal, ...),
         data=(data, ...),
     )
 
 
 INBOUND_MODELS = {report.event_type: (_inbound_model(report), report) for report in INBOUND_REPORTS}
-InboundBody = Annotated[
-    Union[tuple(model for model, _ in INBOUND_MODELS.values())],  # type: ignore[valid-type]  # noqa: UP007
-    Field(discriminator="type"),
-]
+_ANY_INBOUND: Any = Union[tuple(model for model, _ in INBOUND_MODELS.values())]  # noqa: UP007
+InboundBody: Any = Annotated[_ANY_INBOUND, Field(discriminator="type")]
 """What a partner posts: one of the message types, told apart by ``type``."""
 INBOUND_ADAPTER: TypeAdapter[Any] = TypeAdapter(InboundBody)
 

@@ -63,7 +63,7 @@ async def get(*, session: AsyncSession, partner_id: uuid.UUID) -> Partner:
 
 
 async def by_slug(*, session: AsyncSession, slug: str) -> Partner | None:
-    found: Partner | None = await session.scalar(select(Partner).where(Partner.slug == slug))
+    found: Partner | None = await session.scalar(select(Partner).where(col(Partner.slug) == slug))
     return found
 
 
