@@ -47,7 +47,7 @@ from services.webhooks.service import deliveries, documentation, endpoints, inbo
 from services.webhooks.service.endpoints import EndpointChanges, NewSecret
 from services.webhooks.service.partners import Credentials
 from services.webhooks.service.secrets import SecretBox
-from services.webhooks.service.targets import TargetPolicy
+from services.webhooks.service.targets import Resolver, TargetPolicy
 
 partner_router = APIRouter(prefix="/v1/partner-apps", tags=["partners (admin)"])
 endpoint_router = APIRouter(prefix="/v1/webhook-endpoints", tags=["partners (admin)"])
@@ -58,6 +58,8 @@ inbound_router = APIRouter(prefix="/v1/partners/inbound", tags=["partners"])
 Settings = Annotated[WebhooksSettings, app_state("settings")]
 Box = Annotated[SecretBox, app_state("secret_box")]
 Policy = Annotated[TargetPolicy, app_state("target_policy")]
+Names = Annotated[Resolver | None, app_state("resolver")]
+"""How partners' host names resolve: DNS, unless the app was given a resolver (tests)."""
 PartnerId = Annotated[uuid.UUID, Path()]
 EndpointId = Annotated[uuid.UUID, Path()]
 MessageId = Annotated[str, Path(max_length=40, pattern=r"^msg_[0-9a-f]{32}$")]
@@ -194,11 +196,17 @@ async def create_endpoint(
     admin: Admin,
     box: Box,
     policy: Policy,
+    names: Names,
 ) -> EndpointCreatedPublic:
     """Add an endpoint to a partner; its signing secret is shown this once."""
     await partners.get(session=session, partner_id=partner_id)
     endpoint, secret = await endpoints.create(
-        session=session, box=box, policy=policy, partner_id=partner_id, **body.model_dump()
+        session=session,
+        box=box,
+        policy=policy,
+        resolver=names,
+        partner_id=partner_id,
+        **body.model_dump(),
     )
     record_action(session, actor=admin.user_id, action="endpoint.create", subject=endpoint.id)
     return EndpointCreatedPublic(
@@ -243,7 +251,12 @@ async def get_endpoint(endpoint_id: EndpointId, session: SessionDep, _: Admin) -
     responses=problem_responses(404),
 )
 async def update_endpoint(
-    endpoint_id: EndpointId, body: EndpointUpdate, session: SessionDep, admin: Admin, policy: Policy
+    endpoint_id: EndpointId,
+    body: EndpointUpdate,
+    session: SessionDep,
+    admin: Admin,
+    policy: Policy,
+    names: Names,
 ) -> EndpointPublic:
     """Change what the body names; the URL is checked again."""
     endpoint = await endpoints.get(session=session, endpoint_id=endpoint_id)
@@ -251,7 +264,9 @@ async def update_endpoint(
     changes = EndpointChanges(
         **given, clear_rate="rate_per_second" in given and body.rate_per_second is None
     )
-    await endpoints.update(session=session, policy=policy, endpoint=endpoint, changes=changes)
+    await endpoints.update(
+        session=session, policy=policy, endpoint=endpoint, changes=changes, resolver=names
+    )
     record_action(
         session, actor=admin.user_id, action="endpoint.update", subject=endpoint.id, **given
     )

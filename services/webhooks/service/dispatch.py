@@ -65,7 +65,9 @@ CLAIM_LOCK = 0x77656268  # "webh"
 LEASE_MARGIN_SECONDS = 10.0
 EXCERPT_CHARS = 1000
 UNLIMITED = 1_000_000
-USER_AGENT = "Paddock-Webhooks/1.0"
+NO_KEY_UPDATE = {"key_share": True}
+"""``FOR NO KEY UPDATE``: the fan-out's inserts, which share the key lock of the endpoint they
+reference, do not wait for an attempt being recorded."""
 
 
 @dataclass(frozen=True)
@@ -243,7 +245,7 @@ async def record(
     now: datetime,
 ) -> None:
     """Log the attempt and move the delivery and its endpoint on (see the module docstring)."""
-    delivery = await session.get(Delivery, claimed.delivery_id, with_for_update=True)
+    delivery = await session.get(Delivery, claimed.delivery_id, with_for_update=NO_KEY_UPDATE)
     if delivery is None or delivery.status != DeliveryStatus.PENDING:
         return  # replayed or finished by another replica meanwhile: nothing to decide
     next_attempt_at = None if outcome.succeeded else _next_attempt(delivery, outcome, settings, now)
@@ -270,7 +272,7 @@ async def record(
         delivery.succeeded_at = now
         await _endpoint_succeeded(session, claimed.endpoint_id, now)
         return
-    endpoint = await session.get(Endpoint, claimed.endpoint_id, with_for_update=True)
+    endpoint = await session.get(Endpoint, claimed.endpoint_id, with_for_update=NO_KEY_UPDATE)
     assert endpoint is not None, "deliveries reference their endpoint"
     if next_attempt_at is None:
         delivery.status = DeliveryStatus.EXHAUSTED
@@ -365,7 +367,6 @@ async def attempt(
     timestamp = int(started_at.timestamp())
     headers = {
         "content-type": "application/json",
-        "user-agent": USER_AGENT,
         "webhook-id": claimed.message_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": signature_header(

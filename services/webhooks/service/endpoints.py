@@ -65,11 +65,13 @@ class EndpointChanges:
     clear_rate: bool = False
 
 
-async def checked_url(url: str, *, policy: targets.TargetPolicy) -> str:
+async def checked_url(
+    url: str, *, policy: targets.TargetPolicy, resolver: targets.Resolver | None = None
+) -> str:
     """``url`` if webhooks may call it (see :mod:`.targets`), else a 422."""
     try:
         target = targets.check_url(url, policy=policy)
-        await targets.resolve(target, policy=policy)
+        await targets.resolve(target, policy=policy, resolver=resolver)
     except targets.TargetRefused as refused:
         raise UnsafeTarget(f"{url} may not be called: {refused.reason}") from None
     return url
@@ -99,10 +101,11 @@ async def create(
     ordered: bool,
     max_in_flight: int,
     rate_per_second: int | None,
+    resolver: targets.Resolver | None = None,
 ) -> tuple[Endpoint, NewSecret]:
     endpoint = Endpoint(
         partner_id=partner_id,
-        url=await checked_url(url, policy=policy),
+        url=await checked_url(url, policy=policy, resolver=resolver),
         description=description,
         event_types=checked_patterns(event_types),
         signing=signing,
@@ -139,9 +142,10 @@ async def update(
     policy: targets.TargetPolicy,
     endpoint: Endpoint,
     changes: EndpointChanges,
+    resolver: targets.Resolver | None = None,
 ) -> Endpoint:
     if changes.url is not None:
-        endpoint.url = await checked_url(changes.url, policy=policy)
+        endpoint.url = await checked_url(changes.url, policy=policy, resolver=resolver)
     if changes.event_types is not None:
         endpoint.event_types = checked_patterns(changes.event_types)
     for name in ("description", "ordered", "max_in_flight", "rate_per_second"):

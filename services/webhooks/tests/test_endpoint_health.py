@@ -126,6 +126,8 @@ async def test_an_ordered_endpoint_gets_one_subjects_messages_in_order(
         "http://100.64.0.1/",
         "ftp://partner.example/hook",
         "http://user:pass@partner.example/hook",
+        "https://private.partner.test/hook",
+        "https://rebinding.partner.test/hook",
     ],
 )
 async def test_a_url_that_must_not_be_called_is_refused_when_it_is_set(
@@ -156,6 +158,16 @@ async def test_an_unknown_event_type_pattern_is_refused(
         assert response.status_code == 422, (patterns, response.text)
 
 
+FAKE_DNS = {
+    "private.partner.test": ["10.1.2.3"],
+    "rebinding.partner.test": ["93.184.216.34", "10.0.0.1"],
+}
+
+
+async def fake_dns(host: str, _: int) -> list[str]:
+    return FAKE_DNS[host]
+
+
 # --- apps of their own, each alone on its database (a dispatcher works its whole queue) ---
 
 
@@ -163,10 +175,11 @@ async def test_an_unknown_event_type_pattern_is_refused(
 async def strict_app(
     migrated_database_factory: MigratedDatabaseFactory, minter: TokenMinter
 ) -> AsyncIterator[FastAPI]:
-    """The production policy: no allow-list."""
+    """The production policy: no allow-list; partner.test names resolve as FAKE_DNS says."""
     url = await migrated_database_factory("webhooks")
     settings = settings_for(url, allowed_targets=[])
-    async with running(create_app(settings, token_verifier=minter.verifier())) as app:
+    app = create_app(settings, token_verifier=minter.verifier(), resolver=fake_dns)
+    async with running(app):
         yield app
 
 
