@@ -6,7 +6,6 @@ again. Admin actions are audited (:mod:`kit.audit`). The partner portal's pages 
 :mod:`.portal`.
 """
 
-import json
 import uuid
 from typing import Annotated, Any
 
@@ -118,7 +117,10 @@ async def create_partner(
 
 
 @partner_router.get(
-    "", operation_id="webhooks.listPartners", response_model=CursorPage[PartnerPublic]
+    "",
+    operation_id="webhooks.listPartners",
+    response_model=CursorPage[PartnerPublic],
+    responses=problem_responses(422),
 )
 async def list_partners(session: SessionDep, _: Admin, page: PageDep) -> CursorPage[PartnerPublic]:
     """Partner apps, newest first."""
@@ -433,7 +435,7 @@ async def replay(
 async def get_message(message_id: MessageId, session: SessionDep, _: Admin) -> MessagePublic:
     """A message as it is sent: its ``webhook-id`` and the CloudEvent."""
     found = await deliveries.message(session=session, message_id=message_id)
-    return MessagePublic.model_validate({**found.model_dump(), "body": json.loads(found.body)})
+    return MessagePublic.model_validate(found)
 
 
 # --- public documents and inbound ------------------------------------------------------

@@ -2,10 +2,11 @@
 endpoints and their signing keys, deliveries and attempts (the log), replays, the event
 types partners may subscribe to, the Ed25519 key set, the inbound acknowledgement."""
 
+import enum
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Literal, Self
 
 from pydantic import EmailStr, Field, model_validator
 
@@ -197,7 +198,7 @@ class MessagePublic(PublicModel):
     event_type: str
     subject: str
     created_at: datetime
-    body: dict[str, Any] = Field(description="the CloudEvent as it is sent")
+    body: str = Field(description="the CloudEvent (JSON), byte for byte as it is signed and sent")
 
 
 class ReplayRequest(StrictBody):
@@ -229,16 +230,20 @@ class TestEventPublic(PublicModel):
 # --- public documents ------------------------------------------------------------------
 
 
+class Direction(enum.StrEnum):
+    OUTBOUND = "outbound"
+    """Paddock sends it to the endpoints subscribed to it."""
+    INBOUND = "inbound"
+    """Partners post it to ``/v1/partners/inbound/{partner}``."""
+
+
 class EventTypePublic(PublicModel):
     type: str
-    direction: Literal["outbound", "inbound"] = Field(
-        description="outbound: Paddock sends it to subscribed endpoints; inbound: partners "
-        "post it to /v1/partners/inbound/{partner}"
-    )
+    direction: Direction
     topic: str
     description: str
-    data_schema: dict[str, Any] = Field(description="JSON Schema of the CloudEvent's data")
-    example: dict[str, Any] = Field(description="the body as it is sent or posted")
+    data_schema: str = Field(description="the JSON Schema of the message's data, as JSON")
+    example: str = Field(description="an example body, as JSON, exactly as it is sent or posted")
 
 
 class EventTypesPublic(PublicModel):

@@ -27,8 +27,8 @@ def documented() -> list[dict[str, Any]]:
             "direction": "outbound",
             "topic": spec.topic.name,
             "description": spec.description,
-            "data_schema": spec.payload.model_json_schema(),
-            "example": _example_event(event_type, spec),
+            "data_schema": json.dumps(spec.payload.model_json_schema()),
+            "example": json.dumps(_example_event(event_type, spec)),
         }
         for event_type, spec in PARTNER_EVENTS.items()
     ]
@@ -38,8 +38,8 @@ def documented() -> list[dict[str, Any]]:
             "direction": "inbound",
             "topic": report.topic.name,
             "description": (report.__doc__ or "").strip(),
-            "data_schema": model.model_fields["data"].annotation.model_json_schema(),  # type: ignore[union-attr]
-            "example": {"type": event_type, "data": _inbound_example(report)},
+            "data_schema": json.dumps(model.model_fields["data"].annotation.model_json_schema()),  # type: ignore[union-attr]
+            "example": json.dumps({"type": event_type, "data": _inbound_example(report)}),
         }
         for event_type, (model, report) in INBOUND_MODELS.items()
     ]
