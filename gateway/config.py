@@ -97,7 +97,7 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     # the public keys that verify our signatures); its inbound webhooks, which carry their
     # own Standard Webhooks signature; and the partner portal, HTML with its own cookie
     # session (every method: its forms post). Partner apps, endpoints and messages are
-    # staff's: they need a token.
+    # admins': they need a token.
     "GET /v1/webhook-event-types",
     "GET /v1/webhook-keys",
     "POST /v1/partners/inbound",

@@ -123,7 +123,7 @@ def test_a_share_link_and_its_form_are_public_but_a_referrers_own_and_staff_are_
         assert not public.allows("GET", path), path
 
 
-def test_partners_read_the_catalogue_keys_inbound_and_portal_without_a_token_staff_do_not() -> None:
+def test_partners_reach_event_types_keys_inbound_and_portal_without_a_token_admins_not() -> None:
     settings = GatewaySettings(
         upstreams={"identity": "http://127.0.0.1:8001", "webhooks": "http://127.0.0.1:8006"}
     )
