@@ -57,6 +57,12 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/referrals": "referrals",
     "/v1/referral-codes": "referrals",
     "/v1/referral-blocklist": "referrals",
+    "/v1/partner-apps": "webhooks",
+    "/v1/webhook-endpoints": "webhooks",
+    "/v1/webhook-messages": "webhooks",
+    "/v1/webhook-event-types": "webhooks",
+    "/v1/webhook-keys": "webhooks",
+    "/v1/partners": "webhooks",
 }
 
 DEFAULT_PUBLIC_ROUTES: list[str] = [
@@ -87,6 +93,15 @@ DEFAULT_PUBLIC_ROUTES: list[str] = [
     # a referrer's own code, summary and referrals, and the staff routes, need a token
     "GET /v1/referral-codes",
     "POST /v1/referrals/leads",
+    # what a partner reads before it has credentials (the event types and their examples,
+    # the public keys that verify our signatures); its inbound webhooks, which carry their
+    # own Standard Webhooks signature; and the partner portal, HTML with its own cookie
+    # session (every method: its forms post). Partner apps, endpoints and messages are
+    # admins': they need a token.
+    "GET /v1/webhook-event-types",
+    "GET /v1/webhook-keys",
+    "POST /v1/partners/inbound",
+    "/v1/partners/portal",
 ]
 
 

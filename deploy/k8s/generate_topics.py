@@ -12,9 +12,11 @@ this file.
 Every process that talks to Kafka (each service and the gateway) gets a KafkaUser of its
 name (SCRAM-SHA-512; the User Operator keeps its password in a Secret of the same name)
 allowed exactly what it does on the bus: its outbox relay writes the topics it owns
-(a topic ``<service>.<stream>`` belongs to ``<service>``; the catalog may declare the
-topics of a service not written yet, e.g. ``rewards.charges`` that content reads: they
-get their KafkaTopic now and a writer with that service's user), each consumer of its
+(a topic ``<service>.<stream>`` belongs to ``<service>``, unless :data:`WRITERS` names
+another: ``partners.inbound`` is what partners report, and webhooks publishes it once it
+verified their inbound webhooks; the catalog may declare the topics of a service not
+written yet, e.g. ``rewards.charges`` that content reads: they get their KafkaTopic now
+and a writer with that service's user), each consumer of its
 ``consumers.py`` ``SUBSCRIPTIONS`` reads its topics in its group ``<service>.<consumer>``
 (kit.bus.consumer) and writes their ``.dlq`` twins, and its revocation view reads
 ``identity.users`` without a group (kit.revocation). Write on a topic is all an idempotent
@@ -40,6 +42,9 @@ USERS_FILE = TOPICS_FILE.with_name("users.yaml")
 GATEWAY = "gateway"
 DLQ_REPLAY_USER = "dlq-replay"
 KAFKA_CLUSTER = "paddock"  # metadata.name of the Kafka resource in components/strimzi
+
+# Topics whose writer is not the service their name starts with (see writer()).
+WRITERS = {"partners.inbound": "webhooks"}
 
 DAY_MS = 24 * 60 * 60 * 1000
 # Dead letters wait for a person to look at them and replay them (python -m kit.bus.dlq):
@@ -115,6 +120,15 @@ def catalog_topics() -> list[dict[str, Any]]:
     return resources
 
 
+def writer(topic_name: str) -> str:
+    """The service whose outbox relay writes ``topic_name``: the one :data:`WRITERS`
+    names, else the first part of ``<service>.<stream>``."""
+    owner, dot, _ = topic_name.partition(".")
+    if not dot:
+        raise ValueError(f"topic {topic_name} is not named <service>.<stream>")
+    return WRITERS.get(topic_name, owner)
+
+
 @dataclass
 class BusAccess:
     """What one Kafka user does: topics it writes and reads, consumer groups it commits in."""
@@ -146,9 +160,7 @@ def bus_access() -> dict[str, BusAccess]:
     for user in access.values():
         user.reads.add(IDENTITY_USERS.name)
     for topic in TOPICS.values():
-        owner, dot, _ = topic.name.partition(".")
-        if not dot:
-            raise ValueError(f"topic {topic.name} is not named <service>.<stream>")
+        owner = writer(topic.name)
         if owner in services:  # a service not written yet gets its user when it lands
             access[owner].writes.add(topic.name)
     access[DLQ_REPLAY_USER] = BusAccess(

@@ -3,7 +3,8 @@
 Reads ``deploy/local/services.toml`` (the one list of processes and ports), fills in the
 environment the user has not set (``KAFKA_BOOTSTRAP_SERVERS``, ``<SERVICE>_DATABASE_URL`` on
 SQLite files in ``.data/``, ``GATEWAY_UPSTREAMS``, ``PADDOCK_ENV``, ``PADDOCK_LOG_FORMAT=console``:
-one readable access-log line per request), migrates every service's
+one readable access-log line per request, and each service's own development settings from
+its ``env`` table in services.toml), migrates every service's
 database, writes ``.data/Procfile`` and hands the process over to honcho: Ctrl-C stops all.
 A broker runs from ``.data/kafka`` unless ``KAFKA_BOOTSTRAP_SERVERS`` points elsewhere.
 """
@@ -43,7 +44,25 @@ def environment(services: dict[str, Any]) -> dict[str, str]:
     upstreams = {name: f"http://127.0.0.1:{spec['port']}" for name, spec in services.items()}
     env.setdefault("GATEWAY_UPSTREAMS", json.dumps(upstreams))
     env.setdefault("PADDOCK_JWKS_URL", f"{upstreams['identity']}/.well-known/jwks.json")
+    for name, spec in services.items():
+        for variable, value in service_env(name, spec).items():
+            env.setdefault(variable, value)
     return env
+
+
+def service_env(name: str, spec: dict[str, Any]) -> dict[str, str]:
+    """A service's ``[services.<name>.env]`` table: variable -> value, both strings (the
+    environment holds nothing else: a list or a flag is written as its JSON text)."""
+    table = spec.get("env", {})
+    if not isinstance(table, dict):
+        raise SystemExit(f"services.toml: services.{name}.env must be a table")
+    for variable, value in table.items():
+        if not isinstance(value, str):
+            raise SystemExit(
+                f"services.toml: services.{name}.env.{variable} must be a string,"
+                f" as the environment holds it (e.g. {json.dumps(value)!r})"
+            )
+    return table
 
 
 def uvicorn(spec: dict[str, Any]) -> str:

@@ -30,7 +30,8 @@ async def upstream_url(minter: TokenMinter) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings_for(upstream_url: str) -> SettingsFactory:
-    """Gateway settings: the fake upstream as identity, rewards and referrals, events down."""
+    """Gateway settings: the fake upstream as identity, rewards, referrals and webhooks,
+    events down."""
 
     def make(**overrides: Any) -> GatewaySettings:
         values: dict[str, Any] = {
@@ -41,6 +42,7 @@ def settings_for(upstream_url: str) -> SettingsFactory:
                 "identity": upstream_url,
                 "rewards": upstream_url,
                 "referrals": upstream_url,
+                "webhooks": upstream_url,
                 "events": f"http://{LOCALHOST}:{free_port()}",
             },
             "routes": {

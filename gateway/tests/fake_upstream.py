@@ -1,17 +1,36 @@
 """A stand-in upstream: echoes what it receives, serves a JWKS, a profile, a wallet, a
-referral summary, a slow endpoint and a problem, so the gateway can be tested without the
-real services."""
+referral summary, a slow endpoint, a problem, a webhook key set and a partner portal
+(HTML pages outside the OpenAPI document, a cookie session, a form post answered with a 303),
+so the gateway can be tested without the real services."""
 
 import asyncio
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from kit.problems import problem_response
 
 BANNED_ROLE = "banned"
+FORM = "application/x-www-form-urlencoded"
+PORTAL = "/v1/partners/portal"
+PORTAL_SESSION = "portal_session"
+PORTAL_COOKIES = (
+    f"{PORTAL_SESSION}=s3ss10n; Path={PORTAL}; HttpOnly; Secure; SameSite=Lax; Max-Age=3600",
+    f"portal_csrf=c5rf; Path={PORTAL}; Secure; SameSite=Strict",
+)
+WEBHOOK_KEYS: dict[str, list[dict[str, str]]] = {
+    "keys": [
+        {
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "kid": "wh-1",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        }
+    ]
+}
 REFERRAL_SUMMARY: dict[str, str | int] = {
     "code": "FAN7Q2",
     "link": "https://paddock.example/r/FAN7Q2",
@@ -79,7 +98,42 @@ def fake_upstream(jwks: dict[str, Any]) -> FastAPI:
     async def redirect() -> Response:
         return Response(status_code=307, headers={"location": "/v1/echo/target"})
 
+    @app.get("/v1/webhook-keys")
+    async def webhook_keys() -> dict[str, list[dict[str, str]]]:
+        return WEBHOOK_KEYS
+
+    _portal(app)
     return app
+
+
+def _portal(app: FastAPI) -> None:
+    """The portal as webhooks serves it: HTML routes left out of the OpenAPI document."""
+
+    @app.get(PORTAL, include_in_schema=False)
+    async def portal_home(request: Request) -> Response:
+        session = request.cookies.get(PORTAL_SESSION)
+        if session is None:
+            return Response(status_code=303, headers={"location": f"{PORTAL}/login"})
+        return HTMLResponse(f"<h1>Endpoints</h1><p>session {session}</p>")
+
+    @app.get(f"{PORTAL}/login", include_in_schema=False)
+    async def portal_login_form() -> HTMLResponse:
+        return HTMLResponse(
+            f'<form method="post" action="{PORTAL}/login"><input name="client_id"></form>'
+        )
+
+    @app.post(f"{PORTAL}/login", include_in_schema=False)
+    async def portal_login(request: Request) -> Response:
+        """Signed in: the session cookies, then See Other to the portal's home page."""
+        form = parse_qs((await request.body()).decode(), strict_parsing=True)
+        if request.headers.get("content-type") != FORM or form.get("client_id") != ["pa_1"]:
+            return HTMLResponse("<p>wrong client id or secret</p>", status_code=400)
+        response = Response(status_code=303, headers={"location": PORTAL})
+        for cookie in PORTAL_COOKIES:
+            response.headers.append("set-cookie", cookie)
+        return response
+
+    app.add_api_route(f"{PORTAL}/echo", _echo, methods=["POST"], include_in_schema=False)
 
 
 async def _echo(request: Request) -> dict[str, Any]:

@@ -28,6 +28,23 @@ async def test_merged_document_has_upstream_and_own_paths(gateway: httpx.AsyncCl
     assert "401" not in login
 
 
+async def test_an_upstream_s_html_routes_outside_its_document_stay_out_of_the_merge(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """webhooks' partner portal is HTML (``include_in_schema=False``): its paths are in no
+    document, so the merged one has webhooks' JSON routes only (the public key set among
+    them, with no 401), and the portal is served all the same."""
+    response = await gateway.get("/openapi.json")
+    assert response.status_code == 200
+    doc = response.json()
+    assert not [path for path in doc["paths"] if path.startswith("/v1/partners")]
+    keys = doc["paths"]["/v1/webhook-keys"]["get"]["responses"]
+    assert "401" not in keys
+    assert {"429", "502", "503", "504"} <= set(keys)
+    portal = await gateway.get("/v1/partners/portal/login")
+    assert portal.status_code == 200
+
+
 async def test_merged_document_survives_a_down_upstream(settings_for: SettingsFactory) -> None:
     settings = settings_for(upstreams={"identity": f"http://{LOCALHOST}:{free_port()}"})
     async with gateway_client(settings) as client:

@@ -6,6 +6,7 @@ import httpx
 
 from devstack import LOCALHOST, free_port
 from gateway.tests.conftest import CLIENT_IP, SettingsFactory, gateway_client
+from gateway.tests.fake_upstream import FORM, PORTAL, PORTAL_COOKIES, PORTAL_SESSION
 from kit.testing.tokens import TokenMinter
 
 
@@ -123,6 +124,54 @@ async def test_upstream_redirects_pass_through(
     response = await gateway.get("/v1/redirect", headers=minter.headers())
     assert response.status_code == 307
     assert response.headers["location"] == "/v1/echo/target"
+
+
+async def test_a_portal_form_post_comes_back_as_its_303_and_cookies_unchanged(
+    gateway: httpx.AsyncClient,
+) -> None:
+    """The partner portal (webhooks) is HTML with a cookie session of its own, without a
+    token: its 303 is the browser's to follow, not the gateway's, and every Set-Cookie
+    reaches the browser with its attributes."""
+    form = await gateway.get(f"{PORTAL}/login")
+    assert form.status_code == 200
+    assert form.headers["content-type"].startswith("text/html")
+    signed_in = await gateway.post(
+        f"{PORTAL}/login",
+        content=b"client_id=pa_1&client_secret=s%26cret",
+        headers={"content-type": FORM},
+    )
+    assert signed_in.status_code == 303, signed_in.text
+    assert signed_in.headers["location"] == PORTAL
+    assert signed_in.headers.get_list("set-cookie") == list(PORTAL_COOKIES)
+    home = await gateway.get(
+        PORTAL, headers={"cookie": f"{PORTAL_SESSION}=s3ss10n; portal_csrf=c5rf"}
+    )
+    assert home.status_code == 200
+    assert "session s3ss10n" in home.text
+    signed_out = await gateway.get(PORTAL)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == f"{PORTAL}/login"
+
+
+async def test_a_portal_form_body_and_cookies_are_forwarded_byte_for_byte(
+    gateway: httpx.AsyncClient,
+) -> None:
+    body = (
+        "url=https%3A%2F%2Fdealer.example%2Fhooks%3Fa%3D1%26b%3D2"
+        "&types=a.b.v1&types=c.d.v1&csrf=c5rf&note=caf%C3%A9+%2B+more"
+    )
+    cookie = f"{PORTAL_SESSION}=s3ss10n; portal_csrf=c5rf"
+    echo = _seen(
+        await gateway.post(
+            f"{PORTAL}/echo",
+            content=body.encode(),
+            headers={"content-type": f"{FORM}; charset=utf-8", "cookie": cookie},
+        )
+    )
+    assert echo["body"] == body
+    assert echo["headers"]["content-type"] == f"{FORM}; charset=utf-8"
+    assert echo["headers"]["cookie"] == cookie
+    assert "authorization" not in echo["headers"]
 
 
 async def test_upstream_problem_passes_through_unchanged(

@@ -123,6 +123,55 @@ def test_a_share_link_and_its_form_are_public_but_a_referrers_own_and_staff_are_
         assert not public.allows("GET", path), path
 
 
+def test_partners_reach_event_types_keys_inbound_and_portal_without_a_token_admins_not() -> None:
+    settings = GatewaySettings(
+        upstreams={"identity": "http://127.0.0.1:8001", "webhooks": "http://127.0.0.1:8006"}
+    )
+    table, public = RouteTable(settings.routes), PublicRoutes(settings.public_routes)
+    for path in (
+        "/v1/partner-apps",
+        "/v1/partner-apps/1/rotate-credentials",
+        "/v1/webhook-endpoints/1/deliveries",
+        "/v1/webhook-messages/msg_1/attempts",
+        "/v1/webhook-event-types",
+        "/v1/webhook-keys",
+        "/v1/partners/inbound/dealer-1",
+        "/v1/partners/portal",
+        "/v1/partners/portal/endpoints/1",
+    ):
+        assert table.owner(path) == "webhooks", path
+    assert table.owner("/v1/partner-appsx") is None
+    assert table.owner("/v1/me") == "identity"
+    for method, path in (
+        ("GET", "/v1/webhook-event-types"),
+        ("HEAD", "/v1/webhook-event-types"),
+        ("GET", "/v1/webhook-event-types/events.signup.created.v1"),
+        ("GET", "/v1/webhook-keys"),
+        ("POST", "/v1/partners/inbound/dealer-1"),
+        # the portal is HTML with its own cookie session and form posts: every method
+        ("GET", "/v1/partners/portal"),
+        ("GET", "/v1/partners/portal/login"),
+        ("POST", "/v1/partners/portal/login"),
+        ("POST", "/v1/partners/portal/endpoints/1/rotate-secret"),
+    ):
+        assert public.allows(method, path), (method, path)
+    for method, path in (
+        ("POST", "/v1/webhook-event-types"),
+        ("POST", "/v1/webhook-keys"),
+        ("GET", "/v1/partners/inbound/dealer-1"),
+        ("GET", "/v1/partners"),
+        ("GET", "/v1/partners/portalx"),
+        ("GET", "/v1/partner-apps"),
+        ("POST", "/v1/partner-apps"),
+        ("PATCH", "/v1/partner-apps/1"),
+        ("GET", "/v1/webhook-endpoints"),
+        ("POST", "/v1/webhook-endpoints/1/replay"),
+        ("GET", "/v1/webhook-messages/msg_1"),
+        ("POST", "/v1/webhook-messages/msg_1/replay"),
+    ):
+        assert not public.allows(method, path), (method, path)
+
+
 def test_trace_context_keeps_valid_and_replaces_invalid() -> None:
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     assert trace_context(f"00-{trace}-00f067aa0ba902b7-00") == (trace, "00")

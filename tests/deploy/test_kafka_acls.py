@@ -157,7 +157,7 @@ async def test_each_process_does_its_bus_work_as_its_user(secured: AclBroker, na
         finally:
             await stop_within(reader)
 
-    owned = {topic.name for topic in TOPICS.values() if topic.name.startswith(f"{name}.")}
+    owned = {topic.name for topic in TOPICS.values() if GENERATOR.writer(topic.name) == name}
     dead_letters = {f"{topic}.dlq" for consumer in consumers for topic in consumer.topics}
     assert await writable(kafka) == owned | dead_letters
 

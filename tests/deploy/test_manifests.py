@@ -297,6 +297,21 @@ def test_every_kafka_user_is_generated() -> None:
     assert generator.USERS_FILE.read_text() == generator.render_users(), "users.yaml is stale"
 
 
+def test_a_topic_written_by_another_service_is_in_the_catalog() -> None:
+    """generate_topics.WRITERS gives a topic to a service its name does not start with
+    (partners.inbound: webhooks publishes what partners report); a stale entry would
+    grant nothing and hide the mistake."""
+    import contracts.registry  # noqa: F401  (imports every contract module)
+    from contracts.catalog import TOPICS
+
+    generator = load_generator()
+    for topic, service in generator.WRITERS.items():
+        assert topic in TOPICS, f"generate_topics.WRITERS: no topic {topic} in contracts/"
+        assert generator.writer(topic) == service
+        assert not topic.startswith(f"{service}."), f"{topic} is {service}'s by its name"
+    assert generator.writer("events.signups") == "events"
+
+
 @pytest.mark.parametrize("name", processes())
 def test_every_process_logs_in_to_kafka_as_its_own_user(name: str) -> None:
     """Each pod talks to Kafka over TLS as the KafkaUser of its name: username in its
