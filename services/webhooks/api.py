@@ -313,7 +313,7 @@ async def enable_endpoint(
 ) -> EndpointPublic:
     """Deliver to the endpoint again (a disabled one kept its pending deliveries)."""
     endpoint = await endpoints.get(session=session, endpoint_id=endpoint_id)
-    endpoints.enable(session, endpoint, now=utcnow(), actor=admin.user_id)
+    endpoints.enable(session=session, endpoint=endpoint, now=utcnow(), actor=admin.user_id)
     record_action(session, actor=admin.user_id, action="endpoint.enable", subject=endpoint.id)
     return await endpoint_public(session, endpoint)
 
@@ -329,7 +329,9 @@ async def disable_endpoint(
 ) -> EndpointPublic:
     """Stop delivering to the endpoint; what is pending waits until it is enabled."""
     endpoint = await endpoints.get(session=session, endpoint_id=endpoint_id)
-    endpoints.disable(session, endpoint, reason="admin", now=utcnow(), actor=admin.user_id)
+    endpoints.disable(
+        session=session, endpoint=endpoint, reason="admin", now=utcnow(), actor=admin.user_id
+    )
     record_action(session, actor=admin.user_id, action="endpoint.disable", subject=endpoint.id)
     return await endpoint_public(session, endpoint)
 

@@ -13,7 +13,7 @@ from services.webhooks.service.fanout import fan_out
 
 
 async def on_partner_event(session: AsyncSession, _: Payload, envelope: Envelope) -> None:
-    await fan_out(session, envelope)
+    await fan_out(session=session, envelope=envelope)
 
 
 SUBSCRIPTIONS = (

@@ -124,9 +124,9 @@ async def send_test(*, session: AsyncSession, endpoint: Endpoint, now: datetime)
     """Queue a ``webhooks.test.v1`` message to ``endpoint``; its message id."""
     envelope = test_envelope(endpoint_id=str(endpoint.id), now=now)
     return await queue(
-        session,
-        envelope,
-        [(endpoint.id, False)],
+        session=session,
+        envelope=envelope,
+        targets=[(endpoint.id, False)],
         partner_id=endpoint.partner_id,
         event_id=None,
         now=now,

@@ -350,7 +350,7 @@ def _endpoint_failed(
         endpoint.paused_until = max(until, endpoint.paused_until or until)
     endpoint.updated_at = now
     if now - endpoint.failing_since >= timedelta(seconds=settings.disable_after_seconds):
-        endpoints.disable(session, endpoint, reason="failing", now=now, actor=None)
+        endpoints.disable(session=session, endpoint=endpoint, reason="failing", now=now, actor=None)
 
 
 async def attempt(

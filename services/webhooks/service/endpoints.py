@@ -229,9 +229,9 @@ async def public_keys(*, session: AsyncSession, now: datetime) -> list[EndpointS
 
 
 def disable(
+    *,
     session: AsyncSession,
     endpoint: Endpoint,
-    *,
     reason: str,
     now: datetime,
     actor: uuid.UUID | None,
@@ -258,7 +258,7 @@ def disable(
 
 
 def enable(
-    session: AsyncSession, endpoint: Endpoint, *, now: datetime, actor: uuid.UUID | None
+    *, session: AsyncSession, endpoint: Endpoint, now: datetime, actor: uuid.UUID | None
 ) -> None:
     """Deliver to ``endpoint`` again, with a clean record (its pending deliveries go first)."""
     if endpoint.status == EndpointStatus.ENABLED:

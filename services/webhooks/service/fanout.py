@@ -42,7 +42,7 @@ def new_message_id() -> str:
     return f"msg_{new_id().hex}"
 
 
-async def fan_out(session: AsyncSession, envelope: Envelope) -> int:
+async def fan_out(*, session: AsyncSession, envelope: Envelope) -> int:
     """Queue ``envelope`` for every endpoint subscribed to it; the number of deliveries."""
     partner_id = _own_partner(envelope)
     query = (
@@ -63,16 +63,21 @@ async def fan_out(session: AsyncSession, envelope: Envelope) -> int:
     if not targets:
         return 0
     await queue(
-        session, envelope, targets, partner_id=partner_id, event_id=envelope.id, now=envelope.time
+        session=session,
+        envelope=envelope,
+        targets=targets,
+        partner_id=partner_id,
+        event_id=envelope.id,
+        now=envelope.time,
     )
     return len(targets)
 
 
 async def queue(
+    *,
     session: AsyncSession,
     envelope: Envelope,
     targets: list[tuple[uuid.UUID, bool]],
-    *,
     partner_id: uuid.UUID | None,
     event_id: str | None,
     now: datetime,
