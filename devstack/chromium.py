@@ -22,10 +22,8 @@ BROWSER = "chromium"
 DRIVER = "chromedriver"
 PACKAGES = {BROWSER: "chromium", DRIVER: "chromium-driver"}
 """Each binary and the Debian package that installs it."""
-INSTALL_HINT = (
-    "chromium and chromedriver not found: run `apt-get install -y chromium chromium-driver` "
-    "(or `make chromium` as root)"
-)
+INSTALL = "run `apt-get install -y chromium chromium-driver` (or `make chromium` as root)"
+INSTALL_HINT = f"chromium and chromedriver not found: {INSTALL}"
 
 
 @dataclass(frozen=True)
