@@ -553,3 +553,20 @@ def test_portal_actions_are_audited_as_the_partner_and_a_rotation_shows_the_new_
         ("portal.rotate", endpoint),
         ("portal.sign_out", partner.id),
     ]
+
+
+def test_a_partner_enables_its_disabled_endpoint(stack: Stack, browser: WebDriver) -> None:
+    partner = new_partner(stack)
+    endpoint = new_endpoint(stack, partner, stack.receiver.url(hook_name()))
+    disabled = httpx.post(
+        f"{stack.base_url}/v1/webhook-endpoints/{endpoint}/disable", headers=stack.admin
+    )
+    assert disabled.status_code == 200, disabled.text
+    sign_in(browser, stack, partner.slug, partner.portal_key)
+    browser.find_element(By.CSS_SELECTOR, f"tr.endpoint[data-endpoint-id='{endpoint}'] a").click()
+    assert by_id(browser, "endpoint-status").text.startswith("disabled (admin")
+    by_id(browser, "enable").click()
+    assert by_id(browser, "notice").text == "The endpoint is enabled."
+    assert by_id(browser, "endpoint-status").text == "enabled"
+    assert absent(browser, "#enable")
+    assert ("portal.enable", endpoint) in audited(stack, partner)
