@@ -11,7 +11,7 @@ PY := .venv/bin/python
 # Only package registries are reachable: never let uv try to download a Python build.
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help venv kafka-jars postgres redis run test lint bench k8s-validate clean
+.PHONY: help venv kafka-jars postgres redis chromium run test lint bench k8s-validate clean
 
 help:
 	@echo "make run | test | lint | bench | bench-<name> | k8s-validate | kafka-jars | venv | clean"
@@ -32,10 +32,13 @@ postgres: venv
 redis: venv
 	$(PY) -m devstack.redis ensure
 
+chromium: venv
+	$(PY) -m devstack.chromium ensure
+
 run: venv kafka-jars
 	$(PY) deploy/local/run.py
 
-test: venv kafka-jars postgres redis
+test: venv kafka-jars postgres redis chromium
 	.venv/bin/pytest -q -n 2
 	$(MAKE) --no-print-directory k8s-validate
 

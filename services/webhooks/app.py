@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from kit.auth import TokenVerifier
 from kit.service import create_service_app
+from services.webhooks import portal
 from services.webhooks.api import ROUTERS
 from services.webhooks.config import WebhooksSettings
 from services.webhooks.consumers import SUBSCRIPTIONS
@@ -33,7 +34,7 @@ def create_app(
     app = create_service_app(
         settings=settings,
         title="Paddock webhooks",
-        routers=ROUTERS,
+        routers=(*ROUTERS, portal.router),
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
         state={"secret_box": box, "target_policy": policy, "resolver": resolver},
