@@ -69,7 +69,7 @@ from services.webhooks.service import deliveries, documentation, endpoints, part
 from services.webhooks.service.endpoints import NewSecret
 from services.webhooks.service.event_types import MAX_PATTERNS, PARTNER_EVENTS
 from services.webhooks.service.secrets import SecretBox, digest
-from services.webhooks.service.targets import TargetPolicy
+from services.webhooks.service.targets import Resolver, TargetPolicy
 
 PREFIX = "/v1/partners/portal"
 COOKIE = "paddock_portal"
@@ -112,6 +112,7 @@ templates.env.filters["when"] = _when
 Settings = Annotated[WebhooksSettings, app_state("settings")]
 Box = Annotated[SecretBox, app_state("secret_box")]
 Policy = Annotated[TargetPolicy, app_state("target_policy")]
+Names = Annotated[Resolver | None, app_state("resolver")]
 
 
 class SignInRequired(Exception):
@@ -385,6 +386,7 @@ async def add_endpoint(
     settings: Settings,
     box: Box,
     policy: Policy,
+    names: Names,
     url: Annotated[str, Form()] = "",
     description: Annotated[str, Form()] = "",
     event_types: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI copies defaults
@@ -407,6 +409,7 @@ async def add_endpoint(
                 session=session,
                 box=box,
                 policy=policy,
+                resolver=names,
                 partner_id=portal.partner.id,
                 url=form.url,
                 description=form.description,
@@ -617,7 +620,7 @@ async def replay(
 @router.post("/endpoints/{endpoint_id}/enable")
 async def enable(endpoint_id: uuid.UUID, portal: Posted, session: SessionDep) -> Response:
     endpoint = await _own_endpoint(session, portal, endpoint_id)
-    endpoints.enable(session, endpoint, now=utcnow(), actor=portal.partner.id)
+    endpoints.enable(session=session, endpoint=endpoint, now=utcnow(), actor=None)
     record_action(session, actor=portal.partner.id, action="portal.enable", subject=endpoint.id)
     return _back_to(endpoint, "enable")
 
@@ -630,9 +633,13 @@ async def event_types_page(request: Request, portal: SignedIn) -> Response:
     items = [
         {
             **item,
-            "example_json": json.dumps(item["example"], indent=2, ensure_ascii=False),
-            "schema_json": json.dumps(item["data_schema"], indent=2, ensure_ascii=False),
+            "example_json": _indented(item["example"]),
+            "schema_json": _indented(item["data_schema"]),
         }
         for item in documentation.documented()
     ]
     return _page(request, "event_types.html", {**portal.context, "items": items})
+
+
+def _indented(document: str) -> str:
+    return json.dumps(json.loads(document), indent=2, ensure_ascii=False)
