@@ -22,10 +22,13 @@ from services.referrals.app import create_app as create_referrals
 from services.referrals.config import ReferralsSettings
 from services.rewards.app import create_app as create_rewards
 from services.rewards.config import RewardsSettings
+from services.webhooks.app import create_app as create_webhooks
+from services.webhooks.config import WebhooksSettings
 
 UNREACHABLE = "http://127.0.0.1:9"  # merge() needs the route table, never a connection
 REFERRALS_PHONE_HASH_KEY = "test-phone-hash-key-0123456789"
 """Not a placeholder: referrals refuses one outside development, and tests are not that."""
+WEBHOOKS_SECRETS_KEY = "test-webhooks-secrets-key-0123456789"
 
 
 def identity_app() -> FastAPI:
@@ -54,6 +57,15 @@ def referrals_app() -> FastAPI:
         phone_hash_key=REFERRALS_PHONE_HASH_KEY,
     )
     return create_referrals(settings)
+
+
+def webhooks_app() -> FastAPI:
+    settings = WebhooksSettings(
+        database_url="sqlite+aiosqlite://",
+        bus_enabled=False,
+        secrets_key=WEBHOOKS_SECRETS_KEY,
+    )
+    return create_webhooks(settings)
 
 
 def merged_openapi(upstreams: Mapping[str, FastAPI]) -> dict[str, Any]:

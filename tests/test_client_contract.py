@@ -36,6 +36,7 @@ from tests.openapi_documents import (
     merged_openapi,
     referrals_app,
     rewards_app,
+    webhooks_app,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +44,7 @@ CLIENT_DIR = ROOT / "clients" / "typescript"
 TOOLS_CACHE = ROOT / ".cache" / "clients-typescript"
 NPM_TIMEOUT_SECONDS = 600
 TOOL_TIMEOUT_SECONDS = 180
-SOURCES = ("gateway", "identity", "events", "content", "rewards", "referrals")
+SOURCES = ("gateway", "identity", "events", "content", "rewards", "referrals", "webhooks")
 PUBLIC_OPERATIONS = [
     ("post", "/v1/auth/register"),
     ("post", "/v1/auth/login"),
@@ -58,6 +59,9 @@ PUBLIC_OPERATIONS = [
     ("get", "/v1/leaderboards/value"),
     ("get", "/v1/club"),
     ("get", "/v1/referral-codes/{code}"),
+    ("get", "/v1/webhook-event-types"),
+    ("get", "/v1/webhook-keys"),
+    ("post", "/v1/partners/inbound/{partner}"),
 ]
 OPTIONAL_TOKEN_OPERATIONS = [
     ("get", "/v1/events/{event_id}"),
@@ -79,6 +83,7 @@ def merged() -> dict[str, Any]:
             "content": content_app(),
             "rewards": rewards_app(),
             "referrals": referrals_app(),
+            "webhooks": webhooks_app(),
         }
     )
 

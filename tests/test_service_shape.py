@@ -67,7 +67,7 @@ def where(path: Path, node: ast.AST) -> str:
 
 
 def test_services_are_found() -> None:
-    assert {"identity", "events", "content", "rewards", "referrals"} <= set(SERVICES)
+    assert {"identity", "events", "content", "rewards", "referrals", "webhooks"} <= set(SERVICES)
 
 
 @pytest.mark.parametrize("service", SERVICES)
