@@ -31,10 +31,11 @@ INSTALL_HINT = (
     "PostgreSQL server binaries (initdb, pg_ctl) not found: run `apt-get install -y postgresql`"
 )
 DATABASE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-SERVER_SETTINGS = {"listen_addresses": f"'{LOCALHOST}'", "max_connections": "600"}
-"""600 connections: each of the two test workers keeps one app per service for its whole
-session (five services, pools of 40 for the concurrency tests, kept open between tests)
-beside the apps cross-service tests start; 300 ran out once referrals joined."""
+SERVER_SETTINGS = {"listen_addresses": f"'{LOCALHOST}'", "max_connections": "800"}
+"""800 connections: each of the two test workers keeps one app per service for its whole
+session (six services, pools of 40 for the concurrency tests, kept open between tests)
+beside the apps cross-service tests start; 300 ran out once referrals joined, and webhooks
+keeps five apps of its own."""
 TEST_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
