@@ -21,6 +21,7 @@ and arrival). One partner and one HMAC endpoint subscribed to ``referrals.funnel
   N is sized from a warm-up round so that the run lasts about ``BENCH_SECONDS``;
 * the baseline: a plain ``httpx.AsyncClient`` (keep-alive, 50 at a time) posting the same N
   CloudEvent bodies to the same receiver;
+* beside it, not a ratio: aiohttp posting them too, what the receiver itself takes;
 * ``webhooks-latency``: p50 and p99 of each webhook's first arrival minus its CloudEvent
   ``time`` (set as the event is published): event on the bus to delivery. All N events are
   published at once, so this is mostly the time an event waits behind the others.
@@ -47,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import httpx
 
@@ -81,7 +83,7 @@ IN_FLIGHT = 50
 BATCH = 500
 """Records sent before their acks are awaited, as the outbox relay sends them."""
 WARMUP_EVENTS = 300
-MIN_EVENTS = 500
+MIN_EVENTS = 100
 STALL_SECONDS = 60.0
 """No new webhook for this long: the missing ones are lost (a failed attempt retries after
 5 s, a lease runs out after the 15 s timeout and a 10 s margin)."""
@@ -152,6 +154,7 @@ class Round:
     complete: bool
     service_cpu: float
     """The service's CPU seconds per wall second during the round (1.0: one core busy)."""
+    event_ids: list[str]
 
 
 def lead_event(referrer_id: uuid.UUID) -> Envelope:
@@ -221,6 +224,7 @@ async def pipeline_round(bootstrap: str, receiver_url: str, count: int, pid: int
         duplicates=len(arrivals) - len(first),
         complete=complete,
         service_cpu=(cpu_after - cpu_before) / (wall_after - wall_before),
+        event_ids=list(events),
     )
 
 
@@ -259,6 +263,43 @@ async def plain_client(receiver_url: str, hook: str, bodies: list[bytes]) -> Res
     latencies.sort()
     return Result(
         f"plain httpx client, keep-alive, {IN_FLIGHT} at a time",
+        len(bodies) / elapsed,
+        percentile(latencies, 0.50),
+        percentile(latencies, 0.99),
+        errors,
+    )
+
+
+async def aiohttp_client(receiver_url: str, hook: str, bodies: list[bytes]) -> Result:
+    """The same with aiohttp: what the receiver takes (httpx's pool is slow at 50 concurrent
+    requests, encode/httpx#3215), beside the plain client."""
+    latencies: list[float] = []
+    errors = 0
+    work = iter(enumerate(bodies))
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        nonlocal errors
+        for n, body in work:
+            headers = {"content-type": "application/json", "webhook-id": f"aiohttp_{hook}_{n}"}
+            clock = time.perf_counter()
+            try:
+                async with session.post(
+                    f"{receiver_url}/hooks/{hook}", data=body, headers=headers
+                ) as r:
+                    await r.read()
+                    errors += r.status != 200
+            except aiohttp.ClientError:
+                errors += 1
+            latencies.append((time.perf_counter() - clock) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=IN_FLIGHT)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(IN_FLIGHT)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return Result(
+        f"aiohttp client, keep-alive, {IN_FLIGHT} at a time",
         len(bodies) / elapsed,
         percentile(latencies, 0.50),
         percentile(latencies, 0.99),
@@ -381,6 +422,43 @@ def print_database_stats(before: dict[str, int], after: dict[str, int], deliveri
         print(f"  {what:<34} {(after[what] - before.get(what, 0)) / deliveries:8.2f}")
 
 
+STAGES = """
+WITH run AS (
+    SELECT m.created_at AS queued, d.claimed_at AS claimed, a.started_at AS started,
+           a.duration_ms, d.succeeded_at AS recorded
+    FROM messages m
+    JOIN deliveries d ON d.message_id = m.id
+    JOIN attempts a ON a.delivery_id = d.id AND a.attempt = d.attempts
+    WHERE m.event_id = ANY($1::text[])
+)
+SELECT count(*) / nullif(extract(epoch FROM max(queued) - min(queued)), 0),
+       count(*) / nullif(extract(epoch FROM max(recorded) - min(claimed)), 0),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM claimed - queued)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started - claimed)),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM recorded - started)
+                                          - duration_ms / 1000.0)
+FROM run
+"""
+
+
+async def stages(url: str, event_ids: list[str]) -> str:
+    """Where the run's deliveries spent their time, from the service's own timestamps."""
+    connection = await asyncpg.connect(dsn(url))
+    try:
+        row = await connection.fetchrow(STAGES, event_ids)
+    finally:
+        await connection.close()
+    assert row is not None
+    queued, sent, wait, start, post, record = (float(v or 0) for v in row)
+    return (
+        f"stages: the consumer queued {queued:.1f} messages/s, the dispatcher sent"
+        f" {sent:.1f}/s; medians: queued to claimed {wait * 1000:.0f} ms, claimed to POST"
+        f" {start * 1000:.0f} ms, POST {post:.0f} ms,"
+        f" answered to its record begun {record * 1000:.0f} ms"
+    )
+
+
 class Profiler:
     """py-spy recording one process as collapsed stacks, until :meth:`stop`."""
 
@@ -484,12 +562,15 @@ def main() -> None:
             print("  measured webhooks", file=sys.stderr, flush=True)
             stats_after = run_sync(database_stats(url)) if args.profile else {}
             counts = run_sync(pipeline_counts(url))
+            where = run_sync(stages(url, measured.event_ids))
             bodies = [cloud_event_body(lead_event(uuid.uuid4())).encode() for _ in range(count)]
             run_sync(plain_client(receiver, PLAIN_WARMUP_HOOK, bodies[:WARMUP_EVENTS]))
             baseline = run_sync(plain_client(receiver, PLAIN_HOOK, bodies))
+            ceiling = run_sync(aiohttp_client(receiver, "aiohttp", bodies))
             print("  measured the plain client", file=sys.stderr, flush=True)
         jwks_server.shutdown()
-    report(measured, baseline, counts, len(bodies[0]))
+    report(measured, baseline, ceiling, counts, len(bodies[0]))
+    print(where)
     if args.profile:
         print_database_stats(stats_before, stats_after, count)
         summarize_profile(args.profile)
@@ -505,7 +586,11 @@ def lost(what: str, result: Round) -> str:
 
 
 def report(
-    measured: Round, baseline: Result, counts: tuple[int, int, int, int, int], body_bytes: int
+    measured: Round,
+    baseline: Result,
+    ceiling: Result,
+    counts: tuple[int, int, int, int, int],
+    body_bytes: int,
 ) -> None:
     subject = Result(
         "events on referrals.funnel -> webhooks delivered",
@@ -518,7 +603,7 @@ def report(
         f"webhooks ({measured.events} LeadCreated events, {body_bytes}-byte bodies, one HMAC"
         f" endpoint, max_in_flight {IN_FLIGHT}; durable PostgreSQL, Kafka, 1 uvicorn worker;"
         " not wrk: subject p50/p99 = event on the bus to delivery, baseline = per post)",
-        [("webhooks", [subject, baseline])],
+        [("webhooks", [subject, baseline]), ("(receiver)", [ceiling])],
     )
     messages, succeeded, unfinished, attempts, failed = counts
     print(
