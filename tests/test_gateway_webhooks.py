@@ -97,10 +97,18 @@ def new_partner(http: httpx.Client, admin: dict[str, str]) -> dict[str, str]:
     return {"slug": slug, "portal_key": body["portal_key"], "secret": body["inbound_secret"]}
 
 
-def test_partners_read_the_event_types_and_the_key_set_without_a_token(stack: Stack) -> None:
+def test_partners_read_the_event_types_their_asyncapi_and_the_key_set_without_a_token(
+    stack: Stack,
+) -> None:
     with httpx.Client(base_url=stack.gateway) as http:
         types = http.get("/v1/webhook-event-types")
         keys = http.get("/v1/webhook-keys")
+        asyncapi = http.get("/v1/webhook-event-types/asyncapi.json")
+    assert asyncapi.status_code == 200, asyncapi.text
+    assert asyncapi.json()["asyncapi"] == "3.0.0"
+    addresses = {channel["address"] for channel in asyncapi.json()["channels"].values()}
+    assert {"referrals.funnel", "partners.inbound"} <= addresses
+    assert "identity.users" not in addresses, "accounts stay inside the community"
     assert types.status_code == 200, types.text
     listed = {item["type"]: item["direction"] for item in types.json()["items"]}
     assert listed["referrals.funnel.lead_created.v1"] == "outbound"

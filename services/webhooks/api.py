@@ -450,8 +450,15 @@ async def get_message(message_id: MessageId, session: SessionDep, _: Admin) -> M
 )
 async def list_event_types() -> EventTypesPublic:
     """What a partner can subscribe to (outbound) and post (inbound), each with its data's
-    schema and an example body."""
+    schema and an example body. The same as an AsyncAPI 3.0 document:
+    ``/v1/webhook-event-types/asyncapi.json``."""
     return EventTypesPublic.model_validate({"items": documentation.documented()})
+
+
+@document_router.get("/v1/webhook-event-types/asyncapi.json", include_in_schema=False)
+async def event_types_asyncapi() -> dict[str, Any]:
+    """The partner events as an AsyncAPI 3.0 document (channels, messages, schemas)."""
+    return documentation.asyncapi()
 
 
 @document_router.get(

@@ -35,14 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import Select, case, exists, func, or_, select, text, update
+from sqlalchemy import Integer, Select, bindparam, case, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlmodel import col
 
 from contracts.webhooks import MessageExhausted
 from kit.bus.outbox import publish
-from kit.db import Database, utcnow
+from kit.db import Database, UTCDateTime, utcnow
 from services.webhooks.config import WebhooksSettings
 from services.webhooks.models import (
     Attempt,
@@ -63,6 +63,7 @@ log = logging.getLogger(__name__)
 
 CLAIM_LOCK = 0x77656268  # "webh"
 LEASE_MARGIN_SECONDS = 10.0
+GATHER_SECONDS = 0.005
 EXCERPT_CHARS = 1000
 UNLIMITED = 1_000_000
 NO_KEY_UPDATE = {"key_share": True}
@@ -112,7 +113,13 @@ async def claim(
 ) -> list[Claimed]:
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CLAIM_LOCK})
-    ids = list((await session.scalars(_claimable(now, limit, circuit_failures))).all())
+    parameters = {
+        "now": now,
+        "second_ago": now - timedelta(seconds=1),
+        "circuit_failures": circuit_failures,
+        "limit": limit,
+    }
+    ids = list((await session.scalars(CLAIMABLE, parameters)).all())
     if not ids:
         return []
     await session.execute(
@@ -124,6 +131,7 @@ async def claim(
             attempts=Delivery.attempts + 1,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
     )
     rows = await session.execute(
         select(
@@ -163,8 +171,13 @@ async def claim(
     return claimed
 
 
-def _claimable(now: datetime, limit: int, circuit_failures: int) -> Select[uuid.UUID]:
-    """The ids of the deliveries to claim now (see the module docstring), fairest first."""
+def _claimable() -> Select[uuid.UUID]:
+    """The ids of the deliveries to claim at ``:now`` (see the module docstring), fairest
+    first, at most ``:limit``; an endpoint ``:circuit_failures`` failures in a row is half
+    open. Built once: building it took a fifth of the dispatcher's time (profiled)."""
+    now = bindparam("now", type_=UTCDateTime)
+    second_ago = bindparam("second_ago", type_=UTCDateTime)
+    circuit_failures = bindparam("circuit_failures", type_=Integer)
     earlier = aliased(Delivery)
     due = (
         select(
@@ -208,7 +221,7 @@ def _claimable(now: datetime, limit: int, circuit_failures: int) -> Select[uuid.
         select(func.count())
         .where(
             col(recent.endpoint_id) == Endpoint.id,
-            col(recent.claimed_at) > now - timedelta(seconds=1),
+            col(recent.claimed_at) > second_ago,
         )
         .scalar_subquery()
     )
@@ -232,8 +245,11 @@ def _claimable(now: datetime, limit: int, circuit_failures: int) -> Select[uuid.
             due.c.rank <= rate,
         )
         .order_by(due.c.rank, due.c.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
+
+
+CLAIMABLE = _claimable()
 
 
 async def record(
@@ -328,6 +344,7 @@ async def _endpoint_succeeded(session: AsyncSession, endpoint_id: uuid.UUID, now
             last_success_at=now,
             updated_at=now,
         )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -485,6 +502,9 @@ class Dispatcher:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.dispatch_poll_seconds)
+                    # woken: let the burst of commits and finished attempts that woke it
+                    # gather, so that one claim takes them all
+                    await asyncio.sleep(GATHER_SECONDS)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)

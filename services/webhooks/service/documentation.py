@@ -6,11 +6,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts.asyncapi import build_document
 from contracts.catalog import EventSpec
+from contracts.partners import PARTNERS_INBOUND
 from kit.bus.envelope import Envelope
 from services.webhooks.service.event_types import (
     EXAMPLE_UUID,
     PARTNER_EVENTS,
+    PARTNER_TOPICS,
     cloud_event_body,
     example,
     example_of_schema,
@@ -63,3 +66,32 @@ def _inbound_example(report: Any) -> dict[str, Any]:
     schema = report.model_json_schema()
     data = example_of_schema(schema)
     return {key: value for key, value in data.items() if key not in ("partner_id", "report_id")}
+
+
+def asyncapi() -> dict[str, Any]:
+    """The AsyncAPI document of what partners see: the catalog's, cut down to the topics
+    they may subscribe to and the one their inbound reports are published on."""
+    document = build_document()
+    shown = {topic.name for topic in PARTNER_TOPICS} | {PARTNERS_INBOUND.name}
+    channels = {
+        name: channel
+        for name, channel in document["channels"].items()
+        if channel["address"] in shown
+    }
+    messages = {ref.rsplit("/", 1)[-1] for c in channels.values() for ref in _refs(c)}
+    document["channels"] = channels
+    document["operations"] = {
+        name: operation
+        for name, operation in document["operations"].items()
+        if operation["channel"]["$ref"].rsplit("/", 1)[-1] in channels
+    }
+    components = document["components"]
+    components["messages"] = {
+        name: message for name, message in components["messages"].items() if name in messages
+    }
+    document["info"]["title"] = "Paddock events for partners"
+    return document
+
+
+def _refs(channel: dict[str, Any]) -> list[str]:
+    return [message["$ref"] for message in channel["messages"].values()]

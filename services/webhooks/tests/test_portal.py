@@ -28,6 +28,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.wait import WebDriverWait
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -143,7 +145,14 @@ def sign_in(browser: WebDriver, stack: Stack, slug: str, portal_key: str) -> Non
     browser.get(stack.portal)
     browser.find_element(By.NAME, "partner").send_keys(slug)
     browser.find_element(By.NAME, "portal_key").send_keys(portal_key)
-    browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
+    navigate(browser, browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]"))
+
+
+def navigate(browser: WebDriver, element: WebElement) -> None:
+    """Click ``element`` (a submit button or a link) and wait until the next page loaded."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, WAIT_SECONDS).until(staleness_of(page))
 
 
 def by_id(browser: WebDriver, element_id: str) -> WebElement:
@@ -237,7 +246,7 @@ def test_a_partner_adds_an_endpoint_sees_its_secret_once_tests_and_replays_it(
     form.find_element(By.NAME, "description").send_keys("<b>bold</b> & co")
     form.find_element(By.NAME, "patterns").send_keys("referrals.funnel.*")
     assert form.find_element(By.CSS_SELECTOR, "input[name=signing][value=hmac]").is_selected()
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
     # the secret, once: the page the POST redirected to shows it, a reload does not
     assert re.fullmatch(rf"{stack.portal}/endpoints/[0-9a-f-]{{36}}/secret", browser.current_url)
@@ -247,7 +256,7 @@ def test_a_partner_adds_an_endpoint_sees_its_secret_once_tests_and_replays_it(
     assert by_id(browser, "already-shown").is_displayed()
     assert secret not in browser.page_source
 
-    by_id(browser, "to-endpoint").click()
+    navigate(browser, by_id(browser, "to-endpoint"))
     assert by_id(browser, "endpoint-url").text == stack.receiver.url(hook)
     assert by_id(browser, "endpoint-status").text == "enabled"
     assert "referrals.funnel.*" in by_id(browser, "subscriptions").text
@@ -255,7 +264,7 @@ def test_a_partner_adds_an_endpoint_sees_its_secret_once_tests_and_replays_it(
     assert "<b>bold</b> & co" in browser.find_element(By.TAG_NAME, "main").text
     assert absent(browser, "main b")
 
-    by_id(browser, "send-test").click()
+    navigate(browser, by_id(browser, "send-test"))
     assert by_id(browser, "notice").text == "A test event is queued."
     reload_until(
         browser,
@@ -277,7 +286,9 @@ def test_a_partner_adds_an_endpoint_sees_its_secret_once_tests_and_replays_it(
     assert event["type"] == "webhooks.test.v1"
     assert received.webhook_id == message_id
 
-    delivery_row(browser, message_id).find_element(By.CSS_SELECTOR, "button.replay").click()
+    navigate(
+        browser, delivery_row(browser, message_id).find_element(By.CSS_SELECTOR, "button.replay")
+    )
     assert by_id(browser, "notice").text == "Queued again: 1."
     reload_until(
         browser,
@@ -307,7 +318,7 @@ def test_an_ed25519_endpoint_shows_its_public_key_which_the_key_set_publishes(
     form.find_element(By.NAME, "url").send_keys(stack.receiver.url(hook_name()))
     form.find_element(By.CSS_SELECTOR, "input[name=event_types]").click()
     form.find_element(By.CSS_SELECTOR, "input[name=signing][value=ed25519]").click()
-    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    navigate(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
     public_key = by_id(browser, "public-key").text
     key_id = by_id(browser, "key-id").text
@@ -332,7 +343,7 @@ def test_the_add_form_shows_a_refused_url_or_pattern_again_with_the_reason(
         form.find_element(By.NAME, "url").send_keys(url)
         form.find_element(By.NAME, "patterns").clear()
         form.find_element(By.NAME, "patterns").send_keys(pattern)
-        form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        navigate(browser, form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
         assert reason in by_id(browser, "error").text
         assert (
             by_id(browser, "add-endpoint").find_element(By.NAME, "url").get_attribute("value")
@@ -347,7 +358,7 @@ def test_the_event_types_page_documents_them_with_examples_and_links(
 ) -> None:
     partner = new_partner(stack)
     sign_in(browser, stack, partner.slug, partner.portal_key)
-    browser.find_element(By.LINK_TEXT, "Event types").click()
+    navigate(browser, browser.find_element(By.LINK_TEXT, "Event types"))
     lead = by_id(browser, "type-referrals.funnel.lead_created.v1")
     assert "outbound" in lead.text
     example = lead.find_element(By.TAG_NAME, "pre").text
@@ -500,7 +511,7 @@ def test_signing_out_ends_the_session(stack: Stack, browser: WebDriver) -> None:
     sign_in(browser, stack, partner.slug, partner.portal_key)
     cookie = browser.get_cookie(COOKIE)
     assert cookie is not None
-    browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']").click()
+    navigate(browser, browser.find_element(By.XPATH, "//button[normalize-space()='Sign out']"))
     assert browser.current_url == stack.portal
     assert by_id(browser, "sign-in").is_displayed()
     assert browser.get_cookie(COOKIE) is None
@@ -563,9 +574,12 @@ def test_a_partner_enables_its_disabled_endpoint(stack: Stack, browser: WebDrive
     )
     assert disabled.status_code == 200, disabled.text
     sign_in(browser, stack, partner.slug, partner.portal_key)
-    browser.find_element(By.CSS_SELECTOR, f"tr.endpoint[data-endpoint-id='{endpoint}'] a").click()
+    navigate(
+        browser,
+        browser.find_element(By.CSS_SELECTOR, f"tr.endpoint[data-endpoint-id='{endpoint}'] a"),
+    )
     assert by_id(browser, "endpoint-status").text.startswith("disabled (admin")
-    by_id(browser, "enable").click()
+    navigate(browser, by_id(browser, "enable"))
     assert by_id(browser, "notice").text == "The endpoint is enabled."
     assert by_id(browser, "endpoint-status").text == "enabled"
     assert absent(browser, "#enable")
