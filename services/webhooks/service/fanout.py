@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.bus.envelope import Envelope
-from kit.db import after_commit
+from kit.db import after_commit, utcnow
 from kit.ids import new_id
 from services.webhooks.models import (
     Delivery,
@@ -68,7 +68,7 @@ async def fan_out(*, session: AsyncSession, envelope: Envelope) -> int:
         targets=targets,
         partner_id=partner_id,
         event_id=envelope.id,
-        now=envelope.time,
+        now=utcnow(),
     )
     return len(targets)
 
@@ -85,17 +85,17 @@ async def queue(
     """Write the message of ``envelope`` (the bus event ``event_id``, or none for a test
     event) and its deliveries to ``targets`` (endpoint id, ordered); return the message id."""
     message_id = new_message_id()
-    session.add(
-        Message(
+    await session.execute(
+        insert(Message).values(
             id=message_id,
             event_id=event_id,
             event_type=envelope.type,
             subject=envelope.subject,
             partner_id=partner_id,
             body=cloud_event_body(envelope),
+            created_at=now,
         )
     )
-    await session.flush()
     await session.execute(
         insert(Delivery),
         [
