@@ -16,7 +16,7 @@ every service has, the same way everywhere:
 Routes read ``app.state`` through :func:`kit.app.app_state` dependencies.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
@@ -48,10 +48,13 @@ def create_service_app(
     token_verifier: TokenVerifier | None = None,
     state: Mapping[str, object] | None = None,
     session_info: Mapping[str, object] | None = None,
+    workers: Callable[[Database], Sequence[Component]] | None = None,
 ) -> FastAPI:
     """Build the service's app; ``state`` entries become ``app.state`` attributes and
     ``session_info`` entries are in every session's ``info`` (what consumers' handlers,
-    which get only the session, the payload and the envelope, need besides)."""
+    which get only the session, the payload and the envelope, need besides).
+    ``workers(database)`` gives background components of the service's own (webhooks'
+    dispatcher), started after kit's and stopped before them."""
     database = Database(
         settings.database_url, service=settings.service_name, pool_size=settings.database_pool_size
     )
@@ -89,6 +92,8 @@ def create_service_app(
                 service=settings.service_name,
             )
         )
+    if workers is not None:
+        components.extend(workers(database))
     app = build_service_app(
         settings=settings,
         title=title,

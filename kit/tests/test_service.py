@@ -88,3 +88,33 @@ async def test_state_reaches_routes_through_app_state(minter: TokenMinter) -> No
     async with running(app), service_client(app) as client:
         response: httpx.Response = await client.get("/greeting")
     assert response.json() == "hello"
+
+
+class Worker:
+    """A background component of a service's own, made on the service's database."""
+
+    name = "worker"
+
+    def __init__(self, database: object) -> None:
+        self.database = database
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def check(self) -> None:
+        return None
+
+
+def test_a_services_own_workers_come_last_on_its_database(minter: TokenMinter) -> None:
+    app = create_service_app(
+        settings=settings(bus_enabled=False),
+        title="t",
+        routers=[router],
+        token_verifier=minter.verifier(),
+        workers=lambda database: [Worker(database)],
+    )
+    assert [component.name for component in app.state.components] == ["database", "worker"]
+    assert app.state.components[1].database is app.state.database

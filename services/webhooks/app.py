@@ -31,17 +31,16 @@ def create_app(
     policy = TargetPolicy(
         require_https=settings.require_https, allowed_hosts=frozenset(settings.allowed_targets)
     )
-    app = create_service_app(
+    return create_service_app(
         settings=settings,
         title="Paddock webhooks",
         routers=(*ROUTERS, portal.router),
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
         state={"secret_box": box, "target_policy": policy, "resolver": resolver},
+        workers=lambda database: [
+            Dispatcher(
+                database=database, settings=settings, box=box, policy=policy, resolver=resolver
+            )
+        ],
     )
-    dispatcher = Dispatcher(
-        database=app.state.database, settings=settings, box=box, policy=policy, resolver=resolver
-    )
-    app.state.components.append(dispatcher)
-    app.state.dispatcher = dispatcher
-    return app

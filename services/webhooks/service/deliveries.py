@@ -15,11 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.api.pagination import Keyset, Order, PageParams
-from kit.db import after_commit
 from kit.problems import NotFound
 from services.webhooks.models import Attempt, Delivery, DeliveryStatus, Endpoint, Message
 from services.webhooks.service.event_types import test_envelope
-from services.webhooks.service.fanout import WAKE_KEY, queue
+from services.webhooks.service.fanout import queue, wake_dispatcher_after_commit
 
 NEWEST_DELIVERIES = Keyset(Order(col(Delivery.id), descending=True))
 NEWEST_ATTEMPTS = Keyset(Order(col(Attempt.id), descending=True))
@@ -116,7 +115,7 @@ async def replay(
     )
     count: int = result.rowcount  # type: ignore[attr-defined]
     if count:
-        _wake_dispatcher(session)
+        wake_dispatcher_after_commit(session=session)
     return count
 
 
@@ -131,9 +130,3 @@ async def send_test(*, session: AsyncSession, endpoint: Endpoint, now: datetime)
         event_id=None,
         now=now,
     )
-
-
-def _wake_dispatcher(session: AsyncSession) -> None:
-    wake = session.info.get(WAKE_KEY)
-    if wake is not None:
-        after_commit(session, wake)

@@ -111,10 +111,15 @@ async def queue(
             for endpoint_id, ordered in targets
         ],
     )
+    wake_dispatcher_after_commit(session=session)
+    return message_id
+
+
+def wake_dispatcher_after_commit(*, session: AsyncSession) -> None:
+    """Have the dispatcher look for due deliveries right after ``session`` commits."""
     wake = session.info.get(WAKE_KEY)
     if wake is not None:
         after_commit(session, wake)
-    return message_id
 
 
 def _own_partner(envelope: Envelope) -> uuid.UUID | None:

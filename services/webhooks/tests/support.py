@@ -163,11 +163,3 @@ async def publish_to_webhooks(database: Database, payload: Payload) -> Envelope:
     async with database.transaction() as session:
         await on_partner_event(session, payload, envelope)
     return envelope
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], *, within: float = 15) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the condition did not become true in time")
-        await asyncio.sleep(0.05)

@@ -16,10 +16,10 @@ from contracts.referrals import LeadCreated
 from contracts.rewards import OrderPlaced
 from kit.db import Database
 from kit.testing.services import outbox_events, scalar
+from kit.testing.waiting import eventually
 from services.webhooks.tests.support import (
     Receiver,
     always,
-    eventually,
     fail_first,
     new_endpoint,
     new_partner,
@@ -62,7 +62,7 @@ async def test_an_hmac_delivery_verifies_with_standardwebhooks_and_carries_the_c
         response = await client.get(f"/v1/webhook-endpoints/{endpoint.id}/attempts", headers=admin)
         return any(item["succeeded"] for item in response.json()["items"])
 
-    await eventually(logged)
+    await eventually(logged, timeout=15)
     deliveries = await client.get(f"/v1/webhook-endpoints/{endpoint.id}/deliveries", headers=admin)
     [delivery] = deliveries.json()["items"]
     assert delivery["message_id"] == received.webhook_id
@@ -186,7 +186,7 @@ async def test_an_endpoint_failing_five_times_gets_the_message_at_the_next_attem
             == "succeeded"
         )
 
-    await eventually(succeeded)
+    await eventually(succeeded, timeout=15)
     log = await client.get(f"/v1/webhook-endpoints/{endpoint.id}/attempts", headers=admin)
     attempts = sorted(log.json()["items"], key=lambda item: item["attempt"])
     assert [item["attempt"] for item in attempts] == [1, 2, 3, 4, 5, 6]
@@ -214,7 +214,7 @@ async def test_an_exhausted_message_is_announced_and_a_replay_sends_it_again(
             == "exhausted"
         )
 
-    await eventually(exhausted)
+    await eventually(exhausted, timeout=15)
     announced = [
         event.data
         for event in await outbox_events(
@@ -243,7 +243,7 @@ async def test_an_exhausted_message_is_announced_and_a_replay_sends_it_again(
     assert replayed.json() == {"queued": 1}
     again = await receiver.wait_for(hook, 9)
     assert again[8].webhook_id == first[0].webhook_id
-    await eventually(lambda: _status(database, endpoint.id, "succeeded"))
+    await eventually(lambda: _status(database, endpoint.id, "succeeded"), timeout=15)
 
 
 async def _status(database: Database, endpoint_id: uuid.UUID, status: str) -> bool:

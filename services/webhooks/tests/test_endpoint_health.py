@@ -18,12 +18,12 @@ from kit.db import Database
 from kit.testing.plugin import MigratedDatabaseFactory
 from kit.testing.services import outbox_events, running, scalar, service_client
 from kit.testing.tokens import TokenMinter
+from kit.testing.waiting import eventually
 from services.webhooks.app import create_app
 from services.webhooks.tests.conftest import settings_for
 from services.webhooks.tests.support import (
     Receiver,
     always,
-    eventually,
     new_endpoint,
     new_partner,
     publish_to_webhooks,
@@ -83,7 +83,7 @@ async def test_a_429_with_retry_after_pauses_that_endpoint_only(
         found = await client.get(f"/v1/webhook-endpoints/{endpoint.id}", headers=admin)
         return found.json()["paused_until"] is not None
 
-    await eventually(paused)
+    await eventually(paused, timeout=15)
     await publish_to_webhooks(database, lead())
     await receiver.wait_for(other, 2)
     assert len(receiver.received[limited]) == 1, "paused while Retry-After lasts"
@@ -237,7 +237,7 @@ async def _disabled_then_enabled(
         found = await client.get(f"/v1/webhook-endpoints/{endpoint.id}", headers=admin)
         return bool(found.json()["status"] == "disabled")
 
-    await eventually(disabled, within=20)
+    await eventually(disabled, timeout=20)
     attempts = receiver.received[hook]
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert any(gap >= 0.45 for gap in gaps), "the circuit opened after three failures"

@@ -23,12 +23,11 @@ from typing import Any
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException
+from selenium.common.exceptions import NoSuchElementException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
@@ -152,7 +151,17 @@ def navigate(browser: WebDriver, element: WebElement) -> None:
     """Click ``element`` (a submit button or a link) and wait until the next page loaded."""
     page = browser.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(browser, WAIT_SECONDS).until(staleness_of(page))
+    WebDriverWait(browser, WAIT_SECONDS).until(lambda _: replaced(page))
+
+
+def replaced(page: WebElement) -> bool:
+    """Whether ``page`` is gone: stale, or (Chromium, mid-navigation) no longer in the
+    document, which its driver says with a plain WebDriverException."""
+    try:
+        page.is_enabled()
+    except WebDriverException:  # StaleElementReferenceException is one too
+        return True
+    return False
 
 
 def by_id(browser: WebDriver, element_id: str) -> WebElement:
