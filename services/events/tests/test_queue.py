@@ -4,8 +4,11 @@ ticket, the allocator's statement agreeing with its Python reference, two alloca
 once, and the rush of 2,000 users through pools opening in waves."""
 
 import asyncio
+import random
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -13,10 +16,11 @@ from fastapi import FastAPI
 from contracts.events import SignupConfirmed, SignupWaitlisted
 from kit.db import Database
 from kit.testing.services import outbox_events, rows, scalar
+from kit.testing.tokens import TokenMinter
 from services.events.config import EventsSettings
 from services.events.service.allocator import Allocator, decide
 from services.events.tests.queue_support import answer, code, pool, queue_event, take_ticket
-from services.events.tests.support import QR_SECRET, User, published_event
+from services.events.tests.support import QR_SECRET, User, now, published_event
 
 
 async def test_tickets_are_answered_in_order(
@@ -206,18 +210,18 @@ async def test_two_allocators_at_once_keep_the_order(
 
 
 def assert_in_ticket_order(
-    answers: list[dict[str, object]], sizes: dict[str, int], *, waitlist_limit: int | None
+    answers: list[dict[str, Any]], sizes: dict[str, int], *, waitlist_limit: int | None
 ) -> None:
     """Within each pool seats went to the lowest numbers; the waitlist is in ticket order
     across pools, 1, 2, ...; sold out comes after every waitlist place."""
     assert all(a["state"] in {"confirmed", "waitlisted", "sold_out"} for a in answers)
     for name, size in sizes.items():
-        mine = [a for a in answers if a["pool"]["name"] == name]  # type: ignore[index]
+        mine = [a for a in answers if a["pool"]["name"] == name]
         seated = [a["number"] for a in mine if a["state"] == "confirmed"]
         others = [a["number"] for a in mine if a["state"] != "confirmed"]
         assert len(seated) <= size, f"pool {name} oversold"
         if others:
-            assert max(seated, default=0) < min(others), f"pool {name} out of ticket order"  # type: ignore[type-var]
+            assert max(seated, default=0) < min(others), f"pool {name} out of ticket order"
             assert len(seated) == size, f"pool {name} left a seat while people wait"
     waiting = sorted(
         (a["number"], a["waitlist_position"]) for a in answers if a["state"] == "waitlisted"
@@ -226,4 +230,120 @@ def assert_in_ticket_order(
     sold_out = [a["number"] for a in answers if a["state"] == "sold_out"]
     if sold_out:
         assert len(waiting) == waitlist_limit
-        assert max(number for number, _ in waiting) < min(sold_out)  # type: ignore[type-var]
+        assert max(number for number, _ in waiting) < min(sold_out)
+
+
+RUSH_SEED = 20_261_202  # fixes who presses twice and the press order
+RUSH_USERS = 2000
+RUSH_SIZES = {"owners": 40, "club": 50, "fans": 60}
+RUSH_WAITLIST = 900
+WAVE_SECONDS = 4
+
+
+async def test_the_rush_through_the_queue(
+    client: httpx.AsyncClient, database: Database, minter: TokenMinter, staff: User
+) -> None:
+    """2,000 users at once, a quarter of them from two devices at the same moment and once
+    more later; three pools opening in waves. Every ticket is answered, strictly in ticket
+    order within each pool, no pool over its size, nobody with two tickets or seats."""
+    start = now()
+    opens = {
+        "owners": start - timedelta(seconds=1),
+        "club": start + timedelta(seconds=WAVE_SECONDS),
+        "fans": start + timedelta(seconds=2 * WAVE_SECONDS),
+    }
+    audiences = {"owners": "owners", "club": "club_members", "fans": "fans"}
+    event = await queue_event(
+        client,
+        staff,
+        waitlist_limit=RUSH_WAITLIST,
+        pools=[
+            pool(name, size, audience=audiences[name], opens_at=opens[name])
+            for name, size in RUSH_SIZES.items()
+        ],
+    )
+    crowd: list[tuple[User, str]] = []
+    for index in range(RUSH_USERS):
+        kind = "owners" if index % 4 == 0 else "club" if index % 4 == 1 else "fans"
+        roles = {"owners": ("owner",), "club": ("fan", "club"), "fans": ("fan",)}[kind]
+        user_id = uuid.uuid4()
+        crowd.append((User(user_id, minter.headers(user_id, roles)), kind))
+    random.Random(RUSH_SEED).shuffle(crowd)
+    twice = {user.id for user, _ in crowd[: RUSH_USERS // 4]}
+
+    async def press(user: User) -> list[httpx.Response]:
+        if user.id not in twice:
+            return [await take_ticket(client, event["id"], user)]
+        return list(
+            await asyncio.gather(
+                take_ticket(client, event["id"], user, device="phone"),
+                take_ticket(client, event["id"], user, device="tablet"),
+            )
+        )
+
+    tickets: dict[uuid.UUID, str] = {}
+    created = not_open = 0
+    for wave in ("owners", "club", "fans"):
+        await asyncio.sleep(max((opens[wave] - now()).total_seconds() + 0.2, 0))
+        waiting = [(user, kind) for user, kind in crowd if user.id not in tickets]
+        pressed = await asyncio.gather(*(press(user) for user, _ in waiting))
+        for (user, kind), responses in zip(waiting, pressed, strict=True):
+            for response in responses:
+                if response.status_code == 409:
+                    assert code(response) == "signups-not-open", response.text
+                    assert response.json()["opens_at"] == opens[kind].isoformat()
+                    not_open += 1
+                    continue
+                assert response.status_code in (200, 201), response.text
+                created += response.status_code == 201
+                ticket_id = response.json()["id"]
+                assert tickets.setdefault(user.id, ticket_id) == ticket_id, "two tickets"
+                assert response.json()["pool"]["name"] == kind
+        assert all(user.id in tickets for user, kind in crowd if kind == wave)
+    assert created == RUSH_USERS, "a press beyond the first made a ticket"
+    assert not_open > 0, "the waves were not seen"
+
+    retried = await asyncio.gather(
+        *(take_ticket(client, event["id"], user) for user, _ in crowd if user.id in twice)
+    )
+    assert {response.status_code for response in retried} == {200}
+    by_user = {user.id: user for user, _ in crowd}
+    for response, user_id in zip(retried, [u.id for u, _ in crowd if u.id in twice], strict=True):
+        assert response.json()["id"] == tickets[user_id], "a retry got another ticket"
+
+    answers = await asyncio.gather(
+        *(answer(client, ticket_id, by_user[user_id]) for user_id, ticket_id in tickets.items())
+    )
+    assert_in_ticket_order(answers, RUSH_SIZES, waitlist_limit=RUSH_WAITLIST)
+    assert sorted(a["number"] for a in answers)[-1] >= RUSH_USERS
+    e = uuid.UUID(event["id"])
+    pools_now = await rows(
+        database, "SELECT name, size, taken FROM event_pools WHERE event_id = :e", e=e
+    )
+    assert {row.name: (row.size, row.taken) for row in pools_now} == {
+        name: (size, size) for name, size in RUSH_SIZES.items()
+    }
+    assert await scalar(database, "SELECT confirmed_count FROM events WHERE id = :e", e=e) == 150
+    signup_rows = await rows(
+        database, "SELECT user_id, status FROM signups WHERE event_id = :e", e=e
+    )
+    assert len(signup_rows) == len({row.user_id for row in signup_rows}) == 150 + RUSH_WAITLIST
+    assert sum(row.status == "confirmed" for row in signup_rows) == 150
+    assert (
+        await scalar(database, "SELECT count(*) FROM queue_tickets WHERE event_id = :e", e=e)
+        == RUSH_USERS
+    )
+    staged = await outbox_events(database, subject=event["id"])
+    confirmed = [
+        SignupConfirmed.model_validate(s.data)
+        for s in staged
+        if s.type == SignupConfirmed.event_type
+    ]
+    waitlisted = [
+        SignupWaitlisted.model_validate(s.data)
+        for s in staged
+        if s.type == SignupWaitlisted.event_type
+    ]
+    assert len(confirmed) == 150
+    assert {payload.via for payload in confirmed} == {"queue"}
+    assert sorted(payload.position for payload in waitlisted) == list(range(1, RUSH_WAITLIST + 1))
