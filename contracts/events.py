@@ -27,7 +27,7 @@ EVENTS_SIGNUPS = topic(
     "attendance checked in (keyed by event id)",
 )
 
-SignupVia = Literal["first_come", "draw"]
+SignupVia = Literal["first_come", "draw", "queue"]
 CancelReason = Literal["user", "staff", "account_deleted", "payment_failed"]
 """``payment_failed``: rewards could not charge the seat's fee (the next in line got it)."""
 

@@ -18,12 +18,12 @@ from kit.api.schemas import CursorPage
 from kit.api.times import IsoDateTime
 from kit.app import app_state
 from kit.auth import CurrentPrincipal
-from kit.db import ReadsDep, SessionDep
+from kit.db import ReadsDep, SessionDep, utcnow
 from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
 from services.events.config import EventsSettings
-from services.events.models import Category, DrawRun, Event, Signup, SignupStatus
+from services.events.models import Category, DrawRun, Event, Signup, SignupMode, SignupStatus
 from services.events.schemas import (
     CheckinPublic,
     CheckinRequest,
@@ -36,21 +36,26 @@ from services.events.schemas import (
     QrPublic,
     ReasonRequest,
     SignupPublic,
+    TicketPoolPublic,
+    TicketPublic,
     VenueCreate,
     VenuePublic,
     VenueUpdate,
     ViewerSignupPublic,
     When,
 )
-from services.events.service import checkin, draw, events, signups, venues
+from services.events.service import checkin, draw, events, pools, signups, tickets, venues
 from services.events.service.checkin import QrSigner
+from services.events.service.tickets import Ticket, TicketWatch
 
 venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
+ticket_router = APIRouter(tags=["tickets"])
 
 Signer = Annotated[QrSigner, app_state("qr_signer")]
 Settings = Annotated[EventsSettings, app_state("settings")]
+Watch = Annotated[TicketWatch, app_state("ticket_watch")]
 
 
 def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
@@ -68,7 +73,36 @@ def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
     )
 
 
-def event_page_public(row: Mapping[str, Any]) -> EventPublic:
+async def event_with_queue(session: SessionDep, event: Event) -> EventPublic:
+    """:func:`event_public`, with its pools and queue for a queue event."""
+    public = event_public(event)
+    if event.signup_mode != SignupMode.QUEUE:
+        return public
+    found = await session.execute(pools.QUEUE_VIEW, {"event_id": event.id, "viewer": None})
+    shown, queue, _ = pools.queue_public(
+        [dict(row) for row in found.mappings()], serving=event.queue_serving, now=utcnow()
+    )
+    return public.model_copy(update={"pools": shown, "queue": queue})
+
+
+def ticket_public(ticket: Ticket) -> TicketPublic:
+    return TicketPublic(
+        id=ticket.id,
+        event_id=ticket.event_id,
+        number=ticket.number,
+        pool=TicketPoolPublic(id=ticket.pool_id, name=ticket.pool_name),
+        state=ticket.state,
+        signup_id=ticket.signup_id,
+        waitlist_position=ticket.waitlist_position,
+        ahead=ticket.ahead,
+        created_at=ticket.created_at,
+        answered_at=ticket.answered_at,
+    )
+
+
+def event_page_public(
+    row: Mapping[str, Any], queue_rows: list[Mapping[str, Any]] | None = None
+) -> EventPublic:
     """The event page from :func:`events.event_page`'s row."""
     mine = None
     if row["my_signup_id"] is not None:
@@ -79,7 +113,13 @@ def event_page_public(row: Mapping[str, Any]) -> EventPublic:
             waitlist_position=row["my_waitlist_position"] if waitlisted else None,
         )
     seats_left = max(row["capacity"] - row["confirmed_count"], 0)
-    return EventPublic.model_validate({**row, "seats_left": seats_left, "my_signup": mine})
+    extra: dict[str, Any] = {}
+    if queue_rows is not None:
+        shown, queue, ticket = pools.queue_public(
+            queue_rows, serving=int(row["queue_serving"]), now=utcnow()
+        )
+        extra = {"pools": shown, "queue": queue, "my_ticket": ticket}
+    return EventPublic.model_validate({**row, "seats_left": seats_left, "my_signup": mine, **extra})
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -205,7 +245,7 @@ async def create_event(
     """A draft organized by the caller (volunteers and staff)."""
     event = await events.create_event(session=session, data=body, principal=principal)
     response.headers["Location"] = f"/v1/events/{event.id}"
-    return event_public(event)
+    return await event_with_queue(session, event)
 
 
 @event_router.get(
@@ -217,7 +257,12 @@ async def create_event(
 async def get_event(reads: ReadsDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
     """The event with seats left and, with a token, the viewer's own signup."""
     row = await events.event_page(reads=reads, event_id=event_id, principal=viewer)
-    return json_response(event_page_public(row))
+    queue_rows = None
+    if row["signup_mode"] == SignupMode.QUEUE:
+        queue_rows = await pools.queue_page(
+            reads=reads, event_id=event_id, viewer=viewer.user_id if viewer else None
+        )
+    return json_response(event_page_public(row, queue_rows))
 
 
 @event_router.patch(
@@ -233,7 +278,7 @@ async def update_event(
     event = await events.update_event(
         session=session, event_id=event_id, principal=principal, data=body
     )
-    return event_public(event)
+    return await event_with_queue(session, event)
 
 
 LIFECYCLE = problem_responses(401, 403, 404, 409, 422)
@@ -249,8 +294,8 @@ async def publish_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
     """Staff only: volunteers submit for approval instead (403)."""
-    return event_public(
-        await events.publish_event(session=session, event_id=event_id, principal=principal)
+    return await event_with_queue(
+        session, await events.publish_event(session=session, event_id=event_id, principal=principal)
     )
 
 
@@ -278,8 +323,8 @@ async def submit_event(
 async def approve_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
-    return event_public(
-        await events.approve_event(session=session, event_id=event_id, principal=principal)
+    return await event_with_queue(
+        session, await events.approve_event(session=session, event_id=event_id, principal=principal)
     )
 
 
@@ -450,6 +495,75 @@ async def signup_qr(
     return QrPublic(token=token, expires_at=expires_at)
 
 
+# --- the queue ---------------------------------------------------------------------------
+
+
+@event_router.post(
+    "/{event_id}/tickets",
+    operation_id="tickets.create",
+    status_code=201,
+    response_model=TicketPublic,
+    responses={
+        **created_response("a place in the queue's arrival order"),
+        200: {
+            "model": TicketPublic,
+            "description": "the caller's existing ticket: a retry, a second device or a "
+            "reconnect keeps the first ticket",
+        },
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def issue_ticket(
+    session: SessionDep,
+    reads: ReadsDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    event_id: uuid.UUID,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Queue for a queue event (201): the ticket's ``number`` is the caller's place in
+    arrival order; seats are granted strictly in that order. A retry returns it (200).
+
+    409 ``signups-not-open`` (with ``opens_at``) before the caller's pool opens, 403
+    ``no-pool`` when no pool is for the caller's roles, 409 ``not-a-queue`` for other
+    events (which take ``POST .../signups``)."""
+    ticket, created = await tickets.issue_ticket(
+        session=session,
+        reads=reads,
+        event_id=event_id,
+        principal=principal,
+        idempotency_key=idempotency_key,
+    )
+    if not created:
+        return json_response(ticket_public(ticket), status.HTTP_200_OK)
+    answer = json_response(ticket_public(ticket), status.HTTP_201_CREATED)
+    answer.headers["Location"] = f"/v1/tickets/{ticket.id}"
+    return answer
+
+
+@ticket_router.get(
+    "/v1/tickets/{ticket_id}",
+    operation_id="tickets.read",
+    response_model=TicketPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_ticket(
+    reads: ReadsDep,
+    principal: CurrentPrincipal,
+    watch: Watch,
+    ticket_id: uuid.UUID,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="seconds to wait for the answer (long poll)")
+    ] = 0,
+) -> Response:
+    """The caller's ticket; with ``wait``, as soon as it is answered (not ``queued``) or
+    after ``wait`` seconds, whichever comes first."""
+    ticket = await tickets.get_ticket(
+        reads=reads, watch=watch, ticket_id=ticket_id, principal=principal, wait=wait
+    )
+    return json_response(ticket_public(ticket))
+
+
 # --- draw and check-in ------------------------------------------------------------------
 
 
@@ -516,4 +630,4 @@ async def check_in(
     )
 
 
-ROUTERS = (venue_router, event_router, signup_router)
+ROUTERS = (venue_router, event_router, signup_router, ticket_router)

@@ -1,5 +1,5 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
-the draw's priority for recent losers.
+the draw's priority for recent losers, the queue allocator's pace and batch size.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
@@ -24,6 +24,13 @@ class EventsSettings(ServiceSettings):
 
     draw_loser_priority_days: int = Field(
         default=30, ge=0, description="applicants who lost a draw this recently go first"
+    )
+
+    allocator_interval: float = Field(
+        default=0.1, gt=0, le=60, description="seconds between the queue allocator's rounds"
+    )
+    allocator_batch: int = Field(
+        default=500, ge=1, le=10_000, description="queue tickets answered per statement"
     )
 
     @model_validator(mode="after")

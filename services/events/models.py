@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -40,15 +41,19 @@ __all__ = [
     "DrawRun",
     "Eligibility",
     "Event",
+    "EventPool",
     "EventStatus",
     "EventsTable",
     "MemberRoles",
     "OutboxMessage",
     "OutboxSequence",
+    "PoolAudience",
     "ProcessedEvent",
+    "QueueTicket",
     "Signup",
     "SignupMode",
     "SignupStatus",
+    "TicketState",
     "Venue",
 ]
 
@@ -90,6 +95,26 @@ class EventStatus(enum.StrEnum):
 class SignupMode(enum.StrEnum):
     FIRST_COME = "first_come"
     DRAW = "draw"
+    QUEUE = "queue"
+
+
+class PoolAudience(enum.StrEnum):
+    """Who a capacity pool is for, by role (token roles plus the announced ones)."""
+
+    EVERYONE = "everyone"
+    OWNERS = "owners"
+    FANS = "fans"
+    CLUB_MEMBERS = "club_members"
+    VOLUNTEERS = "volunteers"
+
+
+class TicketState(enum.StrEnum):
+    """A queue ticket waits (``queued``) until the allocator gives its final answer."""
+
+    QUEUED = "queued"
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    SOLD_OUT = "sold_out"
 
 
 class SignupStatus(enum.StrEnum):
@@ -139,6 +164,7 @@ class Event(EventsTable, table=True):
         CheckConstraint("closes_at > opens_at", name="closes_after_open"),
         CheckConstraint("points_fee >= 0", name="fee_not_negative"),
         CheckConstraint("min_tier >= 0", name="tier_not_negative"),
+        CheckConstraint("waitlist_limit >= 0", name="waitlist_limit_not_negative"),
         CheckConstraint(_one_of("category", Category), name="category_known"),
         CheckConstraint(_one_of("eligibility", Eligibility), name="eligibility_known"),
         CheckConstraint(_one_of("status", EventStatus), name="status_known"),
@@ -167,6 +193,13 @@ class Event(EventsTable, table=True):
     signup_mode: str = Field(default=SignupMode.FIRST_COME, max_length=20)
     confirmed_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     waitlist_next: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    waitlist_limit: int | None = Field(default=None, description="most waitlist places")
+    queue_serving: int = Field(
+        default=0,
+        sa_type=BigInteger,
+        sa_column_kwargs={"server_default": "0"},
+        description="queue events: every ticket numbered up to this one has its answer",
+    )
     draw_seed: int = Field(sa_type=BigInteger)
     drawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_reason: str | None = Field(default=None, max_length=REASON_MAX)
@@ -205,6 +238,74 @@ class Signup(EventsTable, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     checked_in_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class EventPool(EventsTable, table=True):
+    """A share of a queue event's seats for one audience, open in its own window (a wave).
+
+    ``taken`` counts the seats the allocator granted from it, under ``taken <= size``; when
+    the pool closes its unused seats move to the next open pool by rank (``size`` moves,
+    ``carried_in`` records it, ``flowed_at`` says it was done)."""
+
+    __tablename__ = "event_pools"
+    __table_args__ = (
+        UniqueConstraint("event_id", "rank"),
+        CheckConstraint("taken >= 0", name="taken_not_negative"),
+        CheckConstraint("taken <= size", name="taken_within_size"),
+        CheckConstraint("carried_in >= 0", name="carried_in_not_negative"),
+        CheckConstraint("closes_at > opens_at", name="closes_after_open"),
+        CheckConstraint(_one_of("audience", PoolAudience), name="audience_known"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    rank: int
+    name: str = Field(max_length=NAME_MAX)
+    audience: str = Field(max_length=20)
+    size: int
+    taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    carried_in: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    opens_at: datetime = Field(sa_type=UTCDateTime)
+    closes_at: datetime = Field(sa_type=UTCDateTime)
+    flowed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class QueueTicket(EventsTable, table=True):
+    """A user's place in a queue event's arrival order (``number``: 1, 2, ...) and, once
+    the allocator answered it, the outcome: a signup (confirmed or waitlisted) or sold out."""
+
+    __tablename__ = "queue_tickets"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id"),
+        UniqueConstraint("event_id", "number"),
+        CheckConstraint(_one_of("state", TicketState), name="state_known"),
+        Index(
+            "ix_queue_tickets_queued",
+            "event_id",
+            "number",
+            postgresql_where=text("state = 'queued'"),
+            sqlite_where=text("state = 'queued'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: uuid.UUID
+    number: int = Field(sa_type=BigInteger)
+    pool_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("event_pools.id", ondelete="CASCADE"), nullable=False)
+    )
+    state: str = Field(default=TicketState.QUEUED, max_length=20)
+    signup_id: uuid.UUID | None = Field(
+        default=None, sa_column=Column(ForeignKey("signups.id", ondelete="SET NULL"), nullable=True)
+    )
+    waitlist_position: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class DrawRun(EventsTable, table=True):

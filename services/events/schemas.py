@@ -21,13 +21,16 @@ from services.events.models import (
     Category,
     Eligibility,
     EventStatus,
+    PoolAudience,
     SignupMode,
     SignupStatus,
+    TicketState,
 )
 
 MAX_CAPACITY = 100_000
 MAX_FEE = 1_000_000
 MAX_TIER = 100
+MAX_POOLS = 8
 SEED_MAX = 2**63 - 1
 # Text refuses control characters (PostgreSQL cannot store NUL); descriptions keep tab and
 # line breaks.
@@ -99,6 +102,38 @@ def check_schedule(starts: datetime, ends: datetime, opens: datetime, closes: da
         raise ValueError("closes_at must not be after starts_at")
 
 
+POOL_RULES = (
+    "Queue events only. Sizes add up to ``capacity``; each pool opens within the event's "
+    "signup window (``opens_at`` to ``closes_at``), closes after it opens and not after "
+    "the event's ``closes_at``. Ranked in the order given: a user queues in the first pool "
+    "open now whose audience their roles match; a closed pool's unused seats flow to the "
+    "next pool that has not closed."
+)
+
+
+class PoolCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=SINGLE_LINE)
+    audience: PoolAudience = PoolAudience.EVERYONE
+    size: int = Field(ge=1, le=MAX_CAPACITY)
+    opens_at: IsoDateTime
+    closes_at: IsoDateTime
+
+
+def check_pools(
+    pools: list[PoolCreate], *, capacity: int, opens: datetime, closes: datetime
+) -> None:
+    """Raise ``ValueError`` unless ``pools`` fit the event (see :data:`POOL_RULES`)."""
+    if sum(pool.size for pool in pools) != capacity:
+        raise ValueError("the pools' sizes must add up to capacity")
+    for pool in pools:
+        if pool.closes_at <= pool.opens_at:
+            raise ValueError(f"pool {pool.name!r}: closes_at must be after opens_at")
+        if not opens <= pool.opens_at < closes:
+            raise ValueError(f"pool {pool.name!r}: opens_at must be within the signup window")
+        if pool.closes_at > closes:
+            raise ValueError(f"pool {pool.name!r}: closes_at must not be after the event's")
+
+
 class EventCreate(Schedule):
     model_config = ConfigDict(json_schema_extra={"description": SCHEDULE_RULES})
 
@@ -121,12 +156,32 @@ class EventCreate(Schedule):
     draw_seed: int | None = Field(
         default=None, ge=0, le=SEED_MAX, description="lottery seed; random when omitted"
     )
+    waitlist_limit: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_CAPACITY,
+        description="queue events: the most waitlist places; later tickets are sold out "
+        "(unlimited when omitted)",
+    )
+    pools: list[PoolCreate] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_POOLS,
+        description=POOL_RULES + " Omitted: one pool for everyone, the whole capacity, "
+        "open for the event's signup window.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         check_schedule(self.starts_at, self.ends_at, self.opens_at, self.closes_at)
         if self.city is None and self.venue_id is None:
             raise ValueError("city is required when there is no venue")
+        if self.pools is not None:
+            if self.signup_mode != SignupMode.QUEUE:
+                raise ValueError("pools are for signup_mode queue only")
+            check_pools(
+                self.pools, capacity=self.capacity, opens=self.opens_at, closes=self.closes_at
+            )
         return self
 
 
@@ -147,8 +202,12 @@ class EventUpdate(StrictBody):
     opens_at: IsoDateTime | None = None
     closes_at: IsoDateTime | None = None
     capacity: int | None = Field(
-        default=None, ge=1, le=MAX_CAPACITY, description="never below the confirmed seats"
+        default=None,
+        ge=1,
+        le=MAX_CAPACITY,
+        description="never below the confirmed seats; fixed for queue events (their pools)",
     )
+    waitlist_limit: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)
 
 
 class ReasonRequest(StrictBody):
@@ -159,6 +218,29 @@ class ViewerSignupPublic(PublicModel):
     id: uuid.UUID
     status: SignupStatus
     waitlist_position: int | None = None
+
+
+class PoolPublic(PublicModel):
+    id: uuid.UUID
+    name: str
+    audience: PoolAudience
+    size: int
+    taken: int
+    seats_left: int
+    opens_at: datetime
+    closes_at: datetime
+
+
+class QueuePublic(PublicModel):
+    length: int = Field(description="tickets waiting for their answer")
+    serving: int = Field(description="every ticket numbered up to this one has its answer")
+    next_wave_at: datetime | None = Field(description="when the next pool opens, if one will")
+
+
+class ViewerTicketPublic(PublicModel):
+    id: uuid.UUID
+    number: int
+    state: TicketState
 
 
 class EventPublic(PublicModel):
@@ -183,7 +265,31 @@ class EventPublic(PublicModel):
     status_reason: str | None
     signup_mode: SignupMode
     drawn_at: datetime | None
+    waitlist_limit: int | None = None
     my_signup: ViewerSignupPublic | None = None
+    pools: list[PoolPublic] | None = Field(default=None, description="queue events only")
+    queue: QueuePublic | None = Field(default=None, description="queue events only")
+    my_ticket: ViewerTicketPublic | None = None
+
+
+class TicketPoolPublic(PublicModel):
+    id: uuid.UUID
+    name: str
+
+
+class TicketPublic(PublicModel):
+    """A place in a queue event's arrival order ("you are number 312") and its answer."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    number: int = Field(description="1 for the first to queue")
+    pool: TicketPoolPublic
+    state: TicketState
+    signup_id: uuid.UUID | None = Field(description="once confirmed or waitlisted")
+    waitlist_position: int | None
+    ahead: int = Field(description="about how many tickets wait before this one (0 once answered)")
+    created_at: datetime
+    answered_at: datetime | None
 
 
 class SignupPublic(PublicModel):

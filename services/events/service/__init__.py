@@ -7,4 +7,7 @@ session, never commits, and checks authorization per object.
 * :mod:`.signups` — the rush: seats, waitlist, promotion, cancellation.
 * :mod:`.draw` — the seeded lottery of draw-mode events.
 * :mod:`.checkin` — rotating QR tokens and door check-in.
+* :mod:`.pools` — capacity pools of queue events, their waves and what the page shows.
+* :mod:`.tickets` — queue tickets in arrival order: issuing, reading, long-polling.
+* :mod:`.allocator` — answers queue tickets strictly in ticket order, in batches.
 """

@@ -41,6 +41,7 @@ from services.events.models import (
     Venue,
 )
 from services.events.schemas import EventCreate, EventUpdate, check_schedule
+from services.events.service import pools, tickets
 from services.events.service.access import (
     ORGANIZER_ROLES,
     is_staff,
@@ -63,7 +64,7 @@ async def create_event(*, session: AsyncSession, data: EventCreate, principal: P
     """A draft organized by the caller (a volunteer or staff)."""
     if not principal.has_any(*ORGANIZER_ROLES):
         raise Forbidden("only volunteers and staff organize events")
-    fields = data.model_dump(exclude={"draw_seed"})
+    fields = data.model_dump(exclude={"draw_seed", "pools"})
     if data.venue_id is not None:
         venue = await _venue_for(session, data.venue_id, data.capacity)
         fields["city"] = data.city or venue.city
@@ -71,6 +72,9 @@ async def create_event(*, session: AsyncSession, data: EventCreate, principal: P
     event = Event(**fields, organizer_id=principal.user_id, draw_seed=seed)
     session.add(event)
     await session.flush()
+    if event.signup_mode == SignupMode.QUEUE:
+        pools.create_pools(session=session, event=event, pools=data.pools)
+        await session.flush()
     return event
 
 
@@ -205,6 +209,8 @@ async def _go_live(
     if event.starts_at <= utcnow():
         raise Conflict("the event has already started", code="already-started")
     live = await _transition(session, event, allowed=allowed, to=EventStatus.PUBLISHED)
+    if live.signup_mode == SignupMode.QUEUE:
+        await tickets.create_sequence(session=session, event_id=live.id)
     publish(session, _published(live), actor=principal.user_id)
     return live
 
@@ -324,6 +330,8 @@ async def update_event(
     event = await managed_event(session=session, event_id=event_id, principal=principal)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
     _check_edit(event, changes)
+    if event.signup_mode == SignupMode.QUEUE:
+        await _check_queue_edit(session, event, changes)
     if "capacity" in changes and event.venue_id is not None:
         await _venue_for(session, event.venue_id, changes["capacity"])
     statement = update(Event).where(col(Event.id) == event_id, col(Event.status).in_(EDITABLE))
@@ -354,6 +362,22 @@ def _check_edit(event: Event, changes: dict[str, Any]) -> None:
         check_schedule(*times)
     except ValueError as exc:
         raise Problem(str(exc), status=422, code="bad-schedule") from exc
+
+
+async def _check_queue_edit(session: AsyncSession, event: Event, changes: dict[str, Any]) -> None:
+    """A queue event's capacity is its pools' (fixed: 409); its signup window must still
+    hold every pool (422)."""
+    if "capacity" in changes and changes["capacity"] != event.capacity:
+        raise Conflict("a queue event's capacity is the sum of its pools", code="pools-fixed")
+    opens = changes.get("opens_at", event.opens_at)
+    closes = changes.get("closes_at", event.closes_at)
+    for pool in await pools.pools_of(session=session, event_id=event.id):
+        if not opens <= pool.opens_at < closes or pool.closes_at > closes:
+            raise Problem(
+                f"pool {pool.name!r} would fall outside the signup window",
+                status=422,
+                code="bad-pools",
+            )
 
 
 async def _edit_refused(session: AsyncSession, event: Event, changes: dict[str, Any]) -> Problem:

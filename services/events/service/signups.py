@@ -72,6 +72,12 @@ async def sign_up(
         if placed is not None:
             return placed, True
     event, replay = await _event_and_previous(session, event_id, principal, idempotency_key)
+    if event.signup_mode == SignupMode.QUEUE:
+        raise Conflict(
+            "this event takes signups through its queue: ask for a ticket",
+            code="queue-required",
+            tickets=f"/v1/events/{event.id}/tickets",
+        )
     if replay is not None and (
         replay.status != SignupStatus.CANCELLED or _same_key(replay, idempotency_key)
     ):
