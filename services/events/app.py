@@ -1,7 +1,8 @@
 """Events' app factory: ``uvicorn --factory services.events.app:create_app``.
 
 The service template (:func:`kit.service.create_service_app`) with events' routers, its
-identity subscription and the QR signer of check-in codes.
+identity subscription, the QR signer of check-in codes and the hold policy of waitlist
+offers (in every session, consumers' included).
 """
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from services.events.api import ROUTERS
 from services.events.config import EventsSettings
 from services.events.consumers import SUBSCRIPTIONS
 from services.events.service.checkin import QrSigner
+from services.events.service.holds import POLICY_KEY, OfferPolicy
 
 
 def create_app(
@@ -30,4 +32,5 @@ def create_app(
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
         state={"qr_signer": signer},
+        session_info={POLICY_KEY: OfferPolicy.from_settings(settings)},
     )

@@ -1,5 +1,6 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
-the draw's priority for recent losers.
+the draw's priority for recent losers, how long a waitlist offer holds its seat and the
+jobs' batch size.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
@@ -25,6 +26,17 @@ class EventsSettings(ServiceSettings):
     draw_loser_priority_days: int = Field(
         default=30, ge=0, description="applicants who lost a draw this recently go first"
     )
+
+    offer_hold_seconds: int = Field(
+        default=7200, ge=1, description="how long an offered seat is held for its user"
+    )
+    offer_min_hold_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="a hold shorter than this (close to the start) is not offered: the seat "
+        "is counted free",
+    )
+    job_batch_size: int = Field(default=100, ge=1, description="offers one job step lapses")
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> "EventsSettings":
