@@ -54,7 +54,8 @@ class OfferPolicy:
         return hold
 
 
-def policy_of(session: AsyncSession) -> OfferPolicy:
+def policy_of(*, session: AsyncSession) -> OfferPolicy:
+    """The session's hold policy (the app's and the jobs' settings; the defaults else)."""
     policy = session.info.get(POLICY_KEY)
     return policy if isinstance(policy, OfferPolicy) else OfferPolicy()
 
@@ -69,7 +70,7 @@ async def offer_seats(
     hold no open offer; how many were offered (the rest the caller counts free)."""
     if seats <= 0 or event.status != EventStatus.PUBLISHED:
         return 0
-    hold = policy_of(session).hold(event, now)
+    hold = policy_of(session=session).hold(event, now)
     if hold is None:
         return 0
     has_offer = exists().where(col(SeatOffer.signup_id) == col(Signup.id), OPEN)

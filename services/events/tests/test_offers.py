@@ -20,6 +20,7 @@ from services.events.config import EventsSettings
 from services.events.service import jobs
 from services.events.tests.support import QR_SECRET, User, now, published_event
 from services.events.tests.test_bad_input import assert_problem
+from services.events.tests.test_charge_settled import FEE, settle
 
 HOLD = timedelta(seconds=EventsSettings().offer_hold_seconds)
 AFTER_THE_HOLD = HOLD + timedelta(minutes=1)
@@ -438,3 +439,44 @@ async def test_the_jobs_command_lapses_due_offers(
     ), "nobody left to offer it to: the seat is free"
     with pytest.raises(SystemExit):
         cli.main(["jobs", "--every", "0"])
+
+
+async def test_a_refused_charge_after_accepting_offers_the_seat_on(
+    client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
+) -> None:
+    """The saga of ADR 0007: the accepted seat is charged; refused, it is released
+    (``payment_failed``, nothing to refund) and offered to the next in line."""
+    filled = await crowd(client, staff, make_user, capacity=1, waiting=2, points_fee=FEE)
+    (leaver, seat), (head, place), (second, later) = filled.confirmed[0], *filled.waiting
+    await give_back(client, leaver, seat)
+    offer = await open_offer(client, head)
+    accepted = await client.post(f"/v1/offers/{offer['id']}/accept", headers=head.headers)
+    assert accepted.status_code == 200, accepted.text
+
+    await settle(database, place, charged=False)
+
+    assert await status_of(database, place) == "cancelled"
+    assert (await open_offer(client, second))["signup_id"] == later["id"]
+    cancelled = await outbox_events(
+        database, subject=filled.id, event_type="events.signup.cancelled.v1"
+    )
+    assert (cancelled[-1].data["reason"], cancelled[-1].data["refund_due"]) == (
+        "payment_failed",
+        0,
+    )
+    await assert_capacity_holds(database, filled)
+
+
+async def test_new_seats_are_offered_to_the_waitlist(
+    client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
+) -> None:
+    filled = await crowd(client, staff, make_user, capacity=1, waiting=3)
+    grown = await client.patch(
+        f"/v1/events/{filled.id}", json={"capacity": 3}, headers=staff.headers
+    )
+    assert grown.status_code == 200, grown.text
+    offered = [row.signup_id for row in await offers_of(database, filled.id)]
+    assert offered == [uuid.UUID(place["id"]) for _, place in filled.waiting[:2]]
+    assert grown.json()["seats_left"] == 0, "the new seats are held for the offers"
+    filled.event["capacity"] = 3
+    await assert_capacity_holds(database, filled)
