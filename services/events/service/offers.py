@@ -56,11 +56,13 @@ async def _own_open_offer(
     offer = await session.get(SeatOffer, offer_id)
     if offer is None or offer.user_id != principal.user_id:
         raise NotFound("no such offer")
-    await lock_event(session=session, event_id=offer.event_id)
+    event = await lock_event(session=session, event_id=offer.event_id)
     await session.refresh(offer)
     state = effective_state(offer, now)
     if state != OfferState.OFFERED:
         raise Conflict(f"this offer is {state}", code="offer-not-open", state=str(state))
+    if now >= event.starts_at:  # only if the start was moved before the offer's expiry
+        raise Conflict("the event already started", code="event-started")
     return offer
 
 
