@@ -28,8 +28,12 @@ EVENTS_SIGNUPS = topic(
 )
 
 SignupVia = Literal["first_come", "draw", "queue"]
-CancelReason = Literal["user", "staff", "account_deleted", "payment_failed"]
-"""``payment_failed``: rewards could not charge the seat's fee (the next in line got it)."""
+CancelReason = Literal[
+    "user", "staff", "account_deleted", "payment_failed", "offer_declined", "offer_lapsed"
+]
+"""``payment_failed``: rewards could not charge the seat's fee (the next in line got it);
+``offer_declined`` / ``offer_lapsed``: a waitlisted user declined, or did not answer, the
+seat offered to them (the next in line is offered it)."""
 
 
 @event("events.event.published.v1", topic=EVENTS_EVENTS, subject="event_id")
@@ -153,3 +157,26 @@ class AttendanceCheckedIn(Payload):
     organizer_id: UUID
     checked_in_by: UUID
     checked_in_at: datetime
+
+
+@event("events.offer.made.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class OfferMade(Payload):
+    """A freed seat is held for a waitlisted signup until ``expires_at``: the user accepts
+    (``signup.promoted`` follows, charged like any promotion) or declines; unanswered, the
+    offer lapses and the seat is offered to the next in line."""
+
+    offer_id: UUID
+    signup_id: UUID
+    event_id: UUID
+    user_id: UUID
+    expires_at: datetime
+
+
+@event("events.offer.lapsed.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class OfferLapsed(Payload):
+    """An offer was not answered in time; its signup is cancelled (``offer_lapsed``)."""
+
+    offer_id: UUID
+    signup_id: UUID
+    event_id: UUID
+    user_id: UUID

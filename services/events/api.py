@@ -1,4 +1,5 @@
-"""Events' HTTP API: venues, events and their lifecycle, signups, draws and check-in.
+"""Events' HTTP API: venues, events and their lifecycle, signups, waitlist offers, draws
+and check-in.
 
 Reading events needs no token (a token adds the viewer's own signup); everything else
 does. Authorization is per object: another user's signup is 'not found', only an event's
@@ -23,7 +24,15 @@ from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
 from services.events.config import EventsSettings
-from services.events.models import Category, DrawRun, Event, Signup, SignupMode, SignupStatus
+from services.events.models import (
+    Category,
+    DrawRun,
+    Event,
+    SeatOffer,
+    Signup,
+    SignupMode,
+    SignupStatus,
+)
 from services.events.schemas import (
     CheckinPublic,
     CheckinRequest,
@@ -32,7 +41,9 @@ from services.events.schemas import (
     EventCreate,
     EventPublic,
     EventUpdate,
+    MyOfferPublic,
     MySignupPublic,
+    OfferPublic,
     QrPublic,
     ReasonRequest,
     SignupPublic,
@@ -44,7 +55,7 @@ from services.events.schemas import (
     ViewerSignupPublic,
     When,
 )
-from services.events.service import checkin, draw, events, pools, signups, tickets, venues
+from services.events.service import checkin, draw, events, offers, pools, signups, tickets, venues
 from services.events.service.checkin import QrSigner
 from services.events.service.tickets import Ticket, TicketWatch
 
@@ -52,6 +63,7 @@ venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
 ticket_router = APIRouter(tags=["tickets"])
+offer_router = APIRouter(tags=["offers"])
 
 Signer = Annotated[QrSigner, app_state("qr_signer")]
 Settings = Annotated[EventsSettings, app_state("settings")]
@@ -136,6 +148,11 @@ def signup_public(signup: Signup) -> SignupPublic:
     return SignupPublic.model_validate(
         {**signup.model_dump(), "waitlist_position": _position(signup)}
     )
+
+
+def offer_public(offer: SeatOffer) -> OfferPublic:
+    state = offers.effective_state(offer, utcnow())
+    return OfferPublic.model_validate({**offer.model_dump(), "state": state})
 
 
 def draw_public(run: DrawRun) -> DrawPublic:
@@ -630,4 +647,76 @@ async def check_in(
     )
 
 
-ROUTERS = (venue_router, event_router, signup_router, ticket_router)
+# --- waitlist offers --------------------------------------------------------------------
+
+
+@offer_router.get(
+    "/v1/me/offers",
+    operation_id="offers.listMine",
+    response_model=CursorPage[MyOfferPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_offers(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[MyOfferPublic]:
+    """The caller's open offers (seats held for them), soonest to expire first."""
+    rows, next_cursor = await offers.my_offers(session=session, principal=principal, page=page)
+    items = [
+        MyOfferPublic.model_validate(
+            {**offer_public(offer).model_dump(), "event_title": title, "event_starts_at": starts}
+        )
+        for offer, title, starts in rows
+    ]
+    return CursorPage[MyOfferPublic](items=items, next_cursor=next_cursor)
+
+
+@offer_router.get(
+    "/v1/offers/{offer_id}",
+    operation_id="offers.read",
+    response_model=OfferPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """The caller's offer (``lapsed`` once past ``expires_at``); another user's is 404."""
+    return offer_public(
+        await offers.get_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+OFFER_ERRORS = problem_responses(401, 404, 409, 422)
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/accept",
+    operation_id="offers.accept",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def accept_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Take the held seat: the signup is confirmed (a paid event charges its fee now).
+    An offer no longer open (lapsed, declined, withdrawn, accepted) is a 409."""
+    return offer_public(
+        await offers.accept_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/decline",
+    operation_id="offers.decline",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def decline_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Give the held seat up: the signup is cancelled and the next in line is offered it."""
+    return offer_public(
+        await offers.decline_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+ROUTERS = (venue_router, event_router, signup_router, ticket_router, offer_router)

@@ -1,5 +1,6 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
-the draw's priority for recent losers, the queue allocator's pace and batch size.
+the draw's priority for recent losers, the queue allocator's pace and batch size, how long a
+waitlist offer holds its seat and the jobs' batch size.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
@@ -32,6 +33,16 @@ class EventsSettings(ServiceSettings):
     allocator_batch: int = Field(
         default=500, ge=1, le=10_000, description="queue tickets answered per statement"
     )
+    offer_hold_seconds: int = Field(
+        default=7200, ge=1, description="how long an offered seat is held for its user"
+    )
+    offer_min_hold_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="a hold shorter than this (close to the start) is not offered: the seat "
+        "is counted free",
+    )
+    job_batch_size: int = Field(default=100, ge=1, description="offers one job step lapses")
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> "EventsSettings":

@@ -1,10 +1,14 @@
-"""Events' tables: venues, events, signups, draw runs and the local copy of member roles.
+"""Events' tables: venues, events, signups, seat offers, draw runs and the local copy of
+member roles.
 
 Seats are guarded by the database. ``events.confirmed_count`` is the number of confirmed
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
 conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
-``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct.
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. A seat held by an
+open offer (``seat_offers.state = 'offered'``) is counted in ``confirmed_count`` until the
+offer is accepted (the seat is the offered user's) or ends (the seat is offered on or freed);
+a partial unique index allows one open offer per signup.
 
 They derive from :class:`EventsTable`, whose MetaData is events' own: :data:`METADATA` holds
 them and kit's tables (outbox, processed events, audit records), and no other service's.
@@ -45,11 +49,13 @@ __all__ = [
     "EventStatus",
     "EventsTable",
     "MemberRoles",
+    "OfferState",
     "OutboxMessage",
     "OutboxSequence",
     "PoolAudience",
     "ProcessedEvent",
     "QueueTicket",
+    "SeatOffer",
     "Signup",
     "SignupMode",
     "SignupStatus",
@@ -122,6 +128,14 @@ class SignupStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
+
+
+class OfferState(enum.StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    LAPSED = "lapsed"
+    WITHDRAWN = "withdrawn"
 
 
 def _one_of(column: str, values: type[enum.StrEnum]) -> str:
@@ -200,6 +214,7 @@ class Event(EventsTable, table=True):
         sa_column_kwargs={"server_default": "0"},
         description="queue events: every ticket numbered up to this one has its answer",
     )
+    waitlist_offers: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
     draw_seed: int = Field(sa_type=BigInteger)
     drawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_reason: str | None = Field(default=None, max_length=REASON_MAX)
@@ -305,6 +320,45 @@ class QueueTicket(EventsTable, table=True):
     )
     waitlist_position: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SeatOffer(EventsTable, table=True):
+    """A freed seat held for a waitlisted signup until ``expires_at`` (see the module
+    docstring); the signup stays ``waitlisted`` while the offer is open."""
+
+    __tablename__ = "seat_offers"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", OfferState), name="state_known"),
+        CheckConstraint("expires_at > offered_at", name="expires_after_offer"),
+        Index(
+            "uq_seat_offers_open_signup",
+            "signup_id",
+            unique=True,
+            postgresql_where=text("state = 'offered'"),
+            sqlite_where=text("state = 'offered'"),
+        ),
+        Index(
+            "ix_seat_offers_open_expires_at",
+            "expires_at",
+            postgresql_where=text("state = 'offered'"),
+            sqlite_where=text("state = 'offered'"),
+        ),
+        Index("ix_seat_offers_user_id_state", "user_id", "state"),
+        Index("ix_seat_offers_event_id_state", "event_id", "state"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: uuid.UUID
+    state: str = Field(default=OfferState.OFFERED, max_length=20)
+    offered_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

@@ -21,6 +21,7 @@ from services.events.models import (
     Category,
     Eligibility,
     EventStatus,
+    OfferState,
     PoolAudience,
     SignupMode,
     SignupStatus,
@@ -134,6 +135,12 @@ def check_pools(
             raise ValueError(f"pool {pool.name!r}: closes_at must not be after the event's")
 
 
+WAITLIST_OFFERS = (
+    "a freed seat is offered to the head of the waitlist, held for a while (accept or "
+    "decline: ``/v1/offers/{id}``), instead of given at once"
+)
+
+
 class EventCreate(Schedule):
     model_config = ConfigDict(json_schema_extra={"description": SCHEDULE_RULES})
 
@@ -153,6 +160,7 @@ class EventCreate(Schedule):
     min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
     points_fee: int = Field(default=0, ge=0, le=MAX_FEE)
     signup_mode: SignupMode = SignupMode.FIRST_COME
+    waitlist_offers: bool = Field(default=False, description=WAITLIST_OFFERS)
     draw_seed: int | None = Field(
         default=None, ge=0, le=SEED_MAX, description="lottery seed; random when omitted"
     )
@@ -208,6 +216,7 @@ class EventUpdate(StrictBody):
         description="never below the confirmed seats; fixed for queue events (their pools)",
     )
     waitlist_limit: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    waitlist_offers: bool | None = Field(default=None, description=WAITLIST_OFFERS)
 
 
 class ReasonRequest(StrictBody):
@@ -264,6 +273,7 @@ class EventPublic(PublicModel):
     status: EventStatus
     status_reason: str | None
     signup_mode: SignupMode
+    waitlist_offers: bool
     drawn_at: datetime | None
     waitlist_limit: int | None = None
     my_signup: ViewerSignupPublic | None = None
@@ -305,6 +315,27 @@ class SignupPublic(PublicModel):
 
 class MySignupPublic(SignupPublic):
     """A signup in the caller's list, with its event's title and start."""
+
+    event_title: str
+    event_starts_at: datetime
+
+
+class OfferPublic(PublicModel):
+    """A seat held for a waitlisted signup: ``offered`` until ``expires_at``, then
+    ``lapsed`` (shown so at once, even before the expiry job ran)."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    signup_id: uuid.UUID
+    user_id: uuid.UUID
+    state: OfferState
+    offered_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+
+
+class MyOfferPublic(OfferPublic):
+    """An open offer in the caller's list, with its event's title and start."""
 
     event_title: str
     event_starts_at: datetime

@@ -41,7 +41,7 @@ from services.events.models import (
     Venue,
 )
 from services.events.schemas import EventCreate, EventUpdate, check_schedule
-from services.events.service import pools, tickets
+from services.events.service import holds, pools, tickets
 from services.events.service.access import (
     ORGANIZER_ROLES,
     is_staff,
@@ -263,6 +263,7 @@ async def cancel_event(
         .values(status=SignupStatus.CANCELLED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    await holds.withdraw_all(session=session, event_id=event_id)
     await session.execute(
         update(Event)
         .where(col(Event.id) == event_id)

@@ -61,6 +61,7 @@ SCHEMA_VALID_BUT_REFUSED = {
     ("GET", "/v1/events"),
     ("GET", "/v1/venues"),
     ("GET", "/v1/me/signups"),
+    ("GET", "/v1/me/offers"),
     ("POST", "/v1/events"),
 }
 
@@ -71,6 +72,7 @@ UNKNOWN_QUERY_IGNORED = {
     ("GET", "/v1/events"),
     ("GET", "/v1/venues"),
     ("GET", "/v1/me/signups"),
+    ("GET", "/v1/me/offers"),
 }
 
 
