@@ -310,10 +310,9 @@ async def _allocate_portably(
         waitlist_limit=event.waitlist_limit,
     )
     counts = {state: 0 for state in TicketState}
+    seats: list[tuple[QueueTicket, Signup]] = []
     for ticket, decision in zip(queued, decisions, strict=True):
         counts[decision.state] += 1
-        ticket.state, ticket.answered_at = decision.state, now
-        ticket.waitlist_position = decision.position
         if decision.state == TicketState.SOLD_OUT:
             continue
         signup = Signup(
@@ -326,12 +325,18 @@ async def _allocate_portably(
             updated_at=now,
         )
         session.add(signup)
-        ticket.signup_id = signup.id
+        seats.append((ticket, signup))
         if decision.state == TicketState.CONFIRMED:
             by_id[ticket.pool_id].taken += 1
             publish(session, confirmed_payload(signup, "queue"), actor=ticket.user_id)
         else:
             publish(session, waitlisted_payload(signup), actor=ticket.user_id)
+    await session.flush()  # the signups before the tickets that refer to them
+    signup_of = {ticket.id: signup.id for ticket, signup in seats}
+    for ticket, decision in zip(queued, decisions, strict=True):
+        ticket.state, ticket.answered_at = decision.state, now
+        ticket.waitlist_position = decision.position
+        ticket.signup_id = signup_of.get(ticket.id)
     event.confirmed_count += counts[TicketState.CONFIRMED]
     event.waitlist_next += counts[TicketState.WAITLISTED]
     event.queue_serving = max(ticket.number for ticket in queued)

@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,8 +16,10 @@ from fastapi import FastAPI
 
 from contracts.events import SignupConfirmed, SignupWaitlisted
 from kit.db import Database
+from kit.db.migrate import upgrade
 from kit.testing.services import outbox_events, rows, scalar
 from kit.testing.tokens import TokenMinter
+from services.events.app import create_app
 from services.events.config import EventsSettings
 from services.events.service.allocator import Allocator, decide
 from services.events.tests.queue_support import answer, code, pool, queue_event, take_ticket
@@ -349,3 +352,60 @@ async def test_the_rush_through_the_queue(
     assert len(confirmed) == 150
     assert {payload.via for payload in confirmed} == {"queue"}
     assert sorted(payload.position for payload in waitlisted) == list(range(1, RUSH_WAITLIST + 1))
+
+
+async def test_the_portable_path_on_sqlite(tmp_path: Path, minter: TokenMinter) -> None:
+    """``make run``'s SQLite: numbers by max + 1, the same answers by :func:`decide`."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+    await asyncio.to_thread(upgrade, "events", url)
+    settings = EventsSettings(database_url=url, bus_enabled=False, qr_secret=QR_SECRET)
+    app = create_app(settings, token_verifier=minter.verifier())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://events"
+        ) as client,
+    ):
+        staff = User(uuid.uuid4(), minter.headers(roles=("staff",)))
+        event = await queue_event(
+            client,
+            staff,
+            waitlist_limit=2,
+            pools=[pool("owners", 1, audience="owners"), pool("fans", 2, audience="fans")],
+        )
+        crowd = [
+            User(user_id, minter.headers(user_id, ("owner",) if i % 2 else ("fan",)))
+            for i, user_id in enumerate(uuid.uuid4() for _ in range(7))
+        ]
+        issued = [(await take_ticket(client, event["id"], user)).json() for user in crowd]
+        assert [ticket["number"] for ticket in issued] == list(range(1, 8))
+        both = await asyncio.gather(
+            take_ticket(client, event["id"], crowd[0], device="phone"),
+            take_ticket(client, event["id"], crowd[0], device="tablet"),
+        )
+        assert {response.json()["id"] for response in both} == {issued[0]["id"]}
+        answers = [await answer(client, t["id"], u) for t, u in zip(issued, crowd, strict=True)]
+        # fans 1, 3, 5, 7 and owners 2, 4, 6: fans' two seats to 1 and 3, the owners' one
+        # seat to 2, then the waitlist in ticket order (4, 5) and sold out (6, 7)
+        assert [(a["state"], a["waitlist_position"]) for a in answers] == [
+            ("confirmed", None),
+            ("confirmed", None),
+            ("confirmed", None),
+            ("waitlisted", 1),
+            ("waitlisted", 2),
+            ("sold_out", None),
+            ("sold_out", None),
+        ]
+        page = (await client.get(f"/v1/events/{event['id']}", headers=crowd[3].headers)).json()
+        assert page["confirmed_count"] == 3
+        assert page["my_ticket"]["state"] == "waitlisted"
+        assert page["my_signup"]["waitlist_position"] == 1
+
+
+async def test_the_queue_shows_in_metrics_and_readiness(client: httpx.AsyncClient) -> None:
+    metrics = (await client.get("/metrics")).text
+    assert "paddock_events_queue_depth" in metrics
+    assert "paddock_events_queue_answered_total" in metrics
+    assert "paddock_events_queue_batch_seconds" in metrics
+    ready = await client.get("/readyz")
+    assert "queue-allocator" in ready.text, ready.text
