@@ -46,6 +46,7 @@ __all__ = [
     "OutboxMessage",
     "OutboxSequence",
     "ProcessedEvent",
+    "SeedSource",
     "Signup",
     "SignupMode",
     "SignupStatus",
@@ -58,6 +59,8 @@ ADDRESS_MAX = 500
 TIMEZONE_MAX = 64
 DESCRIPTION_MAX = 5000
 REASON_MAX = 500
+COMMITMENT_LENGTH = 64
+ALGORITHM_MAX = 40
 IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -90,6 +93,14 @@ class EventStatus(enum.StrEnum):
 class SignupMode(enum.StrEnum):
     FIRST_COME = "first_come"
     DRAW = "draw"
+
+
+class SeedSource(enum.StrEnum):
+    """Who holds an event's draw seed until the draw: the server, or the organizer, who
+    committed to it at creation and reveals it to run the draw."""
+
+    SERVER = "server"
+    ORGANIZER = "organizer"
 
 
 class SignupStatus(enum.StrEnum):
@@ -143,6 +154,12 @@ class Event(EventsTable, table=True):
         CheckConstraint(_one_of("eligibility", Eligibility), name="eligibility_known"),
         CheckConstraint(_one_of("status", EventStatus), name="status_known"),
         CheckConstraint(_one_of("signup_mode", SignupMode), name="signup_mode_known"),
+        CheckConstraint(_one_of("seed_source", SeedSource), name="seed_source_known"),
+        CheckConstraint(
+            "(seed_source = 'server' AND draw_seed IS NOT NULL)"
+            " OR (seed_source = 'organizer' AND draw_seed IS NULL)",
+            name="seed_held_by_its_source",
+        ),
         Index("ix_events_status_starts_at_id", "status", "starts_at", "id"),
     )
 
@@ -167,7 +184,11 @@ class Event(EventsTable, table=True):
     signup_mode: str = Field(default=SignupMode.FIRST_COME, max_length=20)
     confirmed_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     waitlist_next: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
-    draw_seed: int = Field(sa_type=BigInteger)
+    draw_seed: int | None = Field(default=None, sa_type=BigInteger)
+    seed_commitment: str = Field(max_length=COMMITMENT_LENGTH)
+    seed_source: str = Field(
+        default=SeedSource.SERVER, max_length=20, sa_column_kwargs={"server_default": "server"}
+    )
     drawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_reason: str | None = Field(default=None, max_length=REASON_MAX)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -208,7 +229,14 @@ class Signup(EventsTable, table=True):
 
 
 class DrawRun(EventsTable, table=True):
-    """The audit record of an event's lottery: seed, input order and allocation."""
+    """The audit record of an event's draw: seed and its commitment, the applicants with
+    their weights, and the allocation (see :mod:`services.events.service.draw`).
+
+    ``algorithm`` names how ``allocation`` follows from the rest; runs made before weights
+    existed are ``legacy-shuffle`` (a priority group, then ``random.Random(seed)``), with
+    no commitment, weights or capacity recorded. ``priority`` stays filled (the applicants
+    weighted above 1) for older readers.
+    """
 
     __tablename__ = "draw_runs"
 
@@ -223,6 +251,17 @@ class DrawRun(EventsTable, table=True):
     allocation: list[Any] = Field(sa_column=Column(JSON, nullable=False))
     confirmed: int
     waitlisted: int
+    algorithm: str = Field(
+        max_length=ALGORITHM_MAX, sa_column_kwargs={"server_default": "legacy-shuffle"}
+    )
+    seed_source: str = Field(
+        default=SeedSource.SERVER, max_length=20, sa_column_kwargs={"server_default": "server"}
+    )
+    seed_commitment: str | None = Field(default=None, max_length=COMMITMENT_LENGTH)
+    weights: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    capacity: int | None = None
 
 
 class MemberRoles(EventsTable, table=True):
