@@ -45,6 +45,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -237,28 +238,36 @@ def _require_drawable(event: Event, now: datetime) -> None:
         )
 
 
+class SeedRefused(Problem):
+    """A draw's ``seed`` that cannot be used (422); ``errors`` names the field, as a 422 on
+    the schema does."""
+
+    status = 422
+
+    def __init__(self, detail: str, *, code: str, **extensions: Any) -> None:
+        field_error = {"loc": ["body", "seed"], "msg": detail, "type": code}
+        super().__init__(detail, code=code, errors=[field_error], **extensions)
+
+
 def _revealed_seed(event: Event, seed: int | None) -> int:
     """The seed to draw with: the server's, or the organizer's reveal checked against the
     commitment. Refused (422) before anything is written."""
     if event.seed_source == SeedSource.SERVER:
         if seed is not None:
-            raise Problem(
-                "this event's seed is the server's: the draw takes no seed",
-                status=422,
+            raise SeedRefused(
+                "this event's seed is held by the server: the draw takes no seed",
                 code="seed-not-expected",
             )
         assert event.draw_seed is not None  # CHECK seed_held_by_its_source
         return event.draw_seed
     if seed is None:
-        raise Problem(
+        raise SeedRefused(
             "the organizer committed to this draw's seed: reveal it as 'seed'",
-            status=422,
             code="seed-required",
         )
     if not hmac.compare_digest(commitment(seed), event.seed_commitment):
-        raise Problem(
+        raise SeedRefused(
             "the seed does not match the event's seed_commitment",
-            status=422,
             code="seed-mismatch",
             seed_commitment=event.seed_commitment,
         )

@@ -9,7 +9,8 @@ import importlib.util
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
@@ -18,10 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlmodel import col
 
+from devstack import LOCALHOST, free_port
 from kit.db import Database, utcnow
 from kit.testing.services import rows, scalar
 from services.events.models import Signup
@@ -167,6 +170,67 @@ async def test_the_script_recomputes_a_weighted_draw_and_catches_a_changed_seed(
     assert "seed does not match its commitment" in capsys.readouterr().out
 
 
+@asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` (its lifespan already running) on a real port, for a separate process."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=LOCALHOST, port=free_port(), lifespan="off", log_level="warning")
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:
+            await asyncio.sleep(0.01)
+    try:
+        yield f"http://{LOCALHOST}:{server.config.port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_the_script_runs_alone_against_a_served_app(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    staff: User,
+    make_user: Callable[..., User],
+    tmp_path: Path,
+) -> None:
+    """As a user runs it: a copy outside the repository, in a separate Python process
+    (isolated mode: no current directory or PYTHONPATH on its path), over real HTTP."""
+    event = await published_event(client, staff, capacity=4, signup_mode="draw")
+    await apply(client, event["id"], [make_user() for _ in range(12)])
+    await drawn(client, staff, event["id"])
+    copy = tmp_path / "verify_draw.py"
+    copy.write_text(SCRIPT.read_text())
+
+    async def verify(url: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-I",  # isolated: neither the repository nor PYTHONPATH is importable
+            str(copy),
+            url,
+            event["id"],
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await process.communicate()
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    async with served(app) as url:
+        code, out = await verify(url)
+        assert code == 0, out
+        assert out.startswith("OK: 12 applicants, 4 seats")
+        async with database.transaction() as session:
+            await session.execute(
+                text("UPDATE draw_runs SET seed = seed # 1 WHERE event_id = :e"),
+                {"e": uuid.UUID(event["id"])},
+            )
+        code, out = await verify(url)
+    assert code == 1
+    assert "seed does not match its commitment" in out
+
+
 def test_the_script_reports_the_first_difference() -> None:
     script = load_script()
     seed = 12345
@@ -225,6 +289,7 @@ async def test_a_reveal_that_does_not_match_writes_nothing(
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
         assert refused.json()["type"].endswith(code)
+        assert refused.json()["errors"][0]["loc"] == ["body", "seed"]
         assert await draw_state(database, event["id"]) == before
     assert (await client.get(url)).status_code == 404
 
