@@ -6,6 +6,10 @@ conditional ``UPDATE ... RETURNING`` statements in the same transaction as the s
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
 ``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct.
 
+Every event commits to its draw seed (``seed_commitment``); ``seed_source`` says who holds
+the seed until the draw, and ``CHECK seed_held_by_its_source`` keeps ``draw_seed`` filled
+exactly when the server does (an organizer reveals theirs to run the draw).
+
 They derive from :class:`EventsTable`, whose MetaData is events' own: :data:`METADATA` holds
 them and kit's tables (outbox, processed events, audit records), and no other service's.
 Migrations and tests build exactly :data:`METADATA` (ADR 0002).

@@ -5,6 +5,7 @@ session, never commits, and checks authorization per object.
 * :mod:`.events` — the event lifecycle (draft → approval → published → completed or
   cancelled), edits and browsing.
 * :mod:`.signups` — the rush: seats, waitlist, promotion, cancellation.
-* :mod:`.draw` — the seeded lottery of draw-mode events.
+* :mod:`.draw` — the weighted, provably fair draw of draw-mode events: the seed's
+  commitment and reveal, applicants' weights, the allocation and its audit record.
 * :mod:`.checkin` — rotating QR tokens and door check-in.
 """

@@ -102,6 +102,9 @@ def downgrade() -> None:
         batch_op.drop_column("seed_source")
         batch_op.drop_column("algorithm")
 
+    with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_events_seed_held_by_its_source"), type_="check")
+        batch_op.drop_constraint(op.f("ck_events_seed_source_known"), type_="check")
     # An organizer's seed is known once revealed (the draw run's); before that, none was.
     op.execute(
         "UPDATE events SET draw_seed = COALESCE("
@@ -109,8 +112,6 @@ def downgrade() -> None:
         "WHERE draw_seed IS NULL"
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_constraint(op.f("ck_events_seed_held_by_its_source"), type_="check")
-        batch_op.drop_constraint(op.f("ck_events_seed_source_known"), type_="check")
         batch_op.alter_column("draw_seed", existing_type=sa.BigInteger(), nullable=False)
         batch_op.drop_column("seed_source")
         batch_op.drop_column("seed_commitment")
