@@ -16,6 +16,7 @@ Migrations and tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -118,6 +119,21 @@ def _one_of(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
 
 
+SEED_COMMITMENT_PREFIX = "paddock-draw-v1:"
+
+
+def seed_commitment(seed: int) -> str:
+    """The public commitment to a draw seed: hex SHA-256 of ``paddock-draw-v1:<seed>``
+    (:mod:`services.events.service.draw` documents it)."""
+    return hashlib.sha256(f"{SEED_COMMITMENT_PREFIX}{seed}".encode()).hexdigest()
+
+
+def _commitment_to_draw_seed(context: Any) -> str | None:
+    """An inserted event's default ``seed_commitment``: the one to its ``draw_seed``."""
+    seed = context.get_current_parameters().get("draw_seed")
+    return None if seed is None else seed_commitment(seed)
+
+
 class EventsTable(SQLModel, registry=service_registry()):
     """Base of events' tables: they live in :data:`METADATA`, never in ``SQLModel.metadata``."""
 
@@ -189,7 +205,9 @@ class Event(EventsTable, table=True):
     confirmed_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     waitlist_next: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     draw_seed: int | None = Field(default=None, sa_type=BigInteger)
-    seed_commitment: str = Field(max_length=COMMITMENT_LENGTH)
+    seed_commitment: str = Field(
+        max_length=COMMITMENT_LENGTH, sa_column_kwargs={"default": _commitment_to_draw_seed}
+    )
     seed_source: str = Field(
         default=SeedSource.SERVER, max_length=20, sa_column_kwargs={"server_default": "server"}
     )

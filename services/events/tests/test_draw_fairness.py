@@ -11,7 +11,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 from types import ModuleType
@@ -27,7 +27,7 @@ from sqlmodel import col
 from devstack import LOCALHOST, free_port
 from kit.db import Database, utcnow
 from kit.testing.services import rows, scalar
-from services.events.models import Signup
+from services.events.models import Event, Signup
 from services.events.service.draw import (
     ALGORITHM,
     WeightPolicy,
@@ -361,6 +361,21 @@ async def test_the_commitment_is_fixed_once_published(
     assert shown["seed_commitment"] == mine
     assert "draw_seed" not in shown
     assert "seed" not in shown
+
+
+async def test_an_event_inserted_with_a_seed_gets_its_commitment(
+    database: Database, staff: User
+) -> None:
+    """Whatever inserts an event with a server seed (a fixture, a script) commits to it."""
+    fields = event_body()
+    for name in ("starts_at", "ends_at", "opens_at", "closes_at"):
+        fields[name] = datetime.fromisoformat(fields[name])
+    async with database.transaction() as session:
+        event = Event(**fields, organizer_id=staff.id, draw_seed=42)
+        session.add(event)
+        await session.flush()
+        assert event.seed_commitment == commitment(42)
+        assert event.seed_source == "server"
 
 
 async def test_weights_count_recent_losses_up_to_the_cap(
