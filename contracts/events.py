@@ -38,7 +38,11 @@ seat offered to them (the next in line is offered it)."""
 
 @event("events.event.published.v1", topic=EVENTS_EVENTS, subject="event_id")
 class EventPublished(Payload):
-    """An event became visible and bookable (staff published it or approved a volunteer's)."""
+    """An event became visible and bookable (staff published it or approved a volunteer's).
+
+    ``seed_commitment`` commits to its draw seed before anyone applies: hex SHA-256 of
+    ``paddock-draw-v1:<seed>``; the seed is revealed after the draw
+    (``GET /v1/events/{id}/draw``). Absent from events published before it existed."""
 
     event_id: UUID
     title: str
@@ -55,6 +59,7 @@ class EventPublished(Payload):
     eligibility: str
     min_tier: int
     points_fee: int
+    seed_commitment: str | None = None
 
 
 @event("events.event.updated.v1", topic=EVENTS_EVENTS, subject="event_id")

@@ -36,6 +36,7 @@ from services.events.models import (
 from services.events.schemas import (
     CheckinPublic,
     CheckinRequest,
+    DrawApplicantPublic,
     DrawPublic,
     DrawRequest,
     EventCreate,
@@ -156,7 +157,11 @@ def offer_public(offer: SeatOffer) -> OfferPublic:
 
 
 def draw_public(run: DrawRun) -> DrawPublic:
-    return DrawPublic.model_validate(run.model_dump())
+    applicants = [
+        DrawApplicantPublic(signup_id=signup, weight=run.weights.get(str(signup), "1"))
+        for signup in run.applicants
+    ]
+    return DrawPublic.model_validate({**run.model_dump(), "applicants": applicants})
 
 
 # --- venues -----------------------------------------------------------------------------
@@ -597,14 +602,21 @@ async def run_draw(
     settings: Settings,
     event_id: uuid.UUID,
     response: Response,
-    _: DrawRequest | None = None,
+    body: DrawRequest | None = None,
 ) -> DrawPublic:
-    """Allocate the seats of a draw-mode event after applications closed; runs once (409)."""
+    """Allocate the seats of a draw-mode event after applications closed; runs once (409).
+
+    An organizer-held seed (``seed_source`` organizer) is revealed as ``seed`` and must
+    match the event's ``seed_commitment`` (422 ``seed-mismatch``); a server-held seed takes
+    none (422 ``seed-not-expected``). Applicants who lost recent draws weigh more."""
     run = await draw.run_draw(
         session=session,
         event_id=event_id,
         principal=principal,
-        priority_days=settings.draw_loser_priority_days,
+        seed=body.seed if body else None,
+        policy=draw.WeightPolicy(
+            loser_days=settings.draw_loser_priority_days, max_weight=settings.draw_max_weight
+        ),
     )
     response.headers["Location"] = f"/v1/events/{event_id}/draw"
     return draw_public(run)
@@ -617,7 +629,8 @@ async def run_draw(
     responses=problem_responses(401, 404, 422),
 )
 async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawPublic:
-    """The audit record: seed, input order and allocation; recompute it to check."""
+    """The audit record: the revealed seed and its commitment, the applicants with their
+    weights and the allocation; ``tools/verify_draw.py`` recomputes it from this alone."""
     return draw_public(await draw.get_draw(session=session, event_id=event_id, principal=viewer))
 
 

@@ -1,6 +1,7 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
-the draw's priority for recent losers, the queue allocator's pace and batch size, how long a
-waitlist offer holds its seat and the jobs' batch size.
+the draw's weights for recent losers (1 + the draws lost in the last
+``draw_loser_priority_days`` days, at most ``draw_max_weight``), the queue allocator's pace
+and batch size, how long a waitlist offer holds its seat and the jobs' batch size.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
@@ -24,7 +25,12 @@ class EventsSettings(ServiceSettings):
     qr_valid_windows: int = Field(default=5, ge=1)
 
     draw_loser_priority_days: int = Field(
-        default=30, ge=0, description="applicants who lost a draw this recently go first"
+        default=30,
+        ge=0,
+        description="each draw an applicant lost this many days back adds 1 to their weight",
+    )
+    draw_max_weight: int = Field(
+        default=4, ge=1, description="the most an applicant of a draw can weigh"
     )
 
     allocator_interval: float = Field(
