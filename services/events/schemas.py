@@ -167,7 +167,9 @@ class EventCreate(Schedule):
     min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
     points_fee: int = Field(default=0, ge=0, le=MAX_FEE)
     signup_mode: SignupMode = SignupMode.FIRST_COME
-    waitlist_offers: bool = Field(default=False, description=WAITLIST_OFFERS)
+    waitlist_offers: bool | None = Field(
+        default=None, description=WAITLIST_OFFERS + "; by default for queue events only"
+    )
     draw_seed: int | None = Field(
         default=None,
         ge=0,

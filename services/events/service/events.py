@@ -73,6 +73,8 @@ async def create_event(*, session: AsyncSession, data: EventCreate, principal: P
         venue = await _venue_for(session, data.venue_id, data.capacity)
         fields["city"] = data.city or venue.city
     fields.update(_seed_fields(data))
+    if data.waitlist_offers is None:
+        fields["waitlist_offers"] = data.signup_mode == SignupMode.QUEUE
     event = Event(**fields, organizer_id=principal.user_id)
     session.add(event)
     await session.flush()

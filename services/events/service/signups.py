@@ -45,7 +45,7 @@ from services.events.models import (
     SignupStatus,
 )
 from services.events.schemas import When
-from services.events.service import holds, rush
+from services.events.service import holds, pools, rush
 from services.events.service.access import can_see, is_staff, require_eligible
 
 UPCOMING_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Signup.id)))
@@ -361,7 +361,7 @@ async def release(
         is not None
     )
     if previous == SignupStatus.CONFIRMED or held:
-        await _refill_seat(session, event, now, actor)
+        await _refill_seat(session, event, signup, now, actor)
     await session.flush()
     return signup
 
@@ -388,9 +388,14 @@ def _checked_in() -> Conflict:
 
 
 async def _refill_seat(
-    session: AsyncSession, event: Event, now: datetime, actor: uuid.UUID | None
+    session: AsyncSession,
+    event: Event,
+    released: Signup,
+    now: datetime,
+    actor: uuid.UUID | None,
 ) -> None:
-    """Give (or offer) a freed seat to the head of the waitlist, or count it free."""
+    """Give (or offer) a freed seat to the head of the waitlist, or count it free (in a
+    queue event, free in a pool again: the released ticket's, for new tickets to take)."""
     promoted = await promote(session=session, event=event, seats=1, now=now, actor=actor)
     if not promoted:
         await session.execute(
@@ -399,6 +404,10 @@ async def _refill_seat(
             .values(confirmed_count=col(Event.confirmed_count) - 1)
             .execution_options(synchronize_session=False)
         )
+        if event.signup_mode == SignupMode.QUEUE:
+            await pools.give_back_seat(
+                session=session, event_id=event.id, signup_id=released.id, now=now
+            )
 
 
 async def promote(
