@@ -1,7 +1,7 @@
 """Events' app factory: ``uvicorn --factory services.events.app:create_app``.
 
 The service template (:func:`kit.service.create_service_app`) with events' routers, its
-identity subscription and the QR signer of check-in codes.
+identity subscription, the QR signer of check-in codes and the no-show penalty policy.
 """
 
 from fastapi import FastAPI
@@ -12,6 +12,7 @@ from services.events.api import ROUTERS
 from services.events.config import EventsSettings
 from services.events.consumers import SUBSCRIPTIONS
 from services.events.service.checkin import QrSigner
+from services.events.service.penalties import PenaltyPolicy
 
 
 def create_app(
@@ -29,5 +30,5 @@ def create_app(
         routers=ROUTERS,
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
-        state={"qr_signer": signer},
+        state={"qr_signer": signer, "penalty_policy": PenaltyPolicy.from_settings(settings)},
     )

@@ -1,9 +1,14 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
-the draw's priority for recent losers.
+the draw's priority for recent losers, no-show penalties.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
 for ``qr_valid_windows`` windows, so a screenshot stops working within minutes.
+
+A confirmed seat neither checked in nor cancelled earns a no-show penalty when its event is
+completed, or ``no_show_grace_hours`` after it ended (the job ``issue_due_penalties``; the
+grace lets offline scanners upload). For ``no_show_penalty_days`` after the event ended the
+user's first-come signups open ``no_show_delay_seconds`` after an event's ``opens_at``.
 """
 
 from pydantic import Field, SecretStr, model_validator
@@ -24,6 +29,19 @@ class EventsSettings(ServiceSettings):
 
     draw_loser_priority_days: int = Field(
         default=30, ge=0, description="applicants who lost a draw this recently go first"
+    )
+
+    no_show_grace_hours: int = Field(
+        default=24, ge=0, le=24 * 30, description="how long after its end an event's no-shows wait"
+    )
+    no_show_delay_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how much later a penalized user's signups open",
+    )
+    no_show_penalty_days: int = Field(
+        default=60, ge=0, le=3650, description="how long a no-show penalty lasts after the event"
     )
 
     @model_validator(mode="after")

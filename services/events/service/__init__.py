@@ -6,5 +6,6 @@ session, never commits, and checks authorization per object.
   cancelled), edits and browsing.
 * :mod:`.signups` — the rush: seats, waitlist, promotion, cancellation.
 * :mod:`.draw` — the seeded lottery of draw-mode events.
-* :mod:`.checkin` — rotating QR tokens and door check-in.
+* :mod:`.checkin` — rotating QR tokens, door check-in, check-in lists and offline scans.
+* :mod:`.penalties` — no-show penalties: issuing, the signup delay, waiving.
 """
