@@ -570,8 +570,9 @@ async def _record_scans(
             "received_at": now,
             "uploaded_by": uploader,
         }
-        for index in first.values()
+        for index in sorted(first.values(), key=lambda index: scans[index].scan_id)
     ]
+    # Rows in key order: two concurrent uploads wait on each other's keys in one order.
     inserted = set(
         await session.scalars(
             dialect_insert(session, CheckinScan)
@@ -612,8 +613,9 @@ async def _count_attendance(
             "received_at": now,
             "checked_by": uploader,
         }
-        for signup_id, index in first.items()
+        for signup_id, index in sorted(first.items())
     ]
+    # In key order, so that two devices uploading overlapping batches never deadlock.
     counted = set(
         await session.scalars(
             dialect_insert(session, CheckinAttendance)

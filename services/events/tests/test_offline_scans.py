@@ -4,9 +4,11 @@ entrance: ``checked_in_at`` set once, one ``attendance.checked_in`` each) and re
 conflicts to staff; who may scan or manage a list; bad batches are refused whole with the
 bad scans' indexes, and write nothing."""
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +17,13 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from kit.db import Database
+from kit.db.migrate import upgrade
 from kit.testing.services import outbox_events, rows, scalar
+from kit.testing.tokens import TokenMinter
+from services.events.app import create_app
+from services.events.config import EventsSettings
 from services.events.service.checkin import QrSigner
-from services.events.tests.support import User, now, published_event
+from services.events.tests.support import QR_SECRET, User, now, published_event
 
 CHECKED_IN = "events.attendance.checked_in.v1"
 
@@ -410,3 +416,85 @@ async def test_batches_out_of_shape_are_refused(
     assert clash.status_code == 422
     assert clash.json()["errors"][0]["type"] == "scan-id-reused"
     assert (await recorded(database, event))["checkin_scans"] == before["checkin_scans"] + 1001
+
+
+async def test_two_devices_uploading_overlapping_batches_at_once_count_each_attendee_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    app: FastAPI,
+    staff: User,
+    make_user: Callable[..., User],
+) -> None:
+    signer: QrSigner = app.state.qr_signer
+    event = await soon_event(client, staff)
+    signups = await attendees(client, event, [make_user() for _ in range(6)])
+    entrance = await entrance_of(client, event, staff)
+    forwards = [scan(signer, signup, f"f-{n}", 20) for n, signup in enumerate(signups)]
+    backwards = [scan(signer, signup, f"b-{n}", 15) for n, signup in enumerate(signups)][::-1]
+
+    first, second = await asyncio.gather(
+        upload(client, entrance, "door-a", forwards, staff),
+        upload(client, entrance, "door-b", backwards, staff),
+    )
+
+    both = outcomes(first) + outcomes(second)
+    assert both.count("accepted") == 6
+    assert both.count("conflict") == 6
+    after = await recorded(database, event)
+    assert (after["checkin_attendance"], after["checkin_conflicts"]) == (6, 6)
+    assert after["outbox"] == sorted(signup["id"] for signup in signups)
+
+
+async def test_scans_and_penalties_on_sqlite(tmp_path: Path, minter: TokenMinter) -> None:
+    """The portable path (``make run``): offline scans count once, a no-show delays the
+    next signup with the same 409 as on PostgreSQL."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'events.db'}"
+    await asyncio.to_thread(upgrade, "events", url)
+    settings = EventsSettings(database_url=url, bus_enabled=False, qr_secret=QR_SECRET)
+    app = create_app(settings, token_verifier=minter.verifier())
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://events"
+        ) as client,
+    ):
+        signer: QrSigner = app.state.qr_signer
+        database: Database = app.state.database
+        staff = User(uuid.uuid4(), minter.headers(roles=("staff",)))
+        came, missed = (User(uuid.uuid4(), minter.headers()) for _ in range(2))
+        event = await soon_event(client, staff)
+        signups = await attendees(client, event, [came, missed])
+        entrance = await entrance_of(client, event, staff)
+        batch = [scan(signer, signups[0], "a-1", 10), scan(signer, signups[0], "a-2", 5)]
+        assert outcomes(await upload(client, entrance, "door-a", batch, staff)) == [
+            "accepted",
+            "already",
+        ]
+        assert outcomes(await upload(client, entrance, "door-a", batch, staff)) == [
+            "duplicate",
+            "duplicate",
+        ]
+        summary = (await client.get(f"/v1/checkin-lists/{entrance}", headers=staff.headers)).json()
+        assert summary["checked_in"] == 1
+        end = now() - timedelta(minutes=30)
+        await execute(
+            database,
+            "UPDATE events SET starts_at = :start, ends_at = :end, opens_at = :opens,"
+            " closes_at = :closes WHERE id = :id",
+            start=end - timedelta(hours=3),
+            end=end,
+            opens=end - timedelta(days=2),
+            closes=end - timedelta(hours=4),
+            id=uuid.UUID(event["id"]).hex,
+        )
+        completed = await client.post(f"/v1/events/{event['id']}/complete", headers=staff.headers)
+        assert completed.status_code == 200, completed.text
+        mine = (await client.get("/v1/me/penalties", headers=missed.headers)).json()["items"]
+        assert [penalty["active"] for penalty in mine] == [True]
+        assert (await client.get("/v1/me/penalties", headers=came.headers)).json()["items"] == []
+        following = await soon_event(client, staff)
+        delayed = await client.post(f"/v1/events/{following['id']}/signups", headers=missed.headers)
+        assert delayed.status_code == 409, delayed.text
+        assert delayed.json()["type"].endswith("/penalty-delay")
+        welcome = await client.post(f"/v1/events/{following['id']}/signups", headers=came.headers)
+        assert welcome.status_code == 201
