@@ -1,5 +1,5 @@
-"""Events' HTTP API: venues, events and their lifecycle, signups, draws, check-in (lists
-and offline scan batches) and no-show penalties.
+"""Events' HTTP API: venues, events and their lifecycle, signups, waitlist offers, draws,
+check-in (lists and offline scan batches) and no-show penalties.
 
 Reading events needs no token (a token adds the viewer's own signup); everything else
 does. Authorization is per object: another user's signup is 'not found', only an event's
@@ -25,7 +25,16 @@ from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
 from services.events.config import EventsSettings
-from services.events.models import Category, DrawRun, Event, Penalty, Signup, SignupStatus
+from services.events.models import (
+    Category,
+    DrawRun,
+    Event,
+    Penalty,
+    SeatOffer,
+    Signup,
+    SignupMode,
+    SignupStatus,
+)
 from services.events.schemas import (
     CheckinConflictPublic,
     CheckinListCreate,
@@ -33,13 +42,16 @@ from services.events.schemas import (
     CheckinListUpdate,
     CheckinPublic,
     CheckinRequest,
+    DrawApplicantPublic,
     DrawPublic,
     DrawRequest,
     EventCreate,
     EventPublic,
     EventUpdate,
+    MyOfferPublic,
     MyPenaltyPublic,
     MySignupPublic,
+    OfferPublic,
     PenaltyPublic,
     QrPublic,
     ReasonRequest,
@@ -48,25 +60,41 @@ from services.events.schemas import (
     ScanOutcomeKind,
     ScanResultPublic,
     SignupPublic,
+    TicketPoolPublic,
+    TicketPublic,
     VenueCreate,
     VenuePublic,
     VenueUpdate,
     ViewerSignupPublic,
     When,
 )
-from services.events.service import checkin, draw, events, penalties, signups, venues
+from services.events.service import (
+    checkin,
+    draw,
+    events,
+    offers,
+    penalties,
+    pools,
+    signups,
+    tickets,
+    venues,
+)
 from services.events.service.checkin import ListSummary, QrSigner, Scan, ScanReport
 from services.events.service.penalties import PenaltyPolicy
+from services.events.service.tickets import Ticket, TicketWatch
 
 venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
+ticket_router = APIRouter(tags=["tickets"])
+offer_router = APIRouter(tags=["offers"])
 checkin_router = APIRouter(tags=["check-in"])
 penalty_router = APIRouter(tags=["penalties"])
 
 Signer = Annotated[QrSigner, app_state("qr_signer")]
 Policy = Annotated[PenaltyPolicy, app_state("penalty_policy")]
 Settings = Annotated[EventsSettings, app_state("settings")]
+Watch = Annotated[TicketWatch, app_state("ticket_watch")]
 
 
 def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
@@ -84,7 +112,36 @@ def event_public(event: Event, mine: Signup | None = None) -> EventPublic:
     )
 
 
-def event_page_public(row: Mapping[str, Any]) -> EventPublic:
+async def event_with_queue(session: SessionDep, event: Event) -> EventPublic:
+    """:func:`event_public`, with its pools and queue for a queue event."""
+    public = event_public(event)
+    if event.signup_mode != SignupMode.QUEUE:
+        return public
+    found = await session.execute(pools.QUEUE_VIEW, {"event_id": event.id, "viewer": None})
+    shown, queue, _ = pools.queue_public(
+        [dict(row) for row in found.mappings()], serving=event.queue_serving, now=utcnow()
+    )
+    return public.model_copy(update={"pools": shown, "queue": queue})
+
+
+def ticket_public(ticket: Ticket) -> TicketPublic:
+    return TicketPublic(
+        id=ticket.id,
+        event_id=ticket.event_id,
+        number=ticket.number,
+        pool=TicketPoolPublic(id=ticket.pool_id, name=ticket.pool_name),
+        state=ticket.state,
+        signup_id=ticket.signup_id,
+        waitlist_position=ticket.waitlist_position,
+        ahead=ticket.ahead,
+        created_at=ticket.created_at,
+        answered_at=ticket.answered_at,
+    )
+
+
+def event_page_public(
+    row: Mapping[str, Any], queue_rows: list[Mapping[str, Any]] | None = None
+) -> EventPublic:
     """The event page from :func:`events.event_page`'s row."""
     mine = None
     if row["my_signup_id"] is not None:
@@ -95,7 +152,13 @@ def event_page_public(row: Mapping[str, Any]) -> EventPublic:
             waitlist_position=row["my_waitlist_position"] if waitlisted else None,
         )
     seats_left = max(row["capacity"] - row["confirmed_count"], 0)
-    return EventPublic.model_validate({**row, "seats_left": seats_left, "my_signup": mine})
+    extra: dict[str, Any] = {}
+    if queue_rows is not None:
+        shown, queue, ticket = pools.queue_public(
+            queue_rows, serving=int(row["queue_serving"]), now=utcnow()
+        )
+        extra = {"pools": shown, "queue": queue, "my_ticket": ticket}
+    return EventPublic.model_validate({**row, "seats_left": seats_left, "my_signup": mine, **extra})
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:
@@ -114,8 +177,17 @@ def signup_public(signup: Signup) -> SignupPublic:
     )
 
 
+def offer_public(offer: SeatOffer) -> OfferPublic:
+    state = offers.effective_state(offer, utcnow())
+    return OfferPublic.model_validate({**offer.model_dump(), "state": state})
+
+
 def draw_public(run: DrawRun) -> DrawPublic:
-    return DrawPublic.model_validate(run.model_dump())
+    applicants = [
+        DrawApplicantPublic(signup_id=signup, weight=run.weights.get(str(signup), "1"))
+        for signup in run.applicants
+    ]
+    return DrawPublic.model_validate({**run.model_dump(), "applicants": applicants})
 
 
 # --- venues -----------------------------------------------------------------------------
@@ -221,7 +293,7 @@ async def create_event(
     """A draft organized by the caller (volunteers and staff)."""
     event = await events.create_event(session=session, data=body, principal=principal)
     response.headers["Location"] = f"/v1/events/{event.id}"
-    return event_public(event)
+    return await event_with_queue(session, event)
 
 
 @event_router.get(
@@ -233,7 +305,12 @@ async def create_event(
 async def get_event(reads: ReadsDep, viewer: Viewer, event_id: uuid.UUID) -> Response:
     """The event with seats left and, with a token, the viewer's own signup."""
     row = await events.event_page(reads=reads, event_id=event_id, principal=viewer)
-    return json_response(event_page_public(row))
+    queue_rows = None
+    if row["signup_mode"] == SignupMode.QUEUE:
+        queue_rows = await pools.queue_page(
+            reads=reads, event_id=event_id, viewer=viewer.user_id if viewer else None
+        )
+    return json_response(event_page_public(row, queue_rows))
 
 
 @event_router.patch(
@@ -249,7 +326,7 @@ async def update_event(
     event = await events.update_event(
         session=session, event_id=event_id, principal=principal, data=body
     )
-    return event_public(event)
+    return await event_with_queue(session, event)
 
 
 LIFECYCLE = problem_responses(401, 403, 404, 409, 422)
@@ -265,8 +342,8 @@ async def publish_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
     """Staff only: volunteers submit for approval instead (403)."""
-    return event_public(
-        await events.publish_event(session=session, event_id=event_id, principal=principal)
+    return await event_with_queue(
+        session, await events.publish_event(session=session, event_id=event_id, principal=principal)
     )
 
 
@@ -294,8 +371,8 @@ async def submit_event(
 async def approve_event(
     session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
 ) -> EventPublic:
-    return event_public(
-        await events.approve_event(session=session, event_id=event_id, principal=principal)
+    return await event_with_queue(
+        session, await events.approve_event(session=session, event_id=event_id, principal=principal)
     )
 
 
@@ -469,6 +546,75 @@ async def signup_qr(
     return QrPublic(token=token, expires_at=expires_at)
 
 
+# --- the queue ---------------------------------------------------------------------------
+
+
+@event_router.post(
+    "/{event_id}/tickets",
+    operation_id="tickets.create",
+    status_code=201,
+    response_model=TicketPublic,
+    responses={
+        **created_response("a place in the queue's arrival order"),
+        200: {
+            "model": TicketPublic,
+            "description": "the caller's existing ticket: a retry, a second device or a "
+            "reconnect keeps the first ticket",
+        },
+        **problem_responses(401, 403, 404, 409, 422),
+    },
+)
+async def issue_ticket(
+    session: SessionDep,
+    reads: ReadsDep,
+    principal: CurrentPrincipal,
+    response: Response,
+    event_id: uuid.UUID,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Queue for a queue event (201): the ticket's ``number`` is the caller's place in
+    arrival order; seats are granted strictly in that order. A retry returns it (200).
+
+    409 ``signups-not-open`` (with ``opens_at``) before the caller's pool opens, 403
+    ``no-pool`` when no pool is for the caller's roles, 409 ``not-a-queue`` for other
+    events (which take ``POST .../signups``)."""
+    ticket, created = await tickets.issue_ticket(
+        session=session,
+        reads=reads,
+        event_id=event_id,
+        principal=principal,
+        idempotency_key=idempotency_key,
+    )
+    if not created:
+        return json_response(ticket_public(ticket), status.HTTP_200_OK)
+    answer = json_response(ticket_public(ticket), status.HTTP_201_CREATED)
+    answer.headers["Location"] = f"/v1/tickets/{ticket.id}"
+    return answer
+
+
+@ticket_router.get(
+    "/v1/tickets/{ticket_id}",
+    operation_id="tickets.read",
+    response_model=TicketPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_ticket(
+    reads: ReadsDep,
+    principal: CurrentPrincipal,
+    watch: Watch,
+    ticket_id: uuid.UUID,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="seconds to wait for the answer (long poll)")
+    ] = 0,
+) -> Response:
+    """The caller's ticket; with ``wait``, as soon as it is answered (not ``queued``) or
+    after ``wait`` seconds, whichever comes first."""
+    ticket = await tickets.get_ticket(
+        reads=reads, watch=watch, ticket_id=ticket_id, principal=principal, wait=wait
+    )
+    return json_response(ticket_public(ticket))
+
+
 # --- draw and check-in ------------------------------------------------------------------
 
 
@@ -485,14 +631,21 @@ async def run_draw(
     settings: Settings,
     event_id: uuid.UUID,
     response: Response,
-    _: DrawRequest | None = None,
+    body: DrawRequest | None = None,
 ) -> DrawPublic:
-    """Allocate the seats of a draw-mode event after applications closed; runs once (409)."""
+    """Allocate the seats of a draw-mode event after applications closed; runs once (409).
+
+    An organizer-held seed (``seed_source`` organizer) is revealed as ``seed`` and must
+    match the event's ``seed_commitment`` (422 ``seed-mismatch``); a server-held seed takes
+    none (422 ``seed-not-expected``). Applicants who lost recent draws weigh more."""
     run = await draw.run_draw(
         session=session,
         event_id=event_id,
         principal=principal,
-        priority_days=settings.draw_loser_priority_days,
+        seed=body.seed if body else None,
+        policy=draw.WeightPolicy(
+            loser_days=settings.draw_loser_priority_days, max_weight=settings.draw_max_weight
+        ),
     )
     response.headers["Location"] = f"/v1/events/{event_id}/draw"
     return draw_public(run)
@@ -505,7 +658,8 @@ async def run_draw(
     responses=problem_responses(401, 404, 422),
 )
 async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawPublic:
-    """The audit record: seed, input order and allocation; recompute it to check."""
+    """The audit record: the revealed seed and its commitment, the applicants with their
+    weights and the allocation; ``tools/verify_draw.py`` recomputes it from this alone."""
     return draw_public(await draw.get_draw(session=session, event_id=event_id, principal=viewer))
 
 
@@ -532,6 +686,78 @@ async def check_in(
         user_id=signup.user_id,
         checked_in_at=signup.checked_in_at,
         already_checked_in=already,
+    )
+
+
+# --- waitlist offers --------------------------------------------------------------------
+
+
+@offer_router.get(
+    "/v1/me/offers",
+    operation_id="offers.listMine",
+    response_model=CursorPage[MyOfferPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_offers(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[MyOfferPublic]:
+    """The caller's open offers (seats held for them), soonest to expire first."""
+    rows, next_cursor = await offers.my_offers(session=session, principal=principal, page=page)
+    items = [
+        MyOfferPublic.model_validate(
+            {**offer_public(offer).model_dump(), "event_title": title, "event_starts_at": starts}
+        )
+        for offer, title, starts in rows
+    ]
+    return CursorPage[MyOfferPublic](items=items, next_cursor=next_cursor)
+
+
+@offer_router.get(
+    "/v1/offers/{offer_id}",
+    operation_id="offers.read",
+    response_model=OfferPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """The caller's offer (``lapsed`` once past ``expires_at``); another user's is 404."""
+    return offer_public(
+        await offers.get_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+OFFER_ERRORS = problem_responses(401, 404, 409, 422)
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/accept",
+    operation_id="offers.accept",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def accept_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Take the held seat: the signup is confirmed (a paid event charges its fee now).
+    An offer no longer open (lapsed, declined, withdrawn, accepted) is a 409."""
+    return offer_public(
+        await offers.accept_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/decline",
+    operation_id="offers.decline",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def decline_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Give the held seat up: the signup is cancelled and the next in line is offered it."""
+    return offer_public(
+        await offers.decline_offer(session=session, offer_id=offer_id, principal=principal)
     )
 
 
@@ -762,4 +988,12 @@ async def waive_penalty(
     return penalty_public(penalty, utcnow())
 
 
-ROUTERS = (venue_router, event_router, signup_router, checkin_router, penalty_router)
+ROUTERS = (
+    venue_router,
+    event_router,
+    signup_router,
+    ticket_router,
+    offer_router,
+    checkin_router,
+    penalty_router,
+)

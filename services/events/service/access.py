@@ -67,6 +67,11 @@ def _meets_rule(roles: frozenset[str], tier: int, eligibility: str, min_tier: in
             return True
 
 
+def meets_eligibility(roles: frozenset[str], tier: int, *, eligibility: str, min_tier: int) -> bool:
+    """Whether ``roles`` and ``tier`` satisfy an event's eligibility rule."""
+    return _meets_rule(roles, tier, eligibility, min_tier)
+
+
 def token_eligibilities(principal: Principal) -> list[str]:
     """The eligibilities the token's roles satisfy for every event (``min_tier`` depends on
     the event and is left to :func:`require_eligible`); never more than :func:`_meets`."""

@@ -8,6 +8,10 @@ savepoint and gets the signup that won. A no-show penalty delays a user's first-
 signups (:mod:`.penalties`): the rush's statement skips them, and here they get a 409
 ``penalty-delay``. Every status change of a signup happens while the
 event row is locked (event, then signups), so they never deadlock. ADR 0007 has the why.
+
+A freed seat goes to the head of the waitlist at once, or, for events with
+``waitlist_offers``, is offered to it and held (:mod:`.holds`; answered in :mod:`.offers`).
+Releasing a waitlisted signup whose offer is open ends the offer and offers the seat on.
 """
 
 import uuid
@@ -34,9 +38,16 @@ from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
 from kit.problems import Conflict, NotFound
-from services.events.models import Event, EventStatus, Signup, SignupMode, SignupStatus
+from services.events.models import (
+    Event,
+    EventStatus,
+    OfferState,
+    Signup,
+    SignupMode,
+    SignupStatus,
+)
 from services.events.schemas import When
-from services.events.service import penalties, rush
+from services.events.service import holds, penalties, rush
 from services.events.service.access import can_see, is_staff, require_eligible
 
 UPCOMING_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Signup.id)))
@@ -74,6 +85,12 @@ async def sign_up(
         if placed is not None:
             return placed, True
     event, replay = await _event_and_previous(session, event_id, principal, idempotency_key)
+    if event.signup_mode == SignupMode.QUEUE:
+        raise Conflict(
+            "this event takes signups through its queue: ask for a ticket",
+            code="queue-required",
+            tickets=f"/v1/events/{event.id}/tickets",
+        )
     if replay is not None and (
         replay.status != SignupStatus.CANCELLED or _same_key(replay, idempotency_key)
     ):
@@ -248,7 +265,7 @@ async def _write_signup(
     return revived
 
 
-async def _lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
+async def lock_event(*, session: AsyncSession, event_id: uuid.UUID) -> Event:
     """The event, row-locked until the transaction ends (always before any signup row)."""
     event = await session.scalar(
         select(Event)
@@ -303,13 +320,14 @@ async def release(
     actor: uuid.UUID | None,
 ) -> Signup:
     """Cancel ``signup``; a freed seat goes to the head of the waitlist in this transaction."""
-    event = await _lock_event(session, signup.event_id)
+    event = await lock_event(session=session, event_id=signup.event_id)
     await session.refresh(signup)
     if signup.status == SignupStatus.CANCELLED:
         return signup
     if signup.checked_in_at is not None:
         raise _checked_in()
-    if now >= event.starts_at:
+    # An offer that lapsed is released by the job even when it ran after the start.
+    if now >= event.starts_at and reason != "offer_lapsed":
         raise Conflict(
             "the event already started: its signups can no longer be cancelled",
             code="event-started",
@@ -342,10 +360,24 @@ async def release(
         ),
         actor=actor,
     )
-    if previous == SignupStatus.CONFIRMED:
+    held = previous == SignupStatus.WAITLISTED and (
+        await holds.end_offer(
+            session=session, signup_id=signup.id, state=OFFER_ENDS.get(reason, WITHDRAWN), now=now
+        )
+        is not None
+    )
+    if previous == SignupStatus.CONFIRMED or held:
         await _refill_seat(session, event, now, actor)
     await session.flush()
     return signup
+
+
+WITHDRAWN = OfferState.WITHDRAWN
+OFFER_ENDS: dict[CancelReason, OfferState] = {
+    "offer_declined": OfferState.DECLINED,
+    "offer_lapsed": OfferState.LAPSED,
+}
+"""How a released waitlisted signup's open offer ends (any other reason withdraws it)."""
 
 
 def _refund_due(signup: Signup, previous: SignupStatus, reason: CancelReason) -> int:
@@ -364,7 +396,7 @@ def _checked_in() -> Conflict:
 async def _refill_seat(
     session: AsyncSession, event: Event, now: datetime, actor: uuid.UUID | None
 ) -> None:
-    """Give a freed seat to the head of the waitlist, or count it free."""
+    """Give (or offer) a freed seat to the head of the waitlist, or count it free."""
     promoted = await promote(session=session, event=event, seats=1, now=now, actor=actor)
     if not promoted:
         await session.execute(
@@ -380,7 +412,12 @@ async def promote(
 ) -> int:
     """Confirm up to ``seats`` heads of the waitlist (caller holds the event lock and has
     already accounted for the seats); return how many were promoted. ``actor`` is whoever
-    freed the seats."""
+    freed the seats. With ``waitlist_offers`` the seats are offered instead (and held):
+    the count is of the seats offered."""
+    if event.waitlist_offers:
+        return await holds.offer_seats(
+            session=session, event=event, seats=seats, now=now, actor=actor
+        )
     if seats <= 0 or event.status != EventStatus.PUBLISHED or now >= event.starts_at:
         return 0
     heads = (

@@ -3,7 +3,7 @@
 per list and the conflicts between devices
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0006
 Create Date: 2026-12-02 21:34:29.049150
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import kit.db
 
 revision: str = "0007"
-down_revision: str | None = "0003"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
