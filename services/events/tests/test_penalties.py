@@ -11,15 +11,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from kit.auth import Principal
 from kit.db import Database, utcnow
 from kit.testing.services import outbox_events, rows, scalar
+from services.events import cli
 from services.events.service import penalties, rush
 from services.events.service.penalties import PenaltyPolicy
-from services.events.tests.support import User, now, published_event
+from services.events.tests.support import QR_SECRET, User, now, published_event
 
 ISSUED = "events.penalty.issued.v1"
 WAIVED = "events.penalty.waived.v1"
@@ -281,3 +283,25 @@ async def test_the_job_penalizes_events_nobody_completed_once_even_from_two_repl
         database, "SELECT status FROM events WHERE id = :e", e=uuid.UUID(forgotten["id"])
     )
     assert status == "published", "the job only penalizes; completing stays the organizer's"
+
+
+async def test_the_penalties_command_runs_the_job(
+    client: httpx.AsyncClient,
+    database: Database,
+    events_url: str,
+    staff: User,
+    make_user: Callable[..., User],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forgotten = await published_event(client, staff)
+    missing = make_user()
+    assert (await sign_up(client, forgotten, missing)).status_code == 201
+    await end_event(database, forgotten, timedelta(hours=25))
+    monkeypatch.setenv("EVENTS_DATABASE_URL", events_url)
+    monkeypatch.setenv("EVENTS_QR_SECRET", QR_SECRET)
+
+    await asyncio.to_thread(cli.main, ["penalties"])
+
+    assert "no-show penalties issued" in capsys.readouterr().out
+    assert [row.user_id for row in await penalties_of(database, forgotten)] == [missing.id]
