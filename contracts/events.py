@@ -185,3 +185,24 @@ class OfferLapsed(Payload):
     signup_id: UUID
     event_id: UUID
     user_id: UUID
+
+
+@event("events.penalty.issued.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class PenaltyIssued(Payload):
+    """A confirmed attendee neither came nor cancelled: until ``ends_at`` their first-come
+    signups open later (and draws weigh them less)."""
+
+    penalty_id: UUID
+    user_id: UUID
+    event_id: UUID
+    ends_at: datetime
+
+
+@event("events.penalty.waived.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class PenaltyWaived(Payload):
+    """Staff waived a no-show penalty (or a late offline scan proved the attendee came)."""
+
+    penalty_id: UUID
+    user_id: UUID
+    event_id: UUID
+    ends_at: datetime

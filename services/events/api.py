@@ -1,5 +1,5 @@
-"""Events' HTTP API: venues, events and their lifecycle, signups, waitlist offers, draws
-and check-in.
+"""Events' HTTP API: venues, events and their lifecycle, signups, waitlist offers, draws,
+check-in (lists and offline scan batches) and no-show penalties.
 
 Reading events needs no token (a token adds the viewer's own signup); everything else
 does. Authorization is per object: another user's signup is 'not found', only an event's
@@ -8,6 +8,7 @@ organizer or staff manage it, volunteers need staff approval to publish.
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -28,12 +29,17 @@ from services.events.models import (
     Category,
     DrawRun,
     Event,
+    Penalty,
     SeatOffer,
     Signup,
     SignupMode,
     SignupStatus,
 )
 from services.events.schemas import (
+    CheckinConflictPublic,
+    CheckinListCreate,
+    CheckinListPublic,
+    CheckinListUpdate,
     CheckinPublic,
     CheckinRequest,
     DrawApplicantPublic,
@@ -43,10 +49,16 @@ from services.events.schemas import (
     EventPublic,
     EventUpdate,
     MyOfferPublic,
+    MyPenaltyPublic,
     MySignupPublic,
     OfferPublic,
+    PenaltyPublic,
     QrPublic,
     ReasonRequest,
+    ScanBatch,
+    ScanBatchPublic,
+    ScanOutcomeKind,
+    ScanResultPublic,
     SignupPublic,
     TicketPoolPublic,
     TicketPublic,
@@ -56,8 +68,19 @@ from services.events.schemas import (
     ViewerSignupPublic,
     When,
 )
-from services.events.service import checkin, draw, events, offers, pools, signups, tickets, venues
-from services.events.service.checkin import QrSigner
+from services.events.service import (
+    checkin,
+    draw,
+    events,
+    offers,
+    penalties,
+    pools,
+    signups,
+    tickets,
+    venues,
+)
+from services.events.service.checkin import ListSummary, QrSigner, Scan, ScanReport
+from services.events.service.penalties import PenaltyPolicy
 from services.events.service.tickets import Ticket, TicketWatch
 
 venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
@@ -65,8 +88,11 @@ event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
 ticket_router = APIRouter(tags=["tickets"])
 offer_router = APIRouter(tags=["offers"])
+checkin_router = APIRouter(tags=["check-in"])
+penalty_router = APIRouter(tags=["penalties"])
 
 Signer = Annotated[QrSigner, app_state("qr_signer")]
+Policy = Annotated[PenaltyPolicy, app_state("penalty_policy")]
 Settings = Annotated[EventsSettings, app_state("settings")]
 Watch = Annotated[TicketWatch, app_state("ticket_watch")]
 
@@ -388,11 +414,14 @@ async def cancel_event(
     responses=LIFECYCLE,
 )
 async def complete_event(
-    session: SessionDep, principal: CurrentPrincipal, event_id: uuid.UUID
+    session: SessionDep, principal: CurrentPrincipal, policy: Policy, event_id: uuid.UUID
 ) -> EventPublic:
-    return event_public(
-        await events.complete_event(session=session, event_id=event_id, principal=principal)
+    """After the end; confirmed attendees neither checked in nor cancelled get a no-show
+    penalty."""
+    event = await events.complete_event(
+        session=session, event_id=event_id, principal=principal, policy=policy
     )
+    return event_public(event)
 
 
 # --- signups ----------------------------------------------------------------------------
@@ -732,4 +761,239 @@ async def decline_offer(
     )
 
 
-ROUTERS = (venue_router, event_router, signup_router, ticket_router, offer_router)
+# --- check-in lists and offline scans ---------------------------------------------------
+
+
+def checkin_list_public(summary: ListSummary) -> CheckinListPublic:
+    return CheckinListPublic.model_validate(
+        {
+            **summary.checkin_list.model_dump(),
+            "checked_in": summary.checked_in,
+            "conflicts": summary.conflicts,
+        }
+    )
+
+
+def scan_report_public(report: ScanReport) -> ScanBatchPublic:
+    return ScanBatchPublic(
+        list_id=report.checkin_list.id,
+        device_id=report.device_id,
+        results=[
+            ScanResultPublic(
+                index=result.index,
+                scan_id=result.scan_id,
+                signup_id=result.signup_id,
+                outcome=ScanOutcomeKind(result.outcome),
+            )
+            for result in report.results
+        ],
+        **{kind.value: report.count(kind.value) for kind in ScanOutcomeKind},
+    )
+
+
+@event_router.post(
+    "/{event_id}/checkin-lists",
+    operation_id="checkinLists.create",
+    status_code=201,
+    response_model=CheckinListPublic,
+    responses={**created_response("the list"), **LIFECYCLE},
+)
+async def create_checkin_list(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    event_id: uuid.UUID,
+    body: CheckinListCreate,
+    response: Response,
+) -> CheckinListPublic:
+    """A session list (workshop, dinner) and who may scan into it; the organizer or staff.
+    The entrance list exists from the start (409 for another; 409 for a name taken)."""
+    summary = await checkin.create_list(
+        session=session,
+        event_id=event_id,
+        principal=principal,
+        name=body.name,
+        kind=body.kind,
+        scanner_ids=body.scanner_ids,
+    )
+    response.headers["Location"] = f"/v1/checkin-lists/{summary.checkin_list.id}"
+    return checkin_list_public(summary)
+
+
+@event_router.get(
+    "/{event_id}/checkin-lists",
+    operation_id="checkinLists.list",
+    response_model=CursorPage[CheckinListPublic],
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def list_checkin_lists(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep, event_id: uuid.UUID
+) -> CursorPage[CheckinListPublic]:
+    """The event's lists with their counts, the entrance first; the organizer or staff."""
+    found, next_cursor = await checkin.list_lists(
+        session=session, event_id=event_id, principal=principal, page=page
+    )
+    items = [checkin_list_public(summary) for summary in found]
+    return CursorPage[CheckinListPublic](items=items, next_cursor=next_cursor)
+
+
+@checkin_router.get(
+    "/v1/checkin-lists/{list_id}",
+    operation_id="checkinLists.read",
+    response_model=CheckinListPublic,
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def get_checkin_list(
+    session: SessionDep, principal: CurrentPrincipal, list_id: uuid.UUID
+) -> CheckinListPublic:
+    """The list's summary: attendees counted (each once) and conflicts; for its scanners,
+    the organizer and staff."""
+    summary = await checkin.get_list(session=session, list_id=list_id, principal=principal)
+    return checkin_list_public(summary)
+
+
+@checkin_router.patch(
+    "/v1/checkin-lists/{list_id}",
+    operation_id="checkinLists.update",
+    response_model=CheckinListPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def update_checkin_list(
+    session: SessionDep, principal: CurrentPrincipal, list_id: uuid.UUID, body: CheckinListUpdate
+) -> CheckinListPublic:
+    """Rename the list or set its scanners; the organizer or staff."""
+    summary = await checkin.update_list(
+        session=session,
+        list_id=list_id,
+        principal=principal,
+        name=body.name,
+        scanner_ids=body.scanner_ids,
+    )
+    return checkin_list_public(summary)
+
+
+@checkin_router.post(
+    "/v1/checkin-lists/{list_id}/scans",
+    operation_id="checkinLists.uploadScans",
+    response_model=ScanBatchPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def upload_scans(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    signer: Signer,
+    list_id: uuid.UUID,
+    body: ScanBatch,
+) -> ScanBatchPublic:
+    """A scanner device's batch (it may have been offline): each scan is verified at its
+    own time; retried uploads change nothing. One bad scan refuses the batch (422 with
+    ``bad_scans``), nothing recorded."""
+    report = await checkin.upload_scans(
+        session=session,
+        list_id=list_id,
+        principal=principal,
+        signer=signer,
+        device_id=body.device_id,
+        scans=[Scan(scan.scan_id, scan.token, scan.scanned_at) for scan in body.scans],
+    )
+    return scan_report_public(report)
+
+
+@checkin_router.get(
+    "/v1/checkin-lists/{list_id}/conflicts",
+    operation_id="checkinLists.conflicts",
+    response_model=CursorPage[CheckinConflictPublic],
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def list_checkin_conflicts(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep, list_id: uuid.UUID
+) -> CursorPage[CheckinConflictPublic]:
+    """Tickets scanned on two devices, oldest first; the organizer or staff."""
+    found, next_cursor = await checkin.list_conflicts(
+        session=session, list_id=list_id, principal=principal, page=page
+    )
+    items = [CheckinConflictPublic.model_validate(conflict) for conflict in found]
+    return CursorPage[CheckinConflictPublic](items=items, next_cursor=next_cursor)
+
+
+# --- no-show penalties ------------------------------------------------------------------
+
+
+def penalty_public(penalty: Penalty, now: datetime) -> PenaltyPublic:
+    return PenaltyPublic.model_validate(
+        {**penalty.model_dump(), "active": penalties.is_active(penalty, now)}
+    )
+
+
+@penalty_router.get(
+    "/v1/me/penalties",
+    operation_id="penalties.listMine",
+    response_model=CursorPage[MyPenaltyPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_penalties(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[MyPenaltyPublic]:
+    """The caller's no-show penalties, latest first: why, until when, the delay they cause."""
+    rows, next_cursor = await penalties.my_penalties(
+        session=session, principal=principal, page=page
+    )
+    now = utcnow()
+    items = [
+        MyPenaltyPublic.model_validate(
+            {
+                **penalty.model_dump(),
+                "event_title": title,
+                "active": penalties.is_active(penalty, now),
+            }
+        )
+        for penalty, title in rows
+    ]
+    return CursorPage[MyPenaltyPublic](items=items, next_cursor=next_cursor)
+
+
+@penalty_router.get(
+    "/v1/penalties",
+    operation_id="penalties.list",
+    response_model=CursorPage[PenaltyPublic],
+    responses=problem_responses(401, 403, 422),
+)
+async def list_penalties(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    user_id: uuid.UUID | None = None,
+) -> CursorPage[PenaltyPublic]:
+    """Staff: penalties, latest first, of one user or everyone."""
+    found, next_cursor = await penalties.list_penalties(
+        session=session, principal=principal, user_id=user_id, page=page
+    )
+    now = utcnow()
+    items = [penalty_public(penalty, now) for penalty in found]
+    return CursorPage[PenaltyPublic](items=items, next_cursor=next_cursor)
+
+
+@penalty_router.post(
+    "/v1/penalties/{penalty_id}/waive",
+    operation_id="penalties.waive",
+    response_model=PenaltyPublic,
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def waive_penalty(
+    session: SessionDep, principal: CurrentPrincipal, penalty_id: uuid.UUID, body: ReasonRequest
+) -> PenaltyPublic:
+    """Staff: the penalty delays nothing any more (audited); once (409)."""
+    penalty = await penalties.waive(
+        session=session, penalty_id=penalty_id, principal=principal, reason=body.reason
+    )
+    return penalty_public(penalty, utcnow())
+
+
+ROUTERS = (
+    venue_router,
+    event_router,
+    signup_router,
+    ticket_router,
+    offer_router,
+    checkin_router,
+    penalty_router,
+)

@@ -1,9 +1,9 @@
 """Events' app factory: ``uvicorn --factory services.events.app:create_app``.
 
 The service template (:func:`kit.service.create_service_app`) with events' routers, its
-identity subscription, the QR signer of check-in codes, the hold policy of waitlist offers
-(in every session, consumers' included), and the queue's allocator and ticket watch
-(:mod:`.service.allocator`, :mod:`.service.tickets`), components of its own.
+identity subscription, the QR signer of check-in codes, the no-show penalty policy, the hold
+policy of waitlist offers (in every session, consumers' included), and the queue's allocator
+and ticket watch (:mod:`.service.allocator`, :mod:`.service.tickets`), components of its own.
 """
 
 from fastapi import FastAPI
@@ -16,6 +16,7 @@ from services.events.consumers import SUBSCRIPTIONS
 from services.events.service.allocator import Allocator
 from services.events.service.checkin import QrSigner
 from services.events.service.holds import POLICY_KEY, OfferPolicy
+from services.events.service.penalties import PenaltyPolicy
 from services.events.service.tickets import TicketWatch
 
 
@@ -35,7 +36,11 @@ def create_app(
         routers=ROUTERS,
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
-        state={"qr_signer": signer, "ticket_watch": watch},
+        state={
+            "qr_signer": signer,
+            "ticket_watch": watch,
+            "penalty_policy": PenaltyPolicy.from_settings(settings),
+        },
         session_info={POLICY_KEY: OfferPolicy.from_settings(settings)},
         workers=lambda database: [
             Allocator(database=database, settings=settings, watch=watch),

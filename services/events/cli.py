@@ -1,12 +1,15 @@
 """Operator commands for events::
 
     python -m services.events.cli jobs [--every SECONDS]
+    python -m services.events.cli penalties
 
 ``jobs`` lapses the waitlist offers whose hold ended, releasing their signups and offering
 each seat to the next in line, in batches of ``EVENTS_JOB_BATCH_SIZE`` until none is due
 (what the Kubernetes CronJob runs each minute; safe to run twice and in two replicas at
-once). ``--every`` repeats the pass every SECONDS until interrupted. Run the migrations
-first (``python -m kit.db.migrate events upgrade``).
+once). ``--every`` repeats the pass every SECONDS until interrupted. ``penalties`` issues
+the no-show penalties of published events that ended more than ``EVENTS_NO_SHOW_GRACE_HOURS``
+ago and nobody completed (hourly is plenty; safe to run twice and in two replicas at once).
+Run the migrations first (``python -m kit.db.migrate events upgrade``).
 """
 
 import argparse
@@ -30,8 +33,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument(
         "--every", type=float, metavar="SECONDS", help="repeat every SECONDS until interrupted"
     )
+    commands.add_parser("penalties", help="penalize the no-shows of events nobody completed")
     args = parser.parse_args(argv)
     settings = EventsSettings()
+    if args.command == "penalties":
+        issued = asyncio.run(jobs.run_penalties(settings))
+        print(f"penalties: {issued} no-show penalties issued")
+        return
     if args.every is not None:
         if args.every <= 0:
             parser.error("--every needs a positive number of seconds")

@@ -1,11 +1,20 @@
 """Events' settings (env prefix ``EVENTS_``): database, bus, QR check-in secret and window,
 the draw's weights for recent losers (1 + the draws lost in the last
 ``draw_loser_priority_days`` days, at most ``draw_max_weight``), the queue allocator's pace
-and batch size, how long a waitlist offer holds its seat and the jobs' batch size.
+and batch size, how long a waitlist offer holds its seat, the jobs' batch size and no-show
+penalties.
 
 ``EVENTS_QR_SECRET`` keys the HMAC of check-in QR codes; a placeholder is refused outside
 development. A QR code names its time window (``qr_window_seconds`` long) and stays valid
 for ``qr_valid_windows`` windows, so a screenshot stops working within minutes.
+
+A confirmed seat neither checked in nor cancelled earns a no-show penalty when its event is
+completed, or ``no_show_grace_hours`` after it ended (the job ``issue_due_penalties``; the
+grace lets offline scanners upload). For ``no_show_penalty_days`` after the event ended the
+user's first-come signups open ``no_show_delay_seconds`` after an event's ``opens_at``.
+
+Request bodies may reach ``max_body_bytes`` (320 KiB here): a scanner's offline batch of up
+to 1,000 scans is the largest body events takes.
 """
 
 from pydantic import Field, SecretStr, model_validator
@@ -19,6 +28,12 @@ class EventsSettings(ServiceSettings):
 
     service_name: str = "events"
     database_url: str = "sqlite+aiosqlite:///.data/events.db"
+
+    max_body_bytes: int = Field(
+        default=320 * 1024,
+        description="kit's 64 KiB, raised so that a batch of 1,000 offline scans (up to "
+        "about 300 bytes each) fits",
+    )
 
     qr_secret: SecretStr = SecretStr("dev-secret")
     qr_window_seconds: int = Field(default=60, ge=10)
@@ -49,6 +64,19 @@ class EventsSettings(ServiceSettings):
         "is counted free",
     )
     job_batch_size: int = Field(default=100, ge=1, description="offers one job step lapses")
+
+    no_show_grace_hours: int = Field(
+        default=24, ge=0, le=24 * 30, description="how long after its end an event's no-shows wait"
+    )
+    no_show_delay_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="how much later a penalized user's signups open",
+    )
+    no_show_penalty_days: int = Field(
+        default=60, ge=0, le=3650, description="how long a no-show penalty lasts after the event"
+    )
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> "EventsSettings":

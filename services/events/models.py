@@ -1,5 +1,6 @@
-"""Events' tables: venues, events, signups, seat offers, draw runs and the local copy of
-member roles.
+"""Events' tables: venues, events, signups, seat offers, draw runs, the local copy of member
+roles, no-show penalties, and check-in lists with their offline scans, attendance and
+conflicts.
 
 Seats are guarded by the database. ``events.confirmed_count`` is the number of confirmed
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
@@ -47,6 +48,11 @@ __all__ = [
     "METADATA",
     "AuditRecord",
     "Category",
+    "CheckinAttendance",
+    "CheckinConflict",
+    "CheckinList",
+    "CheckinListKind",
+    "CheckinScan",
     "DrawRun",
     "Eligibility",
     "Event",
@@ -57,6 +63,8 @@ __all__ = [
     "OfferState",
     "OutboxMessage",
     "OutboxSequence",
+    "Penalty",
+    "PenaltyReason",
     "PoolAudience",
     "ProcessedEvent",
     "QueueTicket",
@@ -78,6 +86,8 @@ REASON_MAX = 500
 COMMITMENT_LENGTH = 64
 ALGORITHM_MAX = 40
 IDEMPOTENCY_KEY_MAX = 200
+DEVICE_ID_MAX = 100
+SCAN_ID_MAX = 100
 
 
 class Category(enum.StrEnum):
@@ -152,6 +162,15 @@ class OfferState(enum.StrEnum):
     DECLINED = "declined"
     LAPSED = "lapsed"
     WITHDRAWN = "withdrawn"
+
+
+class PenaltyReason(enum.StrEnum):
+    NO_SHOW = "no_show"
+
+
+class CheckinListKind(enum.StrEnum):
+    ENTRANCE = "entrance"
+    SESSION = "session"
 
 
 def _one_of(column: str, values: type[enum.StrEnum]) -> str:
@@ -449,3 +468,126 @@ class MemberRoles(EventsTable, table=True):
     user_id: uuid.UUID = Field(primary_key=True)
     roles: list[Any] = Field(sa_column=Column(JSON, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Penalty(EventsTable, table=True):
+    """A no-show: a confirmed seat neither checked in nor cancelled when its event ended.
+
+    Active while ``ends_at`` is ahead and it is not waived; meanwhile the user's first-come
+    signups open ``delay_seconds`` after an event's ``opens_at`` (the delay is the policy's
+    when the penalty was issued, so a changed setting never rewrites a penalty already
+    shown to the user). One per signup (``UNIQUE (signup_id)``)."""
+
+    __tablename__ = "penalties"
+    __table_args__ = (
+        CheckConstraint(_one_of("reason", PenaltyReason), name="reason_known"),
+        CheckConstraint("delay_seconds >= 0", name="delay_not_negative"),
+        Index("ix_penalties_user_id_ends_at", "user_id", "ends_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    user_id: uuid.UUID
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), nullable=False, unique=True)
+    )
+    reason: str = Field(default=PenaltyReason.NO_SHOW, max_length=20)
+    delay_seconds: int
+    issued_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    waived_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waived_by: uuid.UUID | None = None
+    waive_reason: str | None = Field(default=None, max_length=REASON_MAX)
+
+
+class CheckinList(EventsTable, table=True):
+    """Where attendance is counted: the event's one ``entrance`` (the door check-in, which
+    sets ``signups.checked_in_at``) or a ``session`` (workshop, dinner). ``scanner_ids``
+    are the users besides staff and the organizer who may scan into it."""
+
+    __tablename__ = "checkin_lists"
+    __table_args__ = (
+        UniqueConstraint("event_id", "name"),
+        CheckConstraint(_one_of("kind", CheckinListKind), name="kind_known"),
+        Index(
+            "uq_checkin_lists_one_entrance",
+            "event_id",
+            unique=True,
+            postgresql_where=text("kind = 'entrance'"),
+            sqlite_where=text("kind = 'entrance'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(max_length=NAME_MAX)
+    kind: str = Field(max_length=20)
+    scanner_ids: list[Any] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CheckinScan(EventsTable, table=True):
+    """One scan as a device reported it; ``(list_id, device_id, scan_id)`` makes a retried
+    upload a duplicate."""
+
+    __tablename__ = "checkin_scans"
+    __table_args__ = (UniqueConstraint("list_id", "device_id", "scan_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    list_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("checkin_lists.id", ondelete="CASCADE"), nullable=False)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), nullable=False)
+    )
+    device_id: str = Field(max_length=DEVICE_ID_MAX)
+    scan_id: str = Field(max_length=SCAN_ID_MAX)
+    scanned_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    uploaded_by: uuid.UUID
+
+
+class CheckinAttendance(EventsTable, table=True):
+    """An attendee counted on a list, once: the first scan recorded wins. An online door
+    check-in has no device (``device_id`` and ``scan_id`` null)."""
+
+    __tablename__ = "checkin_attendance"
+
+    list_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("checkin_lists.id", ondelete="CASCADE"), primary_key=True)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), primary_key=True)
+    )
+    device_id: str | None = Field(default=None, max_length=DEVICE_ID_MAX)
+    scan_id: str | None = Field(default=None, max_length=SCAN_ID_MAX)
+    scanned_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    checked_by: uuid.UUID
+
+
+class CheckinConflict(EventsTable, table=True):
+    """The same ticket scanned on another device than the one it was counted by: counted
+    once, kept here for staff. One per later scan (``UNIQUE`` on it)."""
+
+    __tablename__ = "checkin_conflicts"
+    __table_args__ = (UniqueConstraint("list_id", "other_device_id", "other_scan_id"),)
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    list_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("checkin_lists.id", ondelete="CASCADE"), nullable=False)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), nullable=False)
+    )
+    first_device_id: str | None = Field(default=None, max_length=DEVICE_ID_MAX)
+    first_scan_id: str | None = Field(default=None, max_length=SCAN_ID_MAX)
+    first_scanned_at: datetime = Field(sa_type=UTCDateTime)
+    other_device_id: str = Field(max_length=DEVICE_ID_MAX)
+    other_scan_id: str = Field(max_length=SCAN_ID_MAX)
+    other_scanned_at: datetime = Field(sa_type=UTCDateTime)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -10,18 +10,28 @@ from zoneinfo import available_timezones
 
 from pydantic import ConfigDict, Field, model_validator
 
-from kit.api.schemas import PublicModel, StrictBody, spelled_members, spelled_out
+from kit.api.schemas import (
+    TRIMMED_LINE,
+    PublicModel,
+    StrictBody,
+    spelled_members,
+    spelled_out,
+)
 from kit.api.times import IsoDateTime
 from services.events.models import (
     ADDRESS_MAX,
     CITY_MAX,
     DESCRIPTION_MAX,
+    DEVICE_ID_MAX,
     NAME_MAX,
     REASON_MAX,
+    SCAN_ID_MAX,
     Category,
+    CheckinListKind,
     Eligibility,
     EventStatus,
     OfferState,
+    PenaltyReason,
     PoolAudience,
     SeedSource,
     SignupMode,
@@ -447,3 +457,135 @@ class When(enum.StrEnum):
 
     UPCOMING = "upcoming"
     PAST = "past"
+
+
+# --- no-show penalties ------------------------------------------------------------------
+
+
+class MyPenaltyPublic(PublicModel):
+    """A no-show penalty as its user sees it."""
+
+    id: uuid.UUID
+    reason: PenaltyReason
+    event_id: uuid.UUID
+    event_title: str
+    issued_at: datetime
+    ends_at: datetime = Field(description="when it stops delaying signups")
+    waived_at: datetime | None
+    delay_seconds: int = Field(
+        description="how long after an event's opens_at the user's first-come signups open"
+    )
+    active: bool = Field(description="not waived and not over: signups open later now")
+
+
+class PenaltyPublic(PublicModel):
+    """A no-show penalty as staff see it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    event_id: uuid.UUID
+    signup_id: uuid.UUID
+    reason: PenaltyReason
+    issued_at: datetime
+    ends_at: datetime
+    delay_seconds: int
+    active: bool
+    waived_at: datetime | None
+    waived_by: uuid.UUID | None
+    waive_reason: str | None
+
+
+# --- check-in lists and offline scans ---------------------------------------------------
+
+MAX_SCANNERS = 200
+MAX_SCANS = 1000
+DEVICE_TEXT = r"^[A-Za-z0-9._:-]+$"
+
+
+class CheckinListCreate(StrictBody):
+    name: str = Field(min_length=1, max_length=NAME_MAX, pattern=TRIMMED_LINE)
+    kind: CheckinListKind = Field(
+        default=CheckinListKind.SESSION,
+        description="every event has its one ``entrance`` from the start (409 for another)",
+    )
+    scanner_ids: list[uuid.UUID] = Field(
+        default_factory=list,
+        max_length=MAX_SCANNERS,
+        description="users who may scan into the list, besides staff and the organizer",
+    )
+
+
+class CheckinListUpdate(StrictBody):
+    name: str | None = Field(default=None, min_length=1, max_length=NAME_MAX, pattern=TRIMMED_LINE)
+    scanner_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_SCANNERS)
+
+
+class CheckinListPublic(PublicModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    name: str
+    kind: CheckinListKind
+    scanner_ids: list[uuid.UUID]
+    created_at: datetime
+    checked_in: int = Field(description="attendees counted on the list, each once")
+    conflicts: int = Field(description="scans of a ticket another device had counted")
+
+
+class ScanItem(StrictBody):
+    scan_id: str = Field(
+        min_length=1,
+        max_length=SCAN_ID_MAX,
+        pattern=DEVICE_TEXT,
+        description="the device's own id for this scan: a retried upload repeats it",
+    )
+    token: str = Field(min_length=1, max_length=200, pattern=SINGLE_LINE)
+    scanned_at: IsoDateTime = Field(description="the device's time of the scan")
+
+
+class ScanBatch(StrictBody):
+    """Scans a device made, possibly offline; any bad scan refuses the whole batch (422,
+    ``bad_scans`` lists their indexes) and nothing is recorded."""
+
+    device_id: str = Field(min_length=1, max_length=DEVICE_ID_MAX, pattern=DEVICE_TEXT)
+    scans: list[ScanItem] = Field(min_length=1, max_length=MAX_SCANS)
+
+
+class ScanOutcomeKind(enum.StrEnum):
+    """``accepted``: counted now; ``duplicate``: this device's scan id was uploaded before;
+    ``already``: this device had counted the attendee; ``conflict``: another device had
+    (counted once, the conflict recorded for staff)."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    ALREADY = "already"
+    CONFLICT = "conflict"
+
+
+class ScanResultPublic(PublicModel):
+    index: int
+    scan_id: str
+    signup_id: uuid.UUID
+    outcome: ScanOutcomeKind
+
+
+class ScanBatchPublic(PublicModel):
+    list_id: uuid.UUID
+    device_id: str
+    results: list[ScanResultPublic]
+    accepted: int
+    duplicate: int
+    already: int
+    conflict: int
+
+
+class CheckinConflictPublic(PublicModel):
+    id: uuid.UUID
+    list_id: uuid.UUID
+    signup_id: uuid.UUID
+    first_device_id: str | None = Field(description="null: the online door check-in")
+    first_scan_id: str | None
+    first_scanned_at: datetime
+    other_device_id: str
+    other_scan_id: str
+    other_scanned_at: datetime
+    recorded_at: datetime

@@ -11,7 +11,8 @@ session, never commits, and checks authorization per object.
 * :mod:`.jobs` — the scheduled job (``python -m services.events.cli jobs``).
 * :mod:`.draw` — the weighted, provably fair draw of draw-mode events: the seed's
   commitment and reveal, applicants' weights, the allocation and its audit record.
-* :mod:`.checkin` — rotating QR tokens and door check-in.
+* :mod:`.checkin` — rotating QR tokens, door check-in, check-in lists and offline scans.
+* :mod:`.penalties` — no-show penalties: issuing, the signup delay, waiving.
 * :mod:`.pools` — capacity pools of queue events, their waves and what the page shows.
 * :mod:`.tickets` — queue tickets in arrival order: issuing, reading, long-polling.
 * :mod:`.allocator` — answers queue tickets strictly in ticket order, in batches.

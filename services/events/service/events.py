@@ -44,7 +44,7 @@ from services.events.models import (
     Venue,
 )
 from services.events.schemas import EventCreate, EventUpdate, check_schedule
-from services.events.service import holds, pools, tickets
+from services.events.service import holds, penalties, pools, tickets
 from services.events.service.access import (
     ORGANIZER_ROLES,
     is_staff,
@@ -52,6 +52,7 @@ from services.events.service.access import (
     may_see,
 )
 from services.events.service.draw import commitment
+from services.events.service.penalties import PenaltyPolicy
 from services.events.service.signups import ACTIVE, promote
 
 EDITABLE = (
@@ -320,9 +321,10 @@ async def cancel_event(
 
 
 async def complete_event(
-    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal
+    *, session: AsyncSession, event_id: uuid.UUID, principal: Principal, policy: PenaltyPolicy
 ) -> Event:
-    """After it ended: record the organizer's contribution (the attendees checked in)."""
+    """After it ended: record the organizer's contribution (the attendees checked in) and
+    penalize the no-shows (confirmed, neither checked in nor cancelled)."""
     event = await managed_event(session=session, event_id=event_id, principal=principal)
     now = utcnow()
     if now < event.ends_at:
@@ -344,6 +346,7 @@ async def complete_event(
         completed_at=now,
     )
     publish(session, payload, actor=principal.user_id)
+    await penalties.issue_for_event(session=session, event=done, policy=policy, now=now)
     return done
 
 

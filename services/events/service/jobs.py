@@ -1,13 +1,15 @@
-"""Events' scheduled job (``python -m services.events.cli jobs``): lapse the waitlist offers
+"""Events' scheduled jobs. ``python -m services.events.cli jobs``: lapse the waitlist offers
 past ``expires_at``, one transaction per offer (:func:`.offers.lapse_offer`), in batches of
 ``EVENTS_JOB_BATCH_SIZE`` until none is due. Safe to run twice and in two replicas at once:
-each offer is passed on exactly once."""
+each offer is passed on exactly once. ``python -m services.events.cli penalties``: the
+no-show penalties of events nobody completed (:func:`.penalties.issue_due_penalties`),
+issued once per signup however often and wherever it runs."""
 
 from datetime import datetime
 
 from kit.db import Database, utcnow
 from services.events.config import EventsSettings
-from services.events.service import offers
+from services.events.service import offers, penalties
 from services.events.service.holds import POLICY_KEY, OfferPolicy
 
 
@@ -42,5 +44,26 @@ async def run(settings: EventsSettings, *, now: datetime | None = None) -> int:
     database = database_for(settings)
     try:
         return await lapse_offers(database, batch_size=settings.job_batch_size, now=now)
+    finally:
+        await database.dispose()
+
+
+async def issue_penalties(
+    database: Database, *, policy: penalties.PenaltyPolicy, now: datetime | None = None
+) -> int:
+    """Penalize the no-shows of the events that ended more than the grace ago and nobody
+    completed (as of ``now``, the clock by default); how many penalties this run issued."""
+    async with database.transaction() as session:
+        return await penalties.issue_due_penalties(
+            session=session, now=now or utcnow(), policy=policy
+        )
+
+
+async def run_penalties(settings: EventsSettings, *, now: datetime | None = None) -> int:
+    """One pass of the penalties job on a database of its own."""
+    database = database_for(settings)
+    try:
+        policy = penalties.PenaltyPolicy.from_settings(settings)
+        return await issue_penalties(database, policy=policy, now=now)
     finally:
         await database.dispose()

@@ -1,7 +1,9 @@
 """The PostgreSQL fast path of a first-come signup: seat (or waitlist place), signup row and
 outbox row in one data-modifying statement that commits by itself, so the hot event row
 is locked only while PostgreSQL runs it, never across a round trip to this process.
-Anything unusual writes nothing here and takes the unit of work in :mod:`.signups`.
+Anything unusual writes nothing here and takes the unit of work in :mod:`.signups`: so does
+a user whose no-show penalty still delays this event (:mod:`.penalties`; for everyone else
+that condition is one probe of ``ix_penalties_user_id_ends_at`` that finds nothing).
 ADR 0007 explains why and what guards it.
 """
 
@@ -27,12 +29,22 @@ WITH seat AS (
     UPDATE events SET confirmed_count = confirmed_count + 1
     WHERE id = :event_id AND status = 'published' AND signup_mode = 'first_come'
       AND opens_at <= :now AND closes_at > :now AND eligibility = ANY(:eligible_for)
+      AND NOT EXISTS (SELECT FROM penalties
+                      WHERE penalties.user_id = :user_id AND penalties.waived_at IS NULL
+                        AND penalties.ends_at > :now
+                        AND events.opens_at + penalties.delay_seconds * INTERVAL '1 second'
+                            > :now)
       AND confirmed_count < capacity
     RETURNING points_fee
 ), place AS (
     UPDATE events SET waitlist_next = waitlist_next + 1
     WHERE id = :event_id AND status = 'published' AND signup_mode = 'first_come'
       AND opens_at <= :now AND closes_at > :now AND eligibility = ANY(:eligible_for)
+      AND NOT EXISTS (SELECT FROM penalties
+                      WHERE penalties.user_id = :user_id AND penalties.waived_at IS NULL
+                        AND penalties.ends_at > :now
+                        AND events.opens_at + penalties.delay_seconds * INTERVAL '1 second'
+                            > :now)
       AND NOT EXISTS (SELECT FROM seat)
     RETURNING points_fee, waitlist_next AS position
 ), placed AS (
@@ -87,7 +99,8 @@ async def try_alone(
 
     Only when the unit of work has not started (nothing to be atomic with). The statement
     places a new signup of a published, open, first-come event that the caller's token
-    makes them eligible for; anything else (a retry, an earlier cancelled signup, an
+    makes them eligible for, unless a no-show penalty still delays the caller; anything
+    else (a retry, an earlier cancelled signup, an
     Idempotency-Key used before, a closed or draw event, eligibility only by announced
     roles) writes nothing, either because no row matched or because a unique key refused
     the insert (the statement's counter updates are then undone with it). None then: the

@@ -4,7 +4,9 @@ A new first-come signup on PostgreSQL is one self-committing statement (:mod:`.r
 everything else takes one short unit of work here. Capacity is enforced by conditional
 ``UPDATE ... RETURNING`` and ``CHECK (confirmed_count <= capacity)``, one signup per user by
 ``UNIQUE (event_id, user_id)``; a user racing themselves loses on the unique key inside a
-savepoint and gets the signup that won. Every status change of a signup happens while the
+savepoint and gets the signup that won. A no-show penalty delays a user's first-come
+signups (:mod:`.penalties`): the rush's statement skips them, and here they get a 409
+``penalty-delay``. Every status change of a signup happens while the
 event row is locked (event, then signups), so they never deadlock. ADR 0007 has the why.
 
 A freed seat goes to the head of the waitlist at once, or, for events with
@@ -45,7 +47,7 @@ from services.events.models import (
     SignupStatus,
 )
 from services.events.schemas import When
-from services.events.service import holds, pools, rush
+from services.events.service import holds, penalties, pools, rush
 from services.events.service.access import can_see, is_staff, require_eligible
 
 UPCOMING_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Signup.id)))
@@ -95,6 +97,10 @@ async def sign_up(
         return replay, False
     _require_open(event, principal, now)
     await require_eligible(session=session, principal=principal, event=event)
+    if event.signup_mode == SignupMode.FIRST_COME:
+        await penalties.require_open_for(
+            session=session, user_id=principal.user_id, opens_at=event.opens_at, now=now
+        )
     try:
         async with session.begin_nested():
             signup = await _take_place(

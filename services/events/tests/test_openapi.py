@@ -66,6 +66,10 @@ SCHEMA_VALID_BUT_REFUSED = {
     ("GET", "/v1/me/offers"),
     ("POST", "/v1/events"),
     ("POST", "/v1/events/{event_id}/draw"),
+    ("GET", "/v1/events/{event_id}/checkin-lists"),
+    ("GET", "/v1/checkin-lists/{list_id}/conflicts"),
+    ("GET", "/v1/me/penalties"),
+    ("GET", "/v1/penalties"),
 }
 
 # negative_data_rejection expects a 4xx for a request that breaks the schema; a list
@@ -76,6 +80,10 @@ UNKNOWN_QUERY_IGNORED = {
     ("GET", "/v1/venues"),
     ("GET", "/v1/me/signups"),
     ("GET", "/v1/me/offers"),
+    ("GET", "/v1/events/{event_id}/checkin-lists"),
+    ("GET", "/v1/checkin-lists/{list_id}/conflicts"),
+    ("GET", "/v1/me/penalties"),
+    ("GET", "/v1/penalties"),
 }
 
 
