@@ -644,7 +644,9 @@ async def run_draw(
         principal=principal,
         seed=body.seed if body else None,
         policy=draw.WeightPolicy(
-            loser_days=settings.draw_loser_priority_days, max_weight=settings.draw_max_weight
+            loser_days=settings.draw_loser_priority_days,
+            max_weight=settings.draw_max_weight,
+            no_show_divisor=settings.no_show_draw_divisor,
         ),
     )
     response.headers["Location"] = f"/v1/events/{event_id}/draw"

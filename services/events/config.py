@@ -77,6 +77,9 @@ class EventsSettings(ServiceSettings):
     no_show_penalty_days: int = Field(
         default=60, ge=0, le=3650, description="how long a no-show penalty lasts after the event"
     )
+    no_show_draw_divisor: int = Field(
+        default=2, ge=1, description="a draw applicant with an active penalty weighs 1/this"
+    )
 
     @model_validator(mode="after")
     def _require_real_secret(self) -> "EventsSettings":

@@ -68,6 +68,7 @@ from services.events.models import (
     SignupStatus,
 )
 from services.events.models import seed_commitment as commitment  # documented above
+from services.events.service import penalties
 from services.events.service.access import can_see, managed_event
 from services.events.service.signups import confirmed_payload, waitlisted_payload
 
@@ -118,10 +119,12 @@ def allocate(
 @dataclass(frozen=True)
 class WeightPolicy:
     """How much recent losses count: ``1 + losses`` in the last ``loser_days``, at most
-    ``max_weight``."""
+    ``max_weight``; an applicant with an active no-show penalty weighs that divided by
+    ``no_show_divisor``."""
 
     loser_days: int
     max_weight: int
+    no_show_divisor: int = 2
 
 
 async def applicant_weights(
@@ -133,8 +136,14 @@ async def applicant_weights(
 ) -> dict[uuid.UUID, Fraction]:
     """Each application's weight (by signup id): the one place weights are decided."""
     losses = await _recent_losses(session, applicants, now - timedelta(days=policy.loser_days))
+    no_shows = await penalties.penalized(
+        session=session, user_ids={signup.user_id for signup in applicants}, now=now
+    )
     return {
-        signup.id: Fraction(min(1 + losses.get(signup.id, 0), policy.max_weight))
+        signup.id: Fraction(
+            min(1 + losses.get(signup.id, 0), policy.max_weight),
+            policy.no_show_divisor if signup.user_id in no_shows else 1,
+        )
         for signup in applicants
     }
 

@@ -59,7 +59,8 @@ class PenaltyPolicy:
         )
 
 
-def active(now: datetime) -> ColumnElement[bool]:
+def active(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """In force at ``now`` (a time, or a bound parameter of a statement built once)."""
     return and_(col(Penalty.waived_at).is_(None), col(Penalty.ends_at) > now)
 
 

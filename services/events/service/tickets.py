@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kit.auth import Principal
-from kit.db import after_commit, execute_alone, utcnow
+from kit.db import UTCDateTime, after_commit, execute_alone, utcnow
 from kit.db.direct import DirectStatements
 from kit.ids import new_id
 from kit.problems import Conflict, Forbidden, NotFound
@@ -42,11 +42,12 @@ from services.events.models import (
     EventPool,
     EventStatus,
     MemberRoles,
+    Penalty,
     QueueTicket,
     SignupMode,
     TicketState,
 )
-from services.events.service import pools
+from services.events.service import penalties, pools
 from services.events.service.access import is_staff, may_see, meets_eligibility
 
 QUEUE_WAKE_KEY = "paddock.events.queue_wake"
@@ -117,6 +118,13 @@ _BEFORE_ISSUE: Any = (
         col(EventPool.closes_at).label("pool_closes_at"),
         *_TICKET_COLUMNS,
         col(MemberRoles.roles).label("announced_roles"),
+        select(func.max(col(Penalty.delay_seconds)))
+        .where(
+            col(Penalty.user_id) == bindparam("user_id"),
+            penalties.active(bindparam("now", type_=UTCDateTime)),
+        )
+        .scalar_subquery()
+        .label("penalty_delay_seconds"),
     )
     .select_from(Event)
     .outerjoin(EventPool, col(EventPool.event_id) == col(Event.id))
@@ -131,7 +139,8 @@ _BEFORE_ISSUE: Any = (
     .where(col(Event.id) == bindparam("event_id"))
     .order_by(col(EventPool.rank))
 )
-"""The event, its pools by rank, the caller's ticket and announced roles: one query."""
+"""The event, its pools by rank, the caller's ticket, announced roles and the delay of their
+active no-show penalty (if any): one query."""
 
 _TICKET = (
     select(*_TICKET_COLUMNS, col(EventPool.name).label("pool_name"), col(Event.queue_serving))
@@ -205,7 +214,7 @@ async def issue_ticket(
     retry. ``idempotency_key`` needs no storage: the ticket is unique per user and event."""
     del idempotency_key  # (event, user) is the key already
     user_id = principal.user_id
-    rows = await reads.all(_BEFORE_ISSUE, event_id=event_id, user_id=user_id)
+    rows = await reads.all(_BEFORE_ISSUE, event_id=event_id, user_id=user_id, now=utcnow())
     if not rows or not may_see(
         principal, status=rows[0]["status"], organizer_id=rows[0]["organizer_id"]
     ):
@@ -231,6 +240,10 @@ async def issue_ticket(
         )
     now = utcnow()
     pool = pools.choose(rows, principal.roles | announced, now)
+    if event["penalty_delay_seconds"]:
+        await penalties.require_open_for(
+            session=session, user_id=user_id, opens_at=pool["pool_opens_at"], now=now
+        )
     params = {
         "ticket_id": new_id(),
         "event_id": event_id,
