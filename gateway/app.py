@@ -73,7 +73,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = SYSTEM
         upstreams, settings.home_parts, timeout=settings.home_part_timeout
     )
     install_merged_openapi(app, MergedOpenAPI(app.openapi, upstreams, table, public))
-    proxy = Proxy(table, upstreams, guard)
+    proxy = Proxy(table, upstreams, guard, long_polls=settings.long_poll_seconds)
     app.router.routes.append(Route(CATCH_ALL, proxy))
     # Appended, not added: innermost, inside CORS and kit's middleware (see ProxiedFirst).
     own_routes = [*app.router.routes, *aggregate.router.routes]  # included routers: by hand

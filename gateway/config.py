@@ -28,6 +28,12 @@ DEFAULT_ROUTES: dict[str, str] = {
     "/v1/events": "events",
     "/v1/signups": "events",
     "/v1/me/signups": "events",
+    "/v1/tickets": "events",
+    "/v1/offers": "events",
+    "/v1/me/offers": "events",
+    "/v1/penalties": "events",
+    "/v1/me/penalties": "events",
+    "/v1/checkin-lists": "events",
     "/v1/posts": "content",
     "/v1/feed": "content",
     "/v1/comments": "content",
@@ -146,9 +152,19 @@ class GatewaySettings(ServiceSettings):
     routes: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_ROUTES))
     public_routes: list[str] = Field(default_factory=lambda: list(DEFAULT_PUBLIC_ROUTES))
     home_parts: list[HomePart] = Field(default_factory=lambda: list(DEFAULT_HOME_PARTS))
+    max_body_bytes: int = Field(
+        default=320 * 1024,
+        description="the largest body any upstream accepts (events': a scanner's batch of "
+        "1,000 offline scans); each upstream still enforces its own, most kit's 64 KiB",
+    )
     connect_timeout: float = 1.0
     total_timeout: float = 5.0
     home_part_timeout: float = 1.0
+    long_poll_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"/v1/tickets": 35.0},
+        description="route prefixes (of the route table) whose requests may wait longer than "
+        "total_timeout for their answer, and how long: a queue ticket long-polls up to 30 s",
+    )
     pool_size: int = 100
     keepalive_seconds: float = 30.0
     rate_limit_per_user: str = "120/minute"

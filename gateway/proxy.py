@@ -36,10 +36,18 @@ REPLACED_DOWNSTREAM = frozenset({b"content-length", b"date", b"server", b"x-requ
 class Proxy:
     """The ASGI app behind the gateway's catch-all route."""
 
-    def __init__(self, table: RouteTable, upstreams: Mapping[str, Upstream], guard: Guard) -> None:
+    def __init__(
+        self,
+        table: RouteTable,
+        upstreams: Mapping[str, Upstream],
+        guard: Guard,
+        *,
+        long_polls: Mapping[str, float] | None = None,
+    ) -> None:
         self.table = table
         self.upstreams = upstreams
         self.guard = guard
+        self.long_polls = dict(long_polls or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -56,6 +64,7 @@ class Proxy:
             upstream_target(scope),
             headers=upstream_headers(scope),
             body=body or None,
+            max_seconds=self.long_polls.get(route.path),
         )
         await send_upstream_response(response, scope["method"] == "HEAD", send)
 

@@ -215,6 +215,18 @@ async def test_slow_upstream_is_a_504_instead_of_its_late_answer(
     assert problem["detail"] == "identity: timed out"
 
 
+async def test_a_long_poll_route_waits_past_the_total_timeout(
+    settings_for: SettingsFactory, minter: TokenMinter
+) -> None:
+    """A prefix in ``long_poll_seconds`` (queue tickets long-poll 30 s) gets its own limit:
+    the 3 s answer arrives through the 0.5 s total timeout (which, for every other route,
+    answers 504 first: the test above)."""
+    settings = settings_for(long_poll_seconds={"/v1/slow": 5.0})
+    async with gateway_client(settings) as gateway:
+        response = await gateway.get("/v1/slow", headers=minter.headers())
+        assert response.status_code == 200, response.text
+
+
 async def test_readyz_shows_each_upstream(gateway: httpx.AsyncClient) -> None:
     response = await gateway.get("/readyz")
     assert response.status_code == 200  # one upstream down degrades, the rest is served
