@@ -45,7 +45,7 @@ test: venv kafka-jars postgres redis chromium
 lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
-	.venv/bin/mypy kit services gateway contracts devstack tests
+	.venv/bin/mypy kit services gateway contracts devstack tests tools
 	.venv/bin/lint-imports
 
 bench: venv kafka-jars postgres
