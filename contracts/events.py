@@ -28,13 +28,21 @@ EVENTS_SIGNUPS = topic(
 )
 
 SignupVia = Literal["first_come", "draw", "queue"]
-CancelReason = Literal["user", "staff", "account_deleted", "payment_failed"]
-"""``payment_failed``: rewards could not charge the seat's fee (the next in line got it)."""
+CancelReason = Literal[
+    "user", "staff", "account_deleted", "payment_failed", "offer_declined", "offer_lapsed"
+]
+"""``payment_failed``: rewards could not charge the seat's fee (the next in line got it);
+``offer_declined`` / ``offer_lapsed``: a waitlisted user declined, or did not answer, the
+seat offered to them (the next in line is offered it)."""
 
 
 @event("events.event.published.v1", topic=EVENTS_EVENTS, subject="event_id")
 class EventPublished(Payload):
-    """An event became visible and bookable (staff published it or approved a volunteer's)."""
+    """An event became visible and bookable (staff published it or approved a volunteer's).
+
+    ``seed_commitment`` commits to its draw seed before anyone applies: hex SHA-256 of
+    ``paddock-draw-v1:<seed>``; the seed is revealed after the draw
+    (``GET /v1/events/{id}/draw``). Absent from events published before it existed."""
 
     event_id: UUID
     title: str
@@ -51,6 +59,7 @@ class EventPublished(Payload):
     eligibility: str
     min_tier: int
     points_fee: int
+    seed_commitment: str | None = None
 
 
 @event("events.event.updated.v1", topic=EVENTS_EVENTS, subject="event_id")
@@ -153,3 +162,26 @@ class AttendanceCheckedIn(Payload):
     organizer_id: UUID
     checked_in_by: UUID
     checked_in_at: datetime
+
+
+@event("events.offer.made.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class OfferMade(Payload):
+    """A freed seat is held for a waitlisted signup until ``expires_at``: the user accepts
+    (``signup.promoted`` follows, charged like any promotion) or declines; unanswered, the
+    offer lapses and the seat is offered to the next in line."""
+
+    offer_id: UUID
+    signup_id: UUID
+    event_id: UUID
+    user_id: UUID
+    expires_at: datetime
+
+
+@event("events.offer.lapsed.v1", topic=EVENTS_SIGNUPS, subject="event_id")
+class OfferLapsed(Payload):
+    """An offer was not answered in time; its signup is cancelled (``offer_lapsed``)."""
+
+    offer_id: UUID
+    signup_id: UUID
+    event_id: UUID
+    user_id: UUID

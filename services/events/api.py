@@ -1,4 +1,5 @@
-"""Events' HTTP API: venues, events and their lifecycle, signups, draws and check-in.
+"""Events' HTTP API: venues, events and their lifecycle, signups, waitlist offers, draws
+and check-in.
 
 Reading events needs no token (a token adds the viewer's own signup); everything else
 does. Authorization is per object: another user's signup is 'not found', only an event's
@@ -23,16 +24,27 @@ from kit.openapi import created_response
 from kit.problems import problem_responses
 from services.events.auth import Staff, Viewer
 from services.events.config import EventsSettings
-from services.events.models import Category, DrawRun, Event, Signup, SignupMode, SignupStatus
+from services.events.models import (
+    Category,
+    DrawRun,
+    Event,
+    SeatOffer,
+    Signup,
+    SignupMode,
+    SignupStatus,
+)
 from services.events.schemas import (
     CheckinPublic,
     CheckinRequest,
+    DrawApplicantPublic,
     DrawPublic,
     DrawRequest,
     EventCreate,
     EventPublic,
     EventUpdate,
+    MyOfferPublic,
     MySignupPublic,
+    OfferPublic,
     QrPublic,
     ReasonRequest,
     SignupPublic,
@@ -44,7 +56,7 @@ from services.events.schemas import (
     ViewerSignupPublic,
     When,
 )
-from services.events.service import checkin, draw, events, pools, signups, tickets, venues
+from services.events.service import checkin, draw, events, offers, pools, signups, tickets, venues
 from services.events.service.checkin import QrSigner
 from services.events.service.tickets import Ticket, TicketWatch
 
@@ -52,6 +64,7 @@ venue_router = APIRouter(prefix="/v1/venues", tags=["venues"])
 event_router = APIRouter(prefix="/v1/events", tags=["events"])
 signup_router = APIRouter(tags=["signups"])
 ticket_router = APIRouter(tags=["tickets"])
+offer_router = APIRouter(tags=["offers"])
 
 Signer = Annotated[QrSigner, app_state("qr_signer")]
 Settings = Annotated[EventsSettings, app_state("settings")]
@@ -138,8 +151,17 @@ def signup_public(signup: Signup) -> SignupPublic:
     )
 
 
+def offer_public(offer: SeatOffer) -> OfferPublic:
+    state = offers.effective_state(offer, utcnow())
+    return OfferPublic.model_validate({**offer.model_dump(), "state": state})
+
+
 def draw_public(run: DrawRun) -> DrawPublic:
-    return DrawPublic.model_validate(run.model_dump())
+    applicants = [
+        DrawApplicantPublic(signup_id=signup, weight=run.weights.get(str(signup), "1"))
+        for signup in run.applicants
+    ]
+    return DrawPublic.model_validate({**run.model_dump(), "applicants": applicants})
 
 
 # --- venues -----------------------------------------------------------------------------
@@ -580,14 +602,21 @@ async def run_draw(
     settings: Settings,
     event_id: uuid.UUID,
     response: Response,
-    _: DrawRequest | None = None,
+    body: DrawRequest | None = None,
 ) -> DrawPublic:
-    """Allocate the seats of a draw-mode event after applications closed; runs once (409)."""
+    """Allocate the seats of a draw-mode event after applications closed; runs once (409).
+
+    An organizer-held seed (``seed_source`` organizer) is revealed as ``seed`` and must
+    match the event's ``seed_commitment`` (422 ``seed-mismatch``); a server-held seed takes
+    none (422 ``seed-not-expected``). Applicants who lost recent draws weigh more."""
     run = await draw.run_draw(
         session=session,
         event_id=event_id,
         principal=principal,
-        priority_days=settings.draw_loser_priority_days,
+        seed=body.seed if body else None,
+        policy=draw.WeightPolicy(
+            loser_days=settings.draw_loser_priority_days, max_weight=settings.draw_max_weight
+        ),
     )
     response.headers["Location"] = f"/v1/events/{event_id}/draw"
     return draw_public(run)
@@ -600,7 +629,8 @@ async def run_draw(
     responses=problem_responses(401, 404, 422),
 )
 async def get_draw(session: SessionDep, viewer: Viewer, event_id: uuid.UUID) -> DrawPublic:
-    """The audit record: seed, input order and allocation; recompute it to check."""
+    """The audit record: the revealed seed and its commitment, the applicants with their
+    weights and the allocation; ``tools/verify_draw.py`` recomputes it from this alone."""
     return draw_public(await draw.get_draw(session=session, event_id=event_id, principal=viewer))
 
 
@@ -630,4 +660,76 @@ async def check_in(
     )
 
 
-ROUTERS = (venue_router, event_router, signup_router, ticket_router)
+# --- waitlist offers --------------------------------------------------------------------
+
+
+@offer_router.get(
+    "/v1/me/offers",
+    operation_id="offers.listMine",
+    response_model=CursorPage[MyOfferPublic],
+    responses=problem_responses(401, 422),
+)
+async def my_offers(
+    session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> CursorPage[MyOfferPublic]:
+    """The caller's open offers (seats held for them), soonest to expire first."""
+    rows, next_cursor = await offers.my_offers(session=session, principal=principal, page=page)
+    items = [
+        MyOfferPublic.model_validate(
+            {**offer_public(offer).model_dump(), "event_title": title, "event_starts_at": starts}
+        )
+        for offer, title, starts in rows
+    ]
+    return CursorPage[MyOfferPublic](items=items, next_cursor=next_cursor)
+
+
+@offer_router.get(
+    "/v1/offers/{offer_id}",
+    operation_id="offers.read",
+    response_model=OfferPublic,
+    responses=problem_responses(401, 404, 422),
+)
+async def get_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """The caller's offer (``lapsed`` once past ``expires_at``); another user's is 404."""
+    return offer_public(
+        await offers.get_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+OFFER_ERRORS = problem_responses(401, 404, 409, 422)
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/accept",
+    operation_id="offers.accept",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def accept_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Take the held seat: the signup is confirmed (a paid event charges its fee now).
+    An offer no longer open (lapsed, declined, withdrawn, accepted) is a 409."""
+    return offer_public(
+        await offers.accept_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+@offer_router.post(
+    "/v1/offers/{offer_id}/decline",
+    operation_id="offers.decline",
+    response_model=OfferPublic,
+    responses=OFFER_ERRORS,
+)
+async def decline_offer(
+    session: SessionDep, principal: CurrentPrincipal, offer_id: uuid.UUID
+) -> OfferPublic:
+    """Give the held seat up: the signup is cancelled and the next in line is offered it."""
+    return offer_public(
+        await offers.decline_offer(session=session, offer_id=offer_id, principal=principal)
+    )
+
+
+ROUTERS = (venue_router, event_router, signup_router, ticket_router, offer_router)

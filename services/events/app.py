@@ -1,8 +1,9 @@
 """Events' app factory: ``uvicorn --factory services.events.app:create_app``.
 
 The service template (:func:`kit.service.create_service_app`) with events' routers, its
-identity subscription, the QR signer of check-in codes, and the queue's allocator and
-ticket watch (:mod:`.service.allocator`, :mod:`.service.tickets`), components of its own.
+identity subscription, the QR signer of check-in codes, the hold policy of waitlist offers
+(in every session, consumers' included), and the queue's allocator and ticket watch
+(:mod:`.service.allocator`, :mod:`.service.tickets`), components of its own.
 """
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from services.events.config import EventsSettings
 from services.events.consumers import SUBSCRIPTIONS
 from services.events.service.allocator import Allocator
 from services.events.service.checkin import QrSigner
+from services.events.service.holds import POLICY_KEY, OfferPolicy
 from services.events.service.tickets import TicketWatch
 
 
@@ -34,6 +36,7 @@ def create_app(
         subscriptions=SUBSCRIPTIONS,
         token_verifier=token_verifier,
         state={"qr_signer": signer, "ticket_watch": watch},
+        session_info={POLICY_KEY: OfferPolicy.from_settings(settings)},
         workers=lambda database: [
             Allocator(database=database, settings=settings, watch=watch),
             watch,

@@ -1,10 +1,18 @@
-"""Events' tables: venues, events, signups, draw runs and the local copy of member roles.
+"""Events' tables: venues, events, signups, seat offers, draw runs and the local copy of
+member roles.
 
 Seats are guarded by the database. ``events.confirmed_count`` is the number of confirmed
 seats, held under ``CHECK (confirmed_count <= capacity)`` and only ever moved by
 conditional ``UPDATE ... RETURNING`` statements in the same transaction as the signup
 row they account for; ``UNIQUE (event_id, user_id)`` gives one signup per user and
-``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct.
+``UNIQUE (event_id, waitlist_position)`` keeps waitlist positions distinct. A seat held by an
+open offer (``seat_offers.state = 'offered'``) is counted in ``confirmed_count`` until the
+offer is accepted (the seat is the offered user's) or ends (the seat is offered on or freed);
+a partial unique index allows one open offer per signup.
+
+Every event commits to its draw seed (``seed_commitment``); ``seed_source`` says who holds
+the seed until the draw, and ``CHECK seed_held_by_its_source`` keeps ``draw_seed`` filled
+exactly when the server does (an organizer reveals theirs to run the draw).
 
 They derive from :class:`EventsTable`, whose MetaData is events' own: :data:`METADATA` holds
 them and kit's tables (outbox, processed events, audit records), and no other service's.
@@ -12,6 +20,7 @@ Migrations and tests build exactly :data:`METADATA` (ADR 0002).
 """
 
 import enum
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -45,11 +54,14 @@ __all__ = [
     "EventStatus",
     "EventsTable",
     "MemberRoles",
+    "OfferState",
     "OutboxMessage",
     "OutboxSequence",
     "PoolAudience",
     "ProcessedEvent",
     "QueueTicket",
+    "SeatOffer",
+    "SeedSource",
     "Signup",
     "SignupMode",
     "SignupStatus",
@@ -63,6 +75,8 @@ ADDRESS_MAX = 500
 TIMEZONE_MAX = 64
 DESCRIPTION_MAX = 5000
 REASON_MAX = 500
+COMMITMENT_LENGTH = 64
+ALGORITHM_MAX = 40
 IDEMPOTENCY_KEY_MAX = 200
 
 
@@ -117,6 +131,14 @@ class TicketState(enum.StrEnum):
     SOLD_OUT = "sold_out"
 
 
+class SeedSource(enum.StrEnum):
+    """Who holds an event's draw seed until the draw: the server, or the organizer, who
+    committed to it at creation and reveals it to run the draw."""
+
+    SERVER = "server"
+    ORGANIZER = "organizer"
+
+
 class SignupStatus(enum.StrEnum):
     APPLIED = "applied"
     CONFIRMED = "confirmed"
@@ -124,8 +146,31 @@ class SignupStatus(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+class OfferState(enum.StrEnum):
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    LAPSED = "lapsed"
+    WITHDRAWN = "withdrawn"
+
+
 def _one_of(column: str, values: type[enum.StrEnum]) -> str:
     return f"{column} IN ({', '.join(repr(str(value)) for value in values)})"
+
+
+SEED_COMMITMENT_PREFIX = "paddock-draw-v1:"
+
+
+def seed_commitment(seed: int) -> str:
+    """The public commitment to a draw seed: hex SHA-256 of ``paddock-draw-v1:<seed>``
+    (:mod:`services.events.service.draw` documents it)."""
+    return hashlib.sha256(f"{SEED_COMMITMENT_PREFIX}{seed}".encode()).hexdigest()
+
+
+def _commitment_to_draw_seed(context: Any) -> str | None:
+    """An inserted event's default ``seed_commitment``: the one to its ``draw_seed``."""
+    seed = context.get_current_parameters().get("draw_seed")
+    return None if seed is None else seed_commitment(seed)
 
 
 class EventsTable(SQLModel, registry=service_registry()):
@@ -169,6 +214,12 @@ class Event(EventsTable, table=True):
         CheckConstraint(_one_of("eligibility", Eligibility), name="eligibility_known"),
         CheckConstraint(_one_of("status", EventStatus), name="status_known"),
         CheckConstraint(_one_of("signup_mode", SignupMode), name="signup_mode_known"),
+        CheckConstraint(_one_of("seed_source", SeedSource), name="seed_source_known"),
+        CheckConstraint(
+            "(seed_source = 'server' AND draw_seed IS NOT NULL)"
+            " OR (seed_source = 'organizer' AND draw_seed IS NULL)",
+            name="seed_held_by_its_source",
+        ),
         Index("ix_events_status_starts_at_id", "status", "starts_at", "id"),
     )
 
@@ -200,7 +251,14 @@ class Event(EventsTable, table=True):
         sa_column_kwargs={"server_default": "0"},
         description="queue events: every ticket numbered up to this one has its answer",
     )
-    draw_seed: int = Field(sa_type=BigInteger)
+    waitlist_offers: bool = Field(default=False, sa_column_kwargs={"server_default": "false"})
+    draw_seed: int | None = Field(default=None, sa_type=BigInteger)
+    seed_commitment: str = Field(
+        max_length=COMMITMENT_LENGTH, sa_column_kwargs={"default": _commitment_to_draw_seed}
+    )
+    seed_source: str = Field(
+        default=SeedSource.SERVER, max_length=20, sa_column_kwargs={"server_default": "server"}
+    )
     drawn_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     status_reason: str | None = Field(default=None, max_length=REASON_MAX)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -308,8 +366,54 @@ class QueueTicket(EventsTable, table=True):
     answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class SeatOffer(EventsTable, table=True):
+    """A freed seat held for a waitlisted signup until ``expires_at`` (see the module
+    docstring); the signup stays ``waitlisted`` while the offer is open."""
+
+    __tablename__ = "seat_offers"
+    __table_args__ = (
+        CheckConstraint(_one_of("state", OfferState), name="state_known"),
+        CheckConstraint("expires_at > offered_at", name="expires_after_offer"),
+        Index(
+            "uq_seat_offers_open_signup",
+            "signup_id",
+            unique=True,
+            postgresql_where=text("state = 'offered'"),
+            sqlite_where=text("state = 'offered'"),
+        ),
+        Index(
+            "ix_seat_offers_open_expires_at",
+            "expires_at",
+            postgresql_where=text("state = 'offered'"),
+            sqlite_where=text("state = 'offered'"),
+        ),
+        Index("ix_seat_offers_user_id_state", "user_id", "state"),
+        Index("ix_seat_offers_event_id_state", "event_id", "state"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    event_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("events.id", ondelete="CASCADE"), nullable=False)
+    )
+    signup_id: uuid.UUID = Field(
+        sa_column=Column(ForeignKey("signups.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: uuid.UUID
+    state: str = Field(default=OfferState.OFFERED, max_length=20)
+    offered_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class DrawRun(EventsTable, table=True):
-    """The audit record of an event's lottery: seed, input order and allocation."""
+    """The audit record of an event's draw: seed and its commitment, the applicants with
+    their weights, and the allocation (see :mod:`services.events.service.draw`).
+
+    ``algorithm`` names how ``allocation`` follows from the rest; runs made before weights
+    existed are ``legacy-shuffle`` (a priority group, then ``random.Random(seed)``), with
+    no commitment, weights or capacity recorded. ``priority`` stays filled (the applicants
+    weighted above 1) for older readers.
+    """
 
     __tablename__ = "draw_runs"
 
@@ -324,6 +428,17 @@ class DrawRun(EventsTable, table=True):
     allocation: list[Any] = Field(sa_column=Column(JSON, nullable=False))
     confirmed: int
     waitlisted: int
+    algorithm: str = Field(
+        max_length=ALGORITHM_MAX, sa_column_kwargs={"server_default": "legacy-shuffle"}
+    )
+    seed_source: str = Field(
+        default=SeedSource.SERVER, max_length=20, sa_column_kwargs={"server_default": "server"}
+    )
+    seed_commitment: str | None = Field(default=None, max_length=COMMITMENT_LENGTH)
+    weights: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
+    capacity: int | None = None
 
 
 class MemberRoles(EventsTable, table=True):

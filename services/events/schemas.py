@@ -21,7 +21,9 @@ from services.events.models import (
     Category,
     Eligibility,
     EventStatus,
+    OfferState,
     PoolAudience,
+    SeedSource,
     SignupMode,
     SignupStatus,
     TicketState,
@@ -32,6 +34,12 @@ MAX_FEE = 1_000_000
 MAX_TIER = 100
 MAX_POOLS = 8
 SEED_MAX = 2**63 - 1
+COMMITMENT = r"^[0-9a-f]{64}$"
+WEIGHT = r"^[1-9][0-9]*(/[1-9][0-9]*)?$"
+COMMITMENT_RULE = (
+    "lowercase hex SHA-256 of the UTF-8 text ``paddock-draw-v1:<seed>`` (the seed in decimal, "
+    "0 to 2**63-1)"
+)
 # Text refuses control characters (PostgreSQL cannot store NUL); descriptions keep tab and
 # line breaks.
 SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
@@ -134,6 +142,12 @@ def check_pools(
             raise ValueError(f"pool {pool.name!r}: closes_at must not be after the event's")
 
 
+WAITLIST_OFFERS = (
+    "a freed seat is offered to the head of the waitlist, held for a while (accept or "
+    "decline: ``/v1/offers/{id}``), instead of given at once"
+)
+
+
 class EventCreate(Schedule):
     model_config = ConfigDict(json_schema_extra={"description": SCHEDULE_RULES})
 
@@ -153,8 +167,21 @@ class EventCreate(Schedule):
     min_tier: int = Field(default=0, ge=0, le=MAX_TIER)
     points_fee: int = Field(default=0, ge=0, le=MAX_FEE)
     signup_mode: SignupMode = SignupMode.FIRST_COME
+    waitlist_offers: bool | None = Field(
+        default=None, description=WAITLIST_OFFERS + "; by default for queue events only"
+    )
     draw_seed: int | None = Field(
-        default=None, ge=0, le=SEED_MAX, description="lottery seed; random when omitted"
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="the server keeps this draw seed secret until the draw; random when "
+        "neither it nor seed_commitment is given",
+    )
+    seed_commitment: str | None = Field(
+        default=None,
+        pattern=COMMITMENT,
+        description="the organizer keeps the draw seed and reveals it to run the draw; this "
+        f"commits to it: the {COMMITMENT_RULE}. Not with draw_seed.",
     )
     waitlist_limit: int | None = Field(
         default=None,
@@ -182,6 +209,8 @@ class EventCreate(Schedule):
             check_pools(
                 self.pools, capacity=self.capacity, opens=self.opens_at, closes=self.closes_at
             )
+        if self.draw_seed is not None and self.seed_commitment is not None:
+            raise ValueError("give draw_seed or seed_commitment, not both")
         return self
 
 
@@ -208,6 +237,13 @@ class EventUpdate(StrictBody):
         description="never below the confirmed seats; fixed for queue events (their pools)",
     )
     waitlist_limit: int | None = Field(default=None, ge=0, le=MAX_CAPACITY)
+    waitlist_offers: bool | None = Field(default=None, description=WAITLIST_OFFERS)
+    seed_commitment: str | None = Field(
+        default=None,
+        pattern=COMMITMENT,
+        description="the organizer takes over the draw seed (see EventCreate); only before "
+        "the event is published and its applications closed, else 409 commitment-locked",
+    )
 
 
 class ReasonRequest(StrictBody):
@@ -264,8 +300,15 @@ class EventPublic(PublicModel):
     status: EventStatus
     status_reason: str | None
     signup_mode: SignupMode
+    waitlist_offers: bool
     drawn_at: datetime | None
     waitlist_limit: int | None = None
+    seed_commitment: str = Field(
+        description=f"the draw seed's commitment, public before the draw: the {COMMITMENT_RULE}"
+    )
+    seed_source: SeedSource = Field(
+        description="who holds the draw seed until the draw (an organizer reveals it)"
+    )
     my_signup: ViewerSignupPublic | None = None
     pools: list[PoolPublic] | None = Field(default=None, description="queue events only")
     queue: QueuePublic | None = Field(default=None, description="queue events only")
@@ -310,18 +353,75 @@ class MySignupPublic(SignupPublic):
     event_starts_at: datetime
 
 
+class OfferPublic(PublicModel):
+    """A seat held for a waitlisted signup: ``offered`` until ``expires_at``, then
+    ``lapsed`` (shown so at once, even before the expiry job ran)."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    signup_id: uuid.UUID
+    user_id: uuid.UUID
+    state: OfferState
+    offered_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+
+
+class MyOfferPublic(OfferPublic):
+    """An open offer in the caller's list, with its event's title and start."""
+
+    event_title: str
+    event_starts_at: datetime
+
+
 class DrawRequest(StrictBody):
-    """Empty today; a body is accepted so that options can be added without a new route."""
+    """The organizer's reveal of a committed seed; absent for a seed the server holds."""
+
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="the seed the event's seed_commitment commits to (422 seed-mismatch "
+        "otherwise); only for events whose seed_source is organizer",
+    )
+
+
+class DrawApplicantPublic(PublicModel):
+    signup_id: uuid.UUID
+    weight: str = Field(
+        pattern=WEIGHT,
+        examples=["1", "3", "3/2"],
+        description="the applicant's weight, an exact fraction",
+    )
 
 
 class DrawPublic(PublicModel):
+    """The draw's audit record: recompute ``allocation`` from ``seed`` and ``applicants``
+    with the ``algorithm`` (``tools/verify_draw.py`` does)."""
+
     event_id: uuid.UUID
-    seed: int
+    algorithm: str = Field(
+        description="es-hmac-sha256-v1 (services/events/service/draw.py documents it), or "
+        "legacy-shuffle for draws run before weights"
+    )
+    seed: int = Field(description="the revealed seed")
+    seed_commitment: str | None = Field(
+        description="what the event committed to before the draw (none for legacy draws)"
+    )
+    seed_source: SeedSource
     ran_at: datetime
     ran_by: uuid.UUID
-    applicants: list[uuid.UUID] = Field(description="signup ids in input order (sorted)")
-    priority: list[uuid.UUID] = Field(description="applicants who recently lost a draw")
-    allocation: list[uuid.UUID] = Field(description="signup ids in drawn order")
+    capacity: int | None = Field(description="the seats drawn for")
+    applicants: list[DrawApplicantPublic] = Field(
+        description="the applications, sorted by signup id, with their weights"
+    )
+    priority: list[uuid.UUID] = Field(
+        description="applicants weighted above 1 (recently lost a draw)"
+    )
+    allocation: list[uuid.UUID] = Field(
+        description="signup ids in drawn order: the first ``confirmed`` got seats, the rest "
+        "the waitlist in this order"
+    )
     confirmed: int
     waitlisted: int
 

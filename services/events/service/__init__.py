@@ -5,7 +5,12 @@ session, never commits, and checks authorization per object.
 * :mod:`.events` — the event lifecycle (draft → approval → published → completed or
   cancelled), edits and browsing.
 * :mod:`.signups` — the rush: seats, waitlist, promotion, cancellation.
-* :mod:`.draw` — the seeded lottery of draw-mode events.
+* :mod:`.holds` — seats held by waitlist offers: making offers and ending them.
+* :mod:`.offers` — waitlist offers as users answer them (accept, decline) and the expiry
+  job lapses them.
+* :mod:`.jobs` — the scheduled job (``python -m services.events.cli jobs``).
+* :mod:`.draw` — the weighted, provably fair draw of draw-mode events: the seed's
+  commitment and reveal, applicants' weights, the allocation and its audit record.
 * :mod:`.checkin` — rotating QR tokens and door check-in.
 * :mod:`.pools` — capacity pools of queue events, their waves and what the page shows.
 * :mod:`.tickets` — queue tickets in arrival order: issuing, reading, long-polling.

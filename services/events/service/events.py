@@ -4,7 +4,9 @@ Staff publish directly; volunteers submit for approval and staff approve or reje
 reason. Every status change is a conditional ``UPDATE ... WHERE status IN (...)``, so two
 racing requests cannot both move an event. Capacity may grow (seats go to the head of the
 waitlist at once) but never shrink below the confirmed seats, which the ``UPDATE`` itself
-checks (``WHERE confirmed_count <= :new``).
+checks (``WHERE confirmed_count <= :new``). Every event commits to its draw seed when
+created (:func:`.draw.commitment`); the commitment changes only before the event is
+published and its applications close, also checked by the ``UPDATE`` itself.
 """
 
 import secrets
@@ -13,7 +15,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, inspect, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -35,19 +37,21 @@ from services.events.models import (
     Category,
     Event,
     EventStatus,
+    SeedSource,
     Signup,
     SignupMode,
     SignupStatus,
     Venue,
 )
 from services.events.schemas import EventCreate, EventUpdate, check_schedule
-from services.events.service import pools, tickets
+from services.events.service import holds, pools, tickets
 from services.events.service.access import (
     ORGANIZER_ROLES,
     is_staff,
     managed_event,
     may_see,
 )
+from services.events.service.draw import commitment
 from services.events.service.signups import ACTIVE, promote
 
 EDITABLE = (
@@ -64,18 +68,37 @@ async def create_event(*, session: AsyncSession, data: EventCreate, principal: P
     """A draft organized by the caller (a volunteer or staff)."""
     if not principal.has_any(*ORGANIZER_ROLES):
         raise Forbidden("only volunteers and staff organize events")
-    fields = data.model_dump(exclude={"draw_seed", "pools"})
+    fields = data.model_dump(exclude={"draw_seed", "seed_commitment", "pools"})
     if data.venue_id is not None:
         venue = await _venue_for(session, data.venue_id, data.capacity)
         fields["city"] = data.city or venue.city
-    seed = data.draw_seed if data.draw_seed is not None else secrets.randbits(SEED_BITS)
-    event = Event(**fields, organizer_id=principal.user_id, draw_seed=seed)
+    fields.update(_seed_fields(data))
+    if data.waitlist_offers is None:
+        fields["waitlist_offers"] = data.signup_mode == SignupMode.QUEUE
+    event = Event(**fields, organizer_id=principal.user_id)
     session.add(event)
     await session.flush()
     if event.signup_mode == SignupMode.QUEUE:
         pools.create_pools(session=session, event=event, pools=data.pools)
         await session.flush()
     return event
+
+
+def _seed_fields(data: EventCreate) -> dict[str, Any]:
+    """The draw seed and its commitment: the organizer's commitment (they keep the seed),
+    or a seed the server keeps (the one given, for tests, or a random one)."""
+    if data.seed_commitment is not None:
+        return {
+            "draw_seed": None,
+            "seed_commitment": data.seed_commitment,
+            "seed_source": SeedSource.ORGANIZER,
+        }
+    seed = data.draw_seed if data.draw_seed is not None else secrets.randbits(SEED_BITS)
+    return {
+        "draw_seed": seed,
+        "seed_commitment": commitment(seed),
+        "seed_source": SeedSource.SERVER,
+    }
 
 
 async def _venue_for(session: AsyncSession, venue_id: uuid.UUID, capacity: int) -> Venue:
@@ -263,6 +286,7 @@ async def cancel_event(
         .values(status=SignupStatus.CANCELLED, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+    await holds.withdraw_all(session=session, event_id=event_id)
     await session.execute(
         update(Event)
         .where(col(Event.id) == event_id)
@@ -329,7 +353,8 @@ async def update_event(
     """Edit an event; a capacity below the confirmed seats is refused by the UPDATE itself."""
     event = await managed_event(session=session, event_id=event_id, principal=principal)
     changes = data.model_dump(exclude_unset=True, exclude_none=True)
-    _check_edit(event, changes)
+    now = utcnow()
+    _check_edit(event, changes, now)
     if event.signup_mode == SignupMode.QUEUE:
         await _check_queue_edit(session, event, changes)
     if "capacity" in changes and event.venue_id is not None:
@@ -337,23 +362,52 @@ async def update_event(
     statement = update(Event).where(col(Event.id) == event_id, col(Event.status).in_(EDITABLE))
     if "capacity" in changes:
         statement = statement.where(col(Event.confirmed_count) <= changes["capacity"])
+    if "seed_commitment" in changes:
+        statement = statement.where(*_commitment_open(now))
+        changes.update(draw_seed=None, seed_source=SeedSource.ORGANIZER)
     updated = await session.scalar(
         statement.values(**changes, updated_at=utcnow())
         .returning(Event)
         .execution_options(populate_existing=True)
     )
     if updated is None:
-        raise await _edit_refused(session, event, changes)
+        raise await _edit_refused(session, event, changes, now)
     await _fill_new_seats(session, updated, principal)
     if updated.status == EventStatus.PUBLISHED and changes:
         payload = _updated(updated, sorted(changes), principal.user_id)
         publish(session, payload, actor=principal.user_id)
+    if "seed_commitment" in changes:
+        record_action(
+            session,
+            actor=principal.user_id,
+            action="event.seed_committed",
+            subject=event_id,
+            seed_commitment=changes["seed_commitment"],
+        )
     return updated
 
 
-def _check_edit(event: Event, changes: dict[str, Any]) -> None:
+def _commitment_open(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """While the draw seed's commitment may still change: not yet published, and the
+    applications not yet closed."""
+    return (col(Event.status) != EventStatus.PUBLISHED, col(Event.closes_at) > now)
+
+
+def _commitment_locked(event: Event, now: datetime) -> Conflict | None:
+    if event.status == EventStatus.PUBLISHED or event.closes_at <= now:
+        return Conflict(
+            "the draw seed's commitment cannot change once the event is published or its "
+            "applications closed",
+            code="commitment-locked",
+        )
+    return None
+
+
+def _check_edit(event: Event, changes: dict[str, Any], now: datetime) -> None:
     if event.status not in EDITABLE:
         raise Conflict(f"a {event.status} event cannot be edited", code="not-editable")
+    if "seed_commitment" in changes and (locked := _commitment_locked(event, now)):
+        raise locked
     times = [
         changes.get(name, getattr(event, name))
         for name in ("starts_at", "ends_at", "opens_at", "closes_at")
@@ -380,10 +434,14 @@ async def _check_queue_edit(session: AsyncSession, event: Event, changes: dict[s
             )
 
 
-async def _edit_refused(session: AsyncSession, event: Event, changes: dict[str, Any]) -> Problem:
+async def _edit_refused(
+    session: AsyncSession, event: Event, changes: dict[str, Any], now: datetime
+) -> Problem:
     await session.refresh(event)
     if event.status not in EDITABLE:
         return Conflict(f"a {event.status} event cannot be edited", code="not-editable")
+    if "seed_commitment" in changes and (locked := _commitment_locked(event, now)):
+        return locked
     return Conflict(
         f"capacity cannot go below the {event.confirmed_count} confirmed seats",
         code="capacity-below-confirmed",
@@ -429,6 +487,7 @@ def _published(event: Event) -> EventPublished:
         eligibility=event.eligibility,
         min_tier=event.min_tier,
         points_fee=event.points_fee,
+        seed_commitment=event.seed_commitment,
     )
 
 

@@ -142,6 +142,48 @@ async def flow_closed(*, session: AsyncSession, event_id: uuid.UUID, now: dateti
     return moved
 
 
+async def give_back_seat(
+    *, session: AsyncSession, event_id: uuid.UUID, signup_id: uuid.UUID, now: datetime
+) -> None:
+    """A seat freed with nobody on the waitlist (the caller holds the event row's lock and
+    counted it free): free again in a pool, so that new tickets can take it and the pools'
+    ``taken`` still add up to ``confirmed_count``. The pool is the released signup's
+    ticket's when it still counts a seat (an offer may have moved the seat), else the
+    highest-rank pool that does; a closed pool hands the seat to the first open one."""
+    own = (
+        select(col(QueueTicket.pool_id))
+        .where(col(QueueTicket.signup_id) == signup_id)
+        .scalar_subquery()
+    )
+    counted = list(
+        (
+            await session.scalars(
+                select(EventPool)
+                .where(col(EventPool.event_id) == event_id)
+                .order_by(
+                    func.coalesce(col(EventPool.id) == own, False).desc(),
+                    col(EventPool.rank).desc(),
+                )
+            )
+        ).all()
+    )
+    source = next((pool for pool in counted if pool.taken > 0), None)
+    if source is None:
+        return
+    source.taken -= 1
+    if source.closes_at <= now:
+        later = min(
+            (pool for pool in counted if pool.closes_at > now),
+            key=lambda pool: pool.rank,
+            default=None,
+        )
+        if later is not None:
+            source.size -= 1
+            later.size += 1
+            later.carried_in += 1
+    await session.flush()
+
+
 _waiting = aliased(QueueTicket, name="waiting")
 QUEUE_VIEW = (
     select(

@@ -6,6 +6,10 @@ everything else takes one short unit of work here. Capacity is enforced by condi
 ``UNIQUE (event_id, user_id)``; a user racing themselves loses on the unique key inside a
 savepoint and gets the signup that won. Every status change of a signup happens while the
 event row is locked (event, then signups), so they never deadlock. ADR 0007 has the why.
+
+A freed seat goes to the head of the waitlist at once, or, for events with
+``waitlist_offers``, is offered to it and held (:mod:`.holds`; answered in :mod:`.offers`).
+Releasing a waitlisted signup whose offer is open ends the offer and offers the seat on.
 """
 
 import uuid
@@ -32,9 +36,16 @@ from kit.auth import Principal
 from kit.bus.outbox import publish
 from kit.db import utcnow
 from kit.problems import Conflict, NotFound
-from services.events.models import Event, EventStatus, Signup, SignupMode, SignupStatus
+from services.events.models import (
+    Event,
+    EventStatus,
+    OfferState,
+    Signup,
+    SignupMode,
+    SignupStatus,
+)
 from services.events.schemas import When
-from services.events.service import rush
+from services.events.service import holds, pools, rush
 from services.events.service.access import can_see, is_staff, require_eligible
 
 UPCOMING_FIRST = Keyset(Order(col(Event.starts_at)), Order(col(Signup.id)))
@@ -248,7 +259,7 @@ async def _write_signup(
     return revived
 
 
-async def _lock_event(session: AsyncSession, event_id: uuid.UUID) -> Event:
+async def lock_event(*, session: AsyncSession, event_id: uuid.UUID) -> Event:
     """The event, row-locked until the transaction ends (always before any signup row)."""
     event = await session.scalar(
         select(Event)
@@ -303,13 +314,14 @@ async def release(
     actor: uuid.UUID | None,
 ) -> Signup:
     """Cancel ``signup``; a freed seat goes to the head of the waitlist in this transaction."""
-    event = await _lock_event(session, signup.event_id)
+    event = await lock_event(session=session, event_id=signup.event_id)
     await session.refresh(signup)
     if signup.status == SignupStatus.CANCELLED:
         return signup
     if signup.checked_in_at is not None:
         raise _checked_in()
-    if now >= event.starts_at:
+    # An offer that lapsed is released by the job even when it ran after the start.
+    if now >= event.starts_at and reason != "offer_lapsed":
         raise Conflict(
             "the event already started: its signups can no longer be cancelled",
             code="event-started",
@@ -342,10 +354,24 @@ async def release(
         ),
         actor=actor,
     )
-    if previous == SignupStatus.CONFIRMED:
-        await _refill_seat(session, event, now, actor)
+    held = previous == SignupStatus.WAITLISTED and (
+        await holds.end_offer(
+            session=session, signup_id=signup.id, state=OFFER_ENDS.get(reason, WITHDRAWN), now=now
+        )
+        is not None
+    )
+    if previous == SignupStatus.CONFIRMED or held:
+        await _refill_seat(session, event, signup, now, actor)
     await session.flush()
     return signup
+
+
+WITHDRAWN = OfferState.WITHDRAWN
+OFFER_ENDS: dict[CancelReason, OfferState] = {
+    "offer_declined": OfferState.DECLINED,
+    "offer_lapsed": OfferState.LAPSED,
+}
+"""How a released waitlisted signup's open offer ends (any other reason withdraws it)."""
 
 
 def _refund_due(signup: Signup, previous: SignupStatus, reason: CancelReason) -> int:
@@ -362,9 +388,14 @@ def _checked_in() -> Conflict:
 
 
 async def _refill_seat(
-    session: AsyncSession, event: Event, now: datetime, actor: uuid.UUID | None
+    session: AsyncSession,
+    event: Event,
+    released: Signup,
+    now: datetime,
+    actor: uuid.UUID | None,
 ) -> None:
-    """Give a freed seat to the head of the waitlist, or count it free."""
+    """Give (or offer) a freed seat to the head of the waitlist, or count it free (in a
+    queue event, free in a pool again: the released ticket's, for new tickets to take)."""
     promoted = await promote(session=session, event=event, seats=1, now=now, actor=actor)
     if not promoted:
         await session.execute(
@@ -373,6 +404,10 @@ async def _refill_seat(
             .values(confirmed_count=col(Event.confirmed_count) - 1)
             .execution_options(synchronize_session=False)
         )
+        if event.signup_mode == SignupMode.QUEUE:
+            await pools.give_back_seat(
+                session=session, event_id=event.id, signup_id=released.id, now=now
+            )
 
 
 async def promote(
@@ -380,7 +415,12 @@ async def promote(
 ) -> int:
     """Confirm up to ``seats`` heads of the waitlist (caller holds the event lock and has
     already accounted for the seats); return how many were promoted. ``actor`` is whoever
-    freed the seats."""
+    freed the seats. With ``waitlist_offers`` the seats are offered instead (and held):
+    the count is of the seats offered."""
+    if event.waitlist_offers:
+        return await holds.offer_seats(
+            session=session, event=event, seats=seats, now=now, actor=actor
+        )
     if seats <= 0 or event.status != EventStatus.PUBLISHED or now >= event.starts_at:
         return 0
     heads = (

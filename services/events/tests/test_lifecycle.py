@@ -5,6 +5,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from kit.testing.tokens import TokenMinter
 from services.events.app import create_app
 from services.events.config import EventsSettings
 from services.events.consumers import on_role_changed, on_user_deleted
-from services.events.service.draw import allocate
+from services.events.service.draw import allocate, commitment
 from services.events.tests.support import QR_SECRET, User, event_body, now, published_event
 
 
@@ -44,27 +45,29 @@ async def test_retries_return_the_same_signup(
 
 
 @st.composite
-def draws(draw: st.DrawFn) -> tuple[list[uuid.UUID], set[uuid.UUID], int, int, list[uuid.UUID]]:
-    """Applicants, a priority group among them, capacity, seed, and the applicants reordered."""
+def draws(
+    draw: st.DrawFn,
+) -> tuple[list[uuid.UUID], dict[uuid.UUID, Fraction], int, int, list[uuid.UUID]]:
+    """Applicants, their weights, capacity, seed, and the applicants reordered."""
     applicants = draw(st.lists(st.uuids(), max_size=60, unique=True))
-    priority = set(draw(st.lists(st.sampled_from(applicants), max_size=5))) if applicants else set()
+    weight = st.fractions(min_value=Fraction(1, 4), max_value=4).filter(lambda w: w > 0)
+    weights = {signup: draw(weight) for signup in applicants}
     capacity = draw(st.integers(min_value=1, max_value=40))
     seed = draw(st.integers(min_value=0, max_value=2**63 - 1))
-    return applicants, priority, capacity, seed, draw(st.permutations(applicants))
+    return applicants, weights, capacity, seed, draw(st.permutations(applicants))
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(draws())
 def test_draw_is_reproducible_and_never_exceeds_capacity(
-    case: tuple[list[uuid.UUID], set[uuid.UUID], int, int, list[uuid.UUID]],
+    case: tuple[list[uuid.UUID], dict[uuid.UUID, Fraction], int, int, list[uuid.UUID]],
 ) -> None:
-    applicants, priority, capacity, seed, reordered = case
-    once = allocate(applicants, priority, seed=seed, capacity=capacity)
-    assert allocate(reordered, priority, seed=seed, capacity=capacity) == once
+    applicants, weights, capacity, seed, reordered = case
+    once = allocate(applicants, weights, seed=seed, capacity=capacity)
+    assert allocate(reordered, weights, seed=seed, capacity=capacity) == once
     assert len(once.confirmed) == min(capacity, len(applicants))
     assert once.confirmed + once.waitlisted == once.order
     assert sorted(once.order) == sorted(applicants)
-    assert set(once.order[: len(priority)]) == priority, "a priority applicant was drawn late"
 
 
 async def test_draw_allocates_once_and_is_auditable(
@@ -84,9 +87,10 @@ async def test_draw_allocates_once_and_is_auditable(
     again = await client.post(f"/v1/events/{event['id']}/draw", headers=staff.headers)
     assert again.status_code == 409
     run = (await client.get(f"/v1/events/{event['id']}/draw")).json()
+    assert run["seed_commitment"] == event["seed_commitment"] == commitment(run["seed"])
     recomputed = allocate(
-        [uuid.UUID(s) for s in run["applicants"]],
-        {uuid.UUID(s) for s in run["priority"]},
+        [uuid.UUID(a["signup_id"]) for a in run["applicants"]],
+        {uuid.UUID(a["signup_id"]): Fraction(a["weight"]) for a in run["applicants"]},
         seed=run["seed"],
         capacity=10,
     )

@@ -56,12 +56,16 @@ schema = schemathesis.openapi.from_dict(
 
 # positive_data_acceptance expects a 2xx for every schema-valid request; these refuse some
 # rightly, for what a schema cannot say: a cursor must be one the API returned (422
-# bad-cursor), an event's schedule must hold together and its venue exist (422, 404).
+# bad-cursor), an event's schedule must hold together and its venue exist (422, 404), a
+# draw's revealed seed must match the event's commitment or be absent for a server-held
+# seed (422 seed-mismatch, seed-not-expected).
 SCHEMA_VALID_BUT_REFUSED = {
     ("GET", "/v1/events"),
     ("GET", "/v1/venues"),
     ("GET", "/v1/me/signups"),
+    ("GET", "/v1/me/offers"),
     ("POST", "/v1/events"),
+    ("POST", "/v1/events/{event_id}/draw"),
 }
 
 # negative_data_rejection expects a 4xx for a request that breaks the schema; a list
@@ -71,6 +75,7 @@ UNKNOWN_QUERY_IGNORED = {
     ("GET", "/v1/events"),
     ("GET", "/v1/venues"),
     ("GET", "/v1/me/signups"),
+    ("GET", "/v1/me/offers"),
 }
 
 

@@ -29,7 +29,11 @@ from services.events.tests.support import QR_SECRET, User, now, published_event
 async def test_tickets_are_answered_in_order(
     client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
 ) -> None:
-    event = await queue_event(client, staff, capacity=2, waitlist_limit=1, points_fee=5)
+    # promotion straight from the waitlist (offers, the queue's default, are in
+    # test_queue_offers.py)
+    event = await queue_event(
+        client, staff, capacity=2, waitlist_limit=1, points_fee=5, waitlist_offers=False
+    )
     assert [p["name"] for p in event["pools"]] == ["everyone"]
     assert event["queue"] == {"length": 0, "serving": 0, "next_wave_at": None}
     crowd = [make_user() for _ in range(4)]
@@ -256,6 +260,16 @@ async def test_the_rush_through_the_queue(
     """2,000 users at once, a quarter of them from two devices at the same moment and once
     more later; three pools opening in waves. Every ticket is answered, strictly in ticket
     order within each pool, no pool over its size, nobody with two tickets or seats."""
+    # The crowd's tokens first (minting 2,000 takes seconds on a busy machine): the waves
+    # are timed from the event's creation.
+    crowd: list[tuple[User, str]] = []
+    for index in range(RUSH_USERS):
+        kind = "owners" if index % 4 == 0 else "club" if index % 4 == 1 else "fans"
+        roles = {"owners": ("owner",), "club": ("fan", "club"), "fans": ("fan",)}[kind]
+        user_id = uuid.uuid4()
+        crowd.append((User(user_id, minter.headers(user_id, roles)), kind))
+    random.Random(RUSH_SEED).shuffle(crowd)
+    twice = {user.id for user, _ in crowd[: RUSH_USERS // 4]}
     start = now()
     opens = {
         "owners": start - timedelta(seconds=1),
@@ -272,14 +286,6 @@ async def test_the_rush_through_the_queue(
             for name, size in RUSH_SIZES.items()
         ],
     )
-    crowd: list[tuple[User, str]] = []
-    for index in range(RUSH_USERS):
-        kind = "owners" if index % 4 == 0 else "club" if index % 4 == 1 else "fans"
-        roles = {"owners": ("owner",), "club": ("fan", "club"), "fans": ("fan",)}[kind]
-        user_id = uuid.uuid4()
-        crowd.append((User(user_id, minter.headers(user_id, roles)), kind))
-    random.Random(RUSH_SEED).shuffle(crowd)
-    twice = {user.id for user, _ in crowd[: RUSH_USERS // 4]}
     probe = next(user for user, kind in crowd if kind == "fans")
     early = await take_ticket(client, event["id"], probe)
     assert early.status_code == 409, early.text
