@@ -368,6 +368,13 @@ _BUSY = (
     )
     .order_by(col(Event.id))
 )
+_FLOW_DUE = select(
+    exists().where(
+        col(EventPool.event_id) == bindparam("event_id"),
+        col(EventPool.flowed_at).is_(None),
+        col(EventPool.closes_at) <= bindparam("now"),
+    )
+)
 _DEPTH = select(func.count()).where(col(QueueTicket.state) == TicketState.QUEUED)
 
 
@@ -461,8 +468,12 @@ class Allocator:
                 self._answered()
             if done.answered < self.settings.allocator_batch:
                 break
-        async with self.database.transaction() as session:
-            await pools.flow_closed(session=session, event_id=event_id, now=utcnow())
+        now = utcnow()
+        async with self.database.reading() as session:
+            due = await session.scalar(_FLOW_DUE, {"event_id": event_id, "now": now})
+        if due:
+            async with self.database.transaction() as session:
+                await pools.flow_closed(session=session, event_id=event_id, now=now)
         return answered
 
     def _answered(self) -> None:

@@ -10,7 +10,9 @@ event is published), and inserts ``ON CONFLICT (event_id, user_id) DO NOTHING`` 
 devices at once: the loser reads the winner's ticket). It writes no hot row: tickets of one
 event never wait for each other, only for the allocator's brief exclusive lock (the
 watermark, see :mod:`.allocator`). SQLite (``make run``) numbers ``max(number) + 1`` in the
-insert itself, inside its one-writer-at-a-time transaction.
+insert itself, inside its one-writer-at-a-time transaction. The pool is chosen from the
+read before the statement: a ticket that chose a pool in the instant it closed may commit
+after the allocator flowed that pool's seats on; it is then answered from the waitlist.
 
 **Reading.** ``GET /v1/tickets/{id}?wait=`` long-polls through one :class:`TicketWatch` per
 process: per event with waiters it reads the allocator's ``queue_serving`` mark (every
@@ -253,6 +255,24 @@ async def issue_ticket(
     }
     if session.get_bind().dialect.name == "postgresql":
         issued = await execute_alone(session, ISSUE, params)
+        if issued:  # the new ticket, as the statement wrote it: no read back
+            _wake_allocator_after_commit(session)
+            number = int(issued[0]["number"])
+            ticket = Ticket(
+                id=params["ticket_id"],
+                event_id=event_id,
+                user_id=user_id,
+                number=number,
+                pool_id=pool["pool_id"],
+                pool_name=pool["pool_name"],
+                state=TicketState.QUEUED,
+                signup_id=None,
+                waitlist_position=None,
+                ahead=max(number - int(event["queue_serving"]) - 1, 0),
+                created_at=issued[0]["created_at"],
+                answered_at=None,
+            )
+            return ticket, True
         existing = await reads.one(_TICKET_OF_USER, event_id=event_id, user_id=user_id)
     else:
         issued = await _issue_portably(session, params)
@@ -264,7 +284,7 @@ async def issue_ticket(
     ticket = _from_view(existing)
     if issued:
         _wake_allocator_after_commit(session)
-    return ticket, bool(issued) and str(issued[0]["id"]) == str(ticket.id)
+    return ticket, bool(issued)
 
 
 async def _issue_portably(session: AsyncSession, params: dict[str, Any]) -> list[Mapping[str, Any]]:

@@ -84,7 +84,7 @@ async def test_pools_open_in_waves(
 async def test_a_closed_pools_unused_seats_flow_to_the_next(
     client: httpx.AsyncClient, database: Database, staff: User, make_user: Callable[..., User]
 ) -> None:
-    closes = now() + timedelta(seconds=2)
+    closes = now() + timedelta(seconds=4)
     event = await queue_event(
         client,
         staff,
