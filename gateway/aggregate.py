@@ -78,6 +78,26 @@ class HomeSignups(PublicModel):
     next_cursor: str | None
 
 
+class HomeOffer(PublicModel):
+    """A seat held for the caller, as events' ``GET /v1/me/offers`` shows it: accept it
+    (events' ``POST /v1/offers/{id}/accept``) before ``expires_at`` or it passes on."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    signup_id: uuid.UUID
+    expires_at: datetime
+    event_title: str
+    event_starts_at: datetime
+
+
+class HomeOffers(PublicModel):
+    """The caller's open seat offers, soonest to expire first (``next_cursor`` continues
+    them at events' ``GET /v1/me/offers``)."""
+
+    items: list[HomeOffer]
+    next_cursor: str | None
+
+
 class HomeWallet(PublicModel):
     """The caller's two currencies, as rewards' ``GET /v1/me/wallet`` shows them: the
     members of its ``WalletPublic`` that the screen needs (the rest of the wallet is at
@@ -140,6 +160,7 @@ class HomeReferrals(PublicModel):
 PART_MODELS: dict[str, type[BaseModel]] = {
     "wallet": HomeWallet,
     "signups": HomeSignups,
+    "offers": HomeOffers,
     "feed": HomeFeed,
     "referrals": HomeReferrals,
 }
@@ -151,6 +172,7 @@ class HomeScreen(PublicModel):
     profile: HomeProfile
     wallet: HomeWallet | None = None
     signups: HomeSignups | None = None
+    offers: HomeOffers | None = None
     feed: HomeFeed | None = None
     referrals: HomeReferrals | None = None
     unavailable: list[HomePartName] = Field(

@@ -120,6 +120,7 @@ class HomePartName(enum.StrEnum):
 
     WALLET = "wallet"
     SIGNUPS = "signups"
+    OFFERS = "offers"
     FEED = "feed"
     REFERRALS = "referrals"
 
@@ -137,6 +138,7 @@ DEFAULT_HOME_PARTS: list[HomePart] = [
     HomePart(
         name=HomePartName.SIGNUPS, upstream="events", path="/v1/me/signups?when=upcoming&limit=3"
     ),
+    HomePart(name=HomePartName.OFFERS, upstream="events", path="/v1/me/offers?limit=3"),
     HomePart(name=HomePartName.FEED, upstream="content", path="/v1/feed?limit=10"),
     HomePart(name=HomePartName.REFERRALS, upstream="referrals", path="/v1/me/referrals/summary"),
 ]

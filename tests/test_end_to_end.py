@@ -174,6 +174,7 @@ async def test_staff_publish_a_user_signs_up_and_sees_it_at_home(
         assert home.status_code == 200, home.text
         assert home.json()["profile"]["email"] == fan_email
         assert [item["event_id"] for item in home.json()["signups"]["items"]] == [event_id]
+        assert home.json()["offers"] == {"items": [], "next_cursor": None}
         assert set(home.json()["unavailable"]) == {"wallet", "feed", "referrals"}
 
         deleted = await client.delete("/v1/me", headers=fan)

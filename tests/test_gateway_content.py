@@ -126,7 +126,7 @@ def test_the_home_screen_shows_the_first_feed_page(stack: Stack) -> None:
         home = http.get("/v1/me/home", headers=fan)
     assert home.status_code == 200, home.text
     screen = home.json()
-    assert sorted(screen["unavailable"]) == ["referrals", "signups", "wallet"]
+    assert sorted(screen["unavailable"]) == ["offers", "referrals", "signups", "wallet"]
     mine = [post for post in screen["feed"]["items"] if post["text"] in texts]
     assert [post["text"] for post in mine] == texts[::-1], "newest first"
     assert mine[0]["official"] is False

@@ -80,7 +80,13 @@ def test_sign_up_log_in_and_read_me_through_the_gateway(stack: Stack) -> None:
     assert me.headers["x-request-id"] == "gw-test-1"
     assert home.status_code == 200, home.text
     assert home.json()["profile"]["email"] == email
-    assert sorted(home.json()["unavailable"]) == ["feed", "referrals", "signups", "wallet"]
+    assert sorted(home.json()["unavailable"]) == [
+        "feed",
+        "offers",
+        "referrals",
+        "signups",
+        "wallet",
+    ]
     assert anonymous.status_code == 401
     assert anonymous.headers["content-type"] == "application/problem+json"
 

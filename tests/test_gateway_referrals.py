@@ -159,7 +159,7 @@ def test_the_home_screen_shows_the_referral_summary(stack: Stack) -> None:
         summary = http.get("/v1/me/referrals/summary", headers=fan)
     assert home.status_code == 200, home.text
     screen = home.json()
-    assert sorted(screen["unavailable"]) == ["feed", "signups", "wallet"]
+    assert sorted(screen["unavailable"]) == ["feed", "offers", "signups", "wallet"]
     assert screen["referrals"]["code"] == code
     assert screen["referrals"] == summary.json()
     assert set(screen["referrals"]) == set(HomeReferrals.model_fields)

@@ -119,7 +119,7 @@ def test_the_home_screen_shows_the_wallet(stack: Stack) -> None:
         wallet = http.get("/v1/me/wallet", headers=fan)
     assert home.status_code == 200, home.text
     screen = home.json()
-    assert sorted(screen["unavailable"]) == ["feed", "referrals", "signups"]
+    assert sorted(screen["unavailable"]) == ["feed", "offers", "referrals", "signups"]
     assert screen["wallet"] == {"points": SEEDED_POINTS, "community_value": SEEDED_VALUE}
     assert set(screen["wallet"]) == set(HomeWallet.model_fields)
     assert wallet.json()["value"]["interaction"] == SEEDED_VALUE

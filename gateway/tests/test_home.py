@@ -18,8 +18,9 @@ async def test_home_has_profile_and_marks_missing_parts(
     assert home["wallet"] == {"points": 42, "community_value": 7}
     assert home["referrals"] == REFERRAL_SUMMARY
     assert home["signups"] is None  # events is configured but down
+    assert home["offers"] is None
     assert home["feed"] is None  # content is not configured at all
-    assert sorted(home["unavailable"]) == ["feed", "signups"]
+    assert sorted(home["unavailable"]) == ["feed", "offers", "signups"]
 
 
 async def test_home_passes_identity_errors_through(
@@ -44,6 +45,7 @@ def test_home_documents_every_part_with_a_schema() -> None:
     for part, model in (
         ("wallet", "HomeWallet"),
         ("signups", "HomeSignups"),
+        ("offers", "HomeOffers"),
         ("feed", "HomeFeed"),
         ("referrals", "HomeReferrals"),
     ):
